@@ -1,0 +1,1 @@
+"""The `lakefront` command line: one module per command group; commands parse, then delegate."""

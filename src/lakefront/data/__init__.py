@@ -1,0 +1,1 @@
+"""Data tier adapters: tables, engines, unit of work, cache, object store, migrations."""

@@ -1,0 +1,98 @@
+"""The object store port (the S3 role) and its local-directory implementation.
+
+Every implementation raises the same exceptions: FileNotFoundError for a missing key,
+ValueError for a key that is not a plain relative path. Writes are atomic: a reader sees
+the old object or the new one, never part of one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=\-]*(/[A-Za-z0-9][A-Za-z0-9._=\-]*)*$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        """Return (bytes, content type); FileNotFoundError if absent."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+
+def check_key(key: str) -> str:
+    if len(key) > 512 or not _KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"invalid object key {key!r}")
+    return key
+
+
+_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+          ".json": "application/json", ".parquet": "application/vnd.apache.parquet", ".csv": "text/csv"}
+
+
+def content_type_for(key: str) -> str:
+    return _TYPES.get(Path(key).suffix.lower(), "application/octet-stream")
+
+
+class DirectoryStore:
+    """Objects as files under a root directory; the content type follows the key's extension."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(key)
+        return path.read_bytes(), content_type_for(key)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for path in sorted(self.root.rglob("*")):
+            if not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix):
+                yield ObjectInfo(key=key, size=path.stat().st_size, content_type=content_type_for(key))

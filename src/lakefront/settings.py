@@ -1,0 +1,252 @@
+"""Every setting Lakefront reads, in one validated model.
+
+Sources, highest priority first: explicit overrides (CLI flags), the environment
+(``LAKEFRONT_*``, nested with ``__`` as in ``LAKEFRONT_DB__WRITER_URL``), then an optional
+``lakefront.toml`` in the working directory (or the file named by ``LAKEFRONT_CONFIG``).
+Child processes started by the control plane receive the parent's resolved settings as JSON
+in ``LAKEFRONT_SETTINGS_JSON`` so every instance runs with exactly the same values.
+
+No other module reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SETTINGS_JSON_ENV = "LAKEFRONT_SETTINGS_JSON"
+CONFIG_FILE_ENV = "LAKEFRONT_CONFIG"
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message is one line naming it."""
+
+
+class Profile(StrEnum):
+    embedded = "embedded"
+    services = "services"
+
+
+class LoadBalancerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    """Address every listener binds to. Loopback only by default: the public listener is the ALB role."""
+    public_port: int = Field(8080, ge=1, le=65535)
+    """Public listener (the Application Load Balancer role), in front of the web instances."""
+    internal_port: int = Field(8081, ge=1, le=65535)
+    """Internal listener (the internal ALB role), in front of the app instances."""
+    admin_port: int = Field(2019, ge=1, le=65535)
+    """Caddy's admin API, through which the control plane registers instances."""
+    try_duration_s: float = Field(2.0, gt=0, le=30)
+    """How long the balancer keeps retrying other upstreams when one cannot be reached."""
+    health_interval_s: float = Field(1.0, gt=0, le=60)
+    """Active health check interval against each instance's /healthz."""
+    fail_duration_s: float = Field(3.0, gt=0, le=60)
+    """Passive health: how long an upstream stays out after a failed request."""
+
+
+class TierSettings(BaseModel):
+    instances: int = Field(2, ge=1, le=16)
+    """Number of instances of this tier (the Auto Scaling group's desired capacity)."""
+    workers_threads: int = Field(16, ge=1, le=256)
+    """Worker threads for blocking work (database calls) in each app instance."""
+
+
+class DatabaseSettings(BaseModel):
+    writer_url: str | None = None
+    """SQLAlchemy URL of the primary (writes, and reads that lead to writes). Default: SQLite under var/."""
+    reader_url: str | None = None
+    """SQLAlchemy URL for reads that may go to a standby. Default: the writer."""
+    pool_size: int = Field(8, ge=1, le=200)
+    """Connections kept open per instance and engine."""
+    busy_timeout_ms: int = Field(15000, ge=0)
+    """SQLite only: how long a writer waits for the write lock before giving up."""
+
+    @field_validator("writer_url", "reader_url")
+    @classmethod
+    def _url_has_scheme(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///path or mysql+pymysql://user@host/db")
+        return value
+
+
+class CacheSettings(BaseModel):
+    backend: Literal["embedded", "off"] = "embedded"
+    """embedded: a cache shared by every instance on this machine (SQLite file under var/); off: no cache."""
+    default_ttl_s: int = Field(300, ge=1)
+    """Time to live of cached reads when a key does not set its own."""
+
+
+class ObjectStoreSettings(BaseModel):
+    backend: Literal["directory"] = "directory"
+    """directory: a local directory under var/ (the S3 role in the embedded profile)."""
+    root: Path | None = None
+    """Directory of the directory store. Default: var/objects."""
+
+
+class MediaSettings(BaseModel):
+    max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    """Largest accepted image upload."""
+    max_pixels: int = Field(40_000_000, ge=10_000)
+    """Largest accepted image, in pixels (guards against decompression bombs)."""
+    image_size: int = Field(800, ge=64, le=4096)
+    """Longest side of the stored product image after re-encoding."""
+    thumb_size: int = Field(320, ge=32, le=1024)
+    """Longest side of the thumbnail."""
+
+
+class DemoSettings(BaseModel):
+    scale: float = Field(1.0, gt=0, le=100)
+    """Scale of the demo data loaded by `lakefront up` on first run (1 = 1,000 products, 100,000 orders)."""
+    seed: int = 42
+    """Random seed of the demo data: the same seed gives the same data."""
+    load_on_first_run: bool = True
+    """Whether `lakefront up` loads demo data into an empty database."""
+
+
+class Settings(BaseSettings):
+    """Lakefront's configuration. Every field has a safe default for the embedded profile."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LAKEFRONT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    profile: Profile = Profile.embedded
+    """Which infrastructure plays the data roles: embedded (SQLite, embedded cache, directory) or services."""
+    var_dir: Path = Path("var")
+    """Where the running system keeps its data, logs and run state."""
+    secret_key: SecretStr | None = None
+    """Signs web sessions and CSRF tokens; shared by every web instance. Default: generated once into var/."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of every process."""
+    lb: LoadBalancerSettings = LoadBalancerSettings()
+    web: TierSettings = TierSettings()
+    app: TierSettings = TierSettings()
+    db: DatabaseSettings = DatabaseSettings()
+    cache: CacheSettings = CacheSettings()
+    objects: ObjectStoreSettings = ObjectStoreSettings()
+    media: MediaSettings = MediaSettings()
+    demo: DemoSettings = DemoSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get(CONFIG_FILE_ENV, "lakefront.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        ports = {"lb.public_port": self.lb.public_port, "lb.internal_port": self.lb.internal_port,
+                 "lb.admin_port": self.lb.admin_port}
+        if len(set(ports.values())) != len(ports):
+            raise ValueError(f"listener ports must differ, got {ports}")
+        return self
+
+    # Derived locations: one place decides where everything lives under var/.
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "state.json"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.var_dir / "db" / "lakefront.sqlite3"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.var_dir / "cache" / "cache.sqlite3"
+
+    @property
+    def objects_root(self) -> Path:
+        return self.objects.root or self.var_dir / "objects"
+
+    @property
+    def writer_url(self) -> str:
+        return self.db.writer_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def reader_url(self) -> str:
+        return self.db.reader_url or self.writer_url
+
+    @property
+    def internal_url(self) -> str:
+        """Base URL of the app tier as the web tier reaches it: through the internal listener."""
+        return f"http://{self.lb.host}:{self.lb.internal_port}"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.lb.host}:{self.lb.public_port}"
+
+    def secret(self) -> str:
+        """The session-signing secret: configured, or generated once and kept in var/run/secret_key."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for a child process: this exact configuration, resolved."""
+        data = self.model_dump(mode="json")
+        if self.secret_key is not None:
+            data["secret_key"] = self.secret_key.get_secret_value()
+        import json
+
+        return {SETTINGS_JSON_ENV: json.dumps(data)}
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "settings"
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"invalid setting {where}: {first['msg']}{shown}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or raise SettingsError with one line naming the bad field."""
+    raw = os.environ.get(SETTINGS_JSON_ENV)
+    try:
+        if raw:
+            settings = Settings.model_validate_json(raw)
+            if overrides:
+                settings = Settings.model_validate(settings.model_dump() | overrides)
+        else:
+            settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    except ValueError as exc:  # malformed TOML or env JSON
+        raise SettingsError(f"invalid settings: {exc}".splitlines()[0]) from None
+    settings.var_dir = settings.var_dir.resolve()
+    return settings
