@@ -1,0 +1,183 @@
+"""The architecture as data: every component of the seed architecture, its tier, its AWS role,
+what plays that role locally in each profile, and the edges between components.
+
+`lakefront up` starts what this says runs in the chosen profile (control.up walks
+start_order()); `lakefront diagram` draws it. A component a profile does not run yet is kept,
+marked "planned", so the diagram never hides part of the architecture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from lakefront.settings import Profile
+
+Status = Literal["runs", "planned"]
+
+
+class Tier(StrEnum):
+    edge = "edge"
+    web = "web"
+    app = "app"
+    data = "data"
+    analytics = "analytics"
+
+
+TIER_TITLES: dict[Tier, str] = {
+    Tier.edge: "EDGE (public)",
+    Tier.web: "WEB TIER (public subnets)",
+    Tier.app: "APPLICATION TIER (private subnets)",
+    Tier.data: "DATABASE TIER (private subnets)",
+    Tier.analytics: "ANALYTICS",
+}
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """What plays a component's role locally in one profile."""
+
+    name: str
+    status: Status = "runs"
+    issue: int | None = None
+    """The issue that brings a planned component to life."""
+    process: bool = False
+    """True when the control plane starts and supervises processes for it in this profile."""
+
+
+@dataclass(frozen=True)
+class Component:
+    id: str
+    name: str
+    tier: Tier
+    aws_role: str
+    local: dict[Profile, Implementation]
+    instances: str = ""
+    """'N' for an instance group whose size comes from settings; empty for a single component."""
+
+    def impl(self, profile: Profile) -> Implementation:
+        return self.local[profile]
+
+    def runs_in(self, profile: Profile) -> bool:
+        return self.local[profile].status == "runs"
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    label: str
+    kind: Literal["request", "data"] = "request"
+    """request: the online path a customer's request takes; data: the analytics flow."""
+
+
+def _both(name: str, status: Status = "runs", issue: int | None = None,
+          process: bool = False) -> dict[Profile, Implementation]:
+    impl = Implementation(name, status, issue, process)
+    return {Profile.embedded: impl, Profile.services: impl}
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("internet", "Internet", Tier.edge, "Internet", _both("browsers, load generators")),
+    Component("route53", "Amazon Route 53", Tier.edge, "Route 53 (DNS)",
+              _both("localhost name (127.0.0.1)")),
+    Component("alb", "Application Load Balancer", Tier.edge, "Application Load Balancer",
+              _both("Caddy, public listener", process=True)),
+    Component("web", "EC2 Auto Scaling group (frontend instances)", Tier.web, "EC2 Auto Scaling group",
+              _both("Starlette instances", process=True), instances="N"),
+    Component("internal_alb", "Internal load balancer", Tier.app, "internal Application Load Balancer",
+              _both("Caddy, internal listener", process=True)),
+    Component("app", "Elastic Beanstalk (backend instances)", Tier.app, "Elastic Beanstalk environment",
+              _both("FastAPI instances", process=True), instances="M"),
+    Component("cache", "Amazon ElastiCache", Tier.data, "ElastiCache (Redis)",
+              {Profile.embedded: Implementation("embedded shared cache (SQLite file)"),
+               Profile.services: Implementation("Redis", "planned", 3, process=True)}),
+    Component("database", "Amazon RDS (MySQL) primary", Tier.data, "RDS for MySQL, Multi-AZ primary",
+              {Profile.embedded: Implementation("SQLite (WAL)"),
+               Profile.services: Implementation("MariaDB primary", "planned", 3, process=True)}),
+    Component("standby", "RDS standby / read replica", Tier.data, "Multi-AZ standby + read replica",
+              {Profile.embedded: Implementation("none (single SQLite file)", "planned", 4),
+               Profile.services: Implementation("MariaDB replica (GTID, semi-sync)", "planned", 4, process=True)}),
+    Component("object_store", "Amazon S3 (storage)", Tier.data, "S3 buckets",
+              {Profile.embedded: Implementation("local directory under var/"),
+               Profile.services: Implementation("SeaweedFS S3", "planned", 3, process=True)}),
+    Component("extract", "SQL extraction", Tier.analytics, "extract job (SQL -> S3)",
+              _both("lakefront extract -> lake/raw (Parquet, CSV, JSON, Avro)", "planned", 5)),
+    Component("emr", "Amazon EMR (Spark)", Tier.analytics, "EMR (Spark)",
+              {Profile.embedded: Implementation("DuckDB", "planned", 6),
+               Profile.services: Implementation("Spark local[*]", "planned", 6)}),
+    Component("quicksight", "Amazon QuickSight (dashboards)", Tier.analytics, "QuickSight",
+              _both("dashboards served by the web tier", "planned", 7)),
+)
+
+EDGES: tuple[Edge, ...] = (
+    Edge("internet", "route53", "DNS lookup"),
+    Edge("route53", "alb", "alias record"),
+    Edge("alb", "web", "HTTP, health-checked"),
+    Edge("web", "internal_alb", "HTTP/JSON"),
+    Edge("internal_alb", "app", "HTTP, health-checked"),
+    Edge("app", "cache", "cache-aside reads"),
+    Edge("app", "database", "SQL (writer, reader)"),
+    Edge("database", "standby", "replication", "data"),
+    Edge("app", "object_store", "product images"),
+    Edge("standby", "extract", "SQL extraction", "data"),
+    Edge("extract", "object_store", "lake/raw", "data"),
+    Edge("object_store", "emr", "raw extracts", "data"),
+    Edge("emr", "object_store", "lake/marts", "data"),
+    Edge("object_store", "quicksight", "marts", "data"),
+)
+
+
+def component(component_id: str) -> Component:
+    for comp in COMPONENTS:
+        if comp.id == component_id:
+            return comp
+    raise KeyError(component_id)
+
+
+def running(profile: Profile) -> list[Component]:
+    return [c for c in COMPONENTS if c.runs_in(profile)]
+
+
+def start_order(profile: Profile) -> list[Component]:
+    """Components with processes that run in `profile`, each after everything it sends requests to.
+
+    Dependencies first: the app tier before the internal balancer that fronts it, the web tier
+    after that, the public balancer last, so no listener ever opens onto nothing.
+    """
+    request_edges = [e for e in EDGES if e.kind == "request"]
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(cid: str, stack: tuple[str, ...] = ()) -> None:
+        if cid in stack:
+            raise ValueError(f"cycle in topology: {' -> '.join((*stack, cid))}")
+        if cid in seen:
+            return
+        for edge in request_edges:
+            if edge.source == cid:
+                visit(edge.target, (*stack, cid))
+        seen.add(cid)
+        order.append(cid)
+
+    for comp in COMPONENTS:
+        visit(comp.id)
+    chosen = [component(cid) for cid in order]
+    return [c for c in chosen if c.runs_in(profile) and c.impl(profile).process]
+
+
+def neighbours(component_id: str, kinds: Iterable[str] = ("request", "data")) -> list[Edge]:
+    return [e for e in EDGES if e.source == component_id and e.kind in kinds]
+
+
+def validate() -> list[str]:
+    """Every edge joins known components; every component appears in every profile."""
+    ids = {c.id for c in COMPONENTS}
+    problems = [f"edge {e.source}->{e.target} names an unknown component"
+                for e in EDGES if e.source not in ids or e.target not in ids]
+    problems += [f"component {c.id} lacks profile {p}" for c in COMPONENTS for p in Profile if p not in c.local]
+    if len(ids) != len(COMPONENTS):
+        problems.append("duplicate component ids")
+    return problems
