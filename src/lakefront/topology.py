@@ -172,12 +172,51 @@ def neighbours(component_id: str, kinds: Iterable[str] = ("request", "data")) ->
     return [e for e in EDGES if e.source == component_id and e.kind in kinds]
 
 
-def validate() -> list[str]:
-    """Every edge joins known components; every component appears in every profile."""
-    ids = {c.id for c in COMPONENTS}
+def _request_cycle(edges: Iterable[Edge]) -> list[str]:
+    """The first cycle along request edges, as a path of ids, or [] when there is none.
+
+    Data edges may loop (analytics reads from S3 and writes back to it); a request loop would
+    leave start_order() no valid order, so only request edges count.
+    """
+    succ: dict[str, list[str]] = {}
+    for edge in edges:
+        if edge.kind == "request":
+            succ.setdefault(edge.source, []).append(edge.target)
+    done: set[str] = set()
+
+    def visit(cid: str, stack: tuple[str, ...]) -> list[str]:
+        if cid in stack:
+            return [*stack[stack.index(cid):], cid]
+        if cid in done:
+            return []
+        for target in succ.get(cid, []):
+            found = visit(target, (*stack, cid))
+            if found:
+                return found
+        done.add(cid)
+        return []
+
+    for source in list(succ):
+        found = visit(source, ())
+        if found:
+            return found
+    return []
+
+
+def validate(components: Iterable[Component] = COMPONENTS, edges: Iterable[Edge] = EDGES) -> list[str]:
+    """Every edge joins known components; every component appears in every profile; a planned
+    implementation names the issue that brings it; request edges have no cycle."""
+    components, edges = tuple(components), tuple(edges)
+    ids = {c.id for c in components}
     problems = [f"edge {e.source}->{e.target} names an unknown component"
-                for e in EDGES if e.source not in ids or e.target not in ids]
-    problems += [f"component {c.id} lacks profile {p}" for c in COMPONENTS for p in Profile if p not in c.local]
-    if len(ids) != len(COMPONENTS):
+                for e in edges if e.source not in ids or e.target not in ids]
+    problems += [f"component {c.id} lacks profile {p}" for c in components for p in Profile if p not in c.local]
+    problems += [f"component {c.id} is planned in profile {p} without an issue number"
+                 for c in components for p, impl in c.local.items()
+                 if impl.status == "planned" and impl.issue is None]
+    if len(ids) != len(components):
         problems.append("duplicate component ids")
+    cycle = _request_cycle(edges)
+    if cycle:
+        problems.append(f"cycle in request edges: {' -> '.join(cycle)}")
     return problems

@@ -1,9 +1,106 @@
-"""Placeholder: filled in by its owner."""
+"""`lakefront up | down | status`: run the whole system on this machine."""
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Any
+
 import typer
+
+from lakefront.cli.common import UserError, settings_from_cli
+from lakefront.settings import Profile
+
+_STYLE = {"ok": "green", "failing": "bold red", "planned": "dim", "info": ""}
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"lakefront {report['profile']} (pid {report['pid']}, since {report['started_at']})")
+    for column in ("component", "status", "detail"):
+        table.add_column(column)
+    for row in report["components"]:
+        style = _STYLE.get(row["status"], "")
+        table.add_row(row["name"], f"[{style}]{row['status']}[/]" if style else row["status"], row["detail"])
+        for inst in row["instances"]:
+            health = "ok" if inst["healthy"] and inst["registered"] else "failing"
+            caddy = ("registered" if inst["registered"] else "not registered") + (
+                f", {inst['fails']} fails" if inst["registered"] else "")
+            table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]",
+                          f"pid {inst['pid']} port {inst['port']}, restarts {inst['restarts']}, {caddy}")
+    console = Console()
+    console.print(table)
+    for name, url in report["urls"].items():
+        console.print(f"{name:9} {url}")
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("up")
+    def up_cmd(
+        profile: Profile | None = typer.Option(None, help="Which infrastructure plays the data roles."),
+        web: int | None = typer.Option(None, "--web", help="Number of web instances."),
+        app_n: int | None = typer.Option(None, "--app", help="Number of app instances."),
+        port: int | None = typer.Option(None, "--port", help="Port of the public listener."),
+        no_seed: bool = typer.Option(False, "--no-seed", help="Do not load demo data into an empty database."),
+        scale: float | None = typer.Option(None, "--scale", help="Scale of the demo data (1 = 1,000 products)."),
+    ) -> None:
+        """Start the whole system (load balancer, web and app tiers, data) and supervise it until Ctrl-C."""
+        from lakefront import logs
+        from lakefront.control.up import Refused, up
+
+        overrides: dict[str, Any] = {}
+        if web is not None:
+            overrides["web"] = {"instances": web}
+        if app_n is not None:
+            overrides["app"] = {"instances": app_n}
+        if port is not None:
+            overrides["lb"] = {"public_port": port}
+        if scale is not None:
+            overrides["demo"] = {"scale": scale}
+        settings = _merged(profile, overrides)
+        logs.configure("control", settings.log_level)
+        try:
+            status = up(settings, seed=not no_seed, echo=typer.echo)
+        except Refused as exc:
+            raise UserError(str(exc)) from None
+        raise typer.Exit(status)
+
+    @app.command("down")
+    def down_cmd() -> None:
+        """Stop the system started by `lakefront up`."""
+        from lakefront.control.up import down
+
+        raise typer.Exit(down(settings_from_cli(), echo=typer.echo))
+
+    @app.command("status")
+    def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+        """Observe the running system: balancer, instances, database, cache, object store."""
+        from lakefront.control.status import observe
+
+        report = observe(settings_from_cli())
+        if report is None:
+            if as_json:
+                typer.echo(json.dumps({"running": False, "healthy": False}))
+            else:
+                typer.echo("lakefront is not running", err=True)
+            raise typer.Exit(1)
+        if as_json:
+            json.dump(report, sys.stdout, indent=2)
+            typer.echo()
+        else:
+            _print_status(report)
+        raise typer.Exit(0 if report["healthy"] else 1)
+
+
+def _merged(profile: Profile | None, overrides: dict[str, Any]) -> Any:
+    """Settings with nested CLI overrides merged into what the environment and files say."""
+    base = settings_from_cli(profile)
+    if not overrides:
+        return base
+    data = base.model_dump()
+    for key, value in overrides.items():
+        data[key] = data[key] | value
+    data.pop("profile", None)
+    return settings_from_cli(profile or base.profile, **data)

@@ -67,7 +67,7 @@ def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_siz
 def make_engines(writer_url: str, reader_url: str | None = None, *, busy_timeout_ms: int = 15000,
                  pool_size: int = 8) -> Engines:
     writer = make_engine(writer_url, write=True, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
-    if reader_url is None or reader_url == writer_url and not writer_url.startswith("sqlite"):
+    if reader_url is None or (reader_url == writer_url and not writer_url.startswith("sqlite")):
         return Engines(writer=writer, reader=writer)
     # SQLite: a separate engine on the same file, so reads use deferred (shared) transactions.
     reader = make_engine(reader_url, write=False, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)

@@ -1,0 +1,86 @@
+"""Composition root of an app instance, and the request dependencies routes declare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from lakefront.data.cache import CacheAside, make_backend
+from lakefront.data.engines import Engines, make_engines
+from lakefront.data.objects import DirectoryStore
+from lakefront.data.uow import UnitOfWorkFactory
+from lakefront.settings import Settings
+from lakefront.store import customers
+from lakefront.store.context import StoreContext
+from lakefront.store.errors import Forbidden, NotAuthenticated
+from lakefront.store.media import ImageLimits
+
+
+@dataclass
+class AppServices:
+    settings: Settings
+    instance: str
+    engines: Engines
+    ctx: StoreContext
+
+    def close(self) -> None:
+        self.ctx.cache.backend.close()
+        self.engines.dispose()
+
+
+def build_services(settings: Settings, instance: str) -> AppServices:
+    """Build every adapter this process uses, chosen by the settings' profile, in one place."""
+    engines = make_engines(settings.writer_url, settings.reader_url, busy_timeout_ms=settings.db.busy_timeout_ms,
+                           pool_size=settings.db.pool_size)
+    cache = CacheAside(make_backend(settings.cache.backend, settings.cache_path))
+    objects = DirectoryStore(settings.objects_root)
+    limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
+                         settings.media.thumb_size)
+    ctx = StoreContext(uow=UnitOfWorkFactory(engines), cache=cache, objects=objects, image_limits=limits)
+    return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx)
+
+
+def services(request: Request) -> AppServices:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def context(request: Request) -> StoreContext:
+    return services(request).ctx
+
+
+Ctx = Annotated[StoreContext, Depends(context)]
+
+
+def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+Token = Annotated[str | None, Depends(bearer_token)]
+
+
+def current_customer(ctx: Ctx, token: Token) -> dict[str, Any]:
+    if token is None:
+        raise NotAuthenticated()
+    return customers.authenticate(ctx, token)
+
+
+def optional_customer(ctx: Ctx, token: Token) -> dict[str, Any] | None:
+    return None if token is None else customers.authenticate(ctx, token)
+
+
+def admin(customer: Annotated[dict[str, Any], Depends(current_customer)]) -> dict[str, Any]:
+    if not customer["is_admin"]:
+        raise Forbidden("admins only")
+    return customer
+
+
+Customer = Annotated[dict[str, Any], Depends(current_customer)]
+MaybeCustomer = Annotated[dict[str, Any] | None, Depends(optional_customer)]
+Admin = Annotated[dict[str, Any], Depends(admin)]

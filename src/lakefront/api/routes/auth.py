@@ -1,0 +1,41 @@
+"""Accounts: sign up, sign in, sign out, who am I."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from lakefront.api.deps import Ctx, Customer, Token
+from lakefront.api.schemas import CustomerPublic, SignIn, SignUp, TokenPublic
+from lakefront.store import customers
+from lakefront.store.errors import NotAuthenticated
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+
+@router.post("/auth/signup", response_model=TokenPublic, status_code=201)
+def sign_up(ctx: Ctx, body: SignUp) -> dict[str, Any]:
+    """Create a customer account and sign it in."""
+    return customers.sign_up(ctx, email=body.email, name=body.name, password=body.password)
+
+
+@router.post("/auth/signin", response_model=TokenPublic)
+def sign_in(ctx: Ctx, body: SignIn) -> dict[str, Any]:
+    """Exchange email and password for a bearer token."""
+    return customers.sign_in(ctx, email=body.email, password=body.password)
+
+
+@router.post("/auth/signout", status_code=204)
+def sign_out(ctx: Ctx, token: Token) -> Response:
+    """Revoke the bearer token."""
+    if token is None:
+        raise NotAuthenticated()
+    customers.sign_out(ctx, token)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=CustomerPublic)
+def me(customer: Customer) -> dict[str, Any]:
+    """The signed-in customer."""
+    return customer

@@ -1,0 +1,50 @@
+"""Catalog reads: home, categories, listings, search, product pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from lakefront.api.deps import Ctx
+from lakefront.api.schemas import CategoryPublic, HomePublic, Page, ProductPublic, ProductSummary, Sort
+from lakefront.store import catalog
+
+router = APIRouter(prefix="/api", tags=["catalog"])
+
+
+@router.get("/home", response_model=HomePublic)
+def home(ctx: Ctx) -> dict[str, Any]:
+    """Categories, popular and newest products for the home page."""
+    return catalog.home(ctx)
+
+
+@router.get("/categories", response_model=list[CategoryPublic])
+def categories(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every category with its number of active products."""
+    return catalog.categories(ctx)
+
+
+@router.get("/categories/{slug}", response_model=CategoryPublic)
+def category(ctx: Ctx, slug: str) -> dict[str, Any]:
+    """One category by slug."""
+    return catalog.category(ctx, slug)
+
+
+@router.get("/products", response_model=Page[ProductSummary])
+def products(
+    ctx: Ctx,
+    q: Annotated[str | None, Query(max_length=200, description="Words that must all match")] = None,
+    category: Annotated[str | None, Query(max_length=80)] = None,
+    sort: Sort = "popular",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 24,
+) -> dict[str, Any]:
+    """A page of active products, by category and/or search words, sorted."""
+    return catalog.products(ctx, category_slug=category, query=q, sort=sort, page=page, per_page=per_page)
+
+
+@router.get("/products/{product_id}", response_model=ProductPublic)
+def product(ctx: Ctx, product_id: int) -> dict[str, Any]:
+    """One active product."""
+    return catalog.product(ctx, product_id)

@@ -1,0 +1,19 @@
+"""Clickstream events reported by the web tier."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from lakefront.api.deps import Ctx, MaybeCustomer
+from lakefront.api.schemas import EventCreate
+from lakefront.store import events
+
+router = APIRouter(prefix="/api", tags=["events"])
+
+
+@router.post("/events", status_code=202)
+def record(ctx: Ctx, customer: MaybeCustomer, body: EventCreate) -> Response:
+    """Record a page view."""
+    events.record_page_view(ctx, session_id=body.session_id, customer_id=customer["id"] if customer else None,
+                            product_id=body.product_id)
+    return Response(status_code=202)

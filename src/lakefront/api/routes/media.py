@@ -1,0 +1,19 @@
+"""Stored objects (product images) by key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from lakefront.api.deps import Ctx
+from lakefront.store import catalog
+
+router = APIRouter(prefix="/api", tags=["media"])
+
+
+@router.get("/media/{key:path}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such object"}})
+def media(ctx: Ctx, key: str) -> Response:
+    """The bytes of a stored image; keys are generated and never reused, so they cache forever."""
+    data, content_type = catalog.media(ctx, key)
+    return Response(data, media_type=content_type,
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})

@@ -1,0 +1,37 @@
+"""Checkout and order history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response
+
+from lakefront.api.deps import Ctx, Customer
+from lakefront.api.schemas import OrderPublic, OrderSummary
+from lakefront.store import orders
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+
+@router.post("", response_model=OrderPublic, status_code=201,
+             responses={200: {"description": "A replay of an earlier checkout with the same Idempotency-Key"},
+                        409: {"description": "Out of stock or empty cart"}})
+def checkout(ctx: Ctx, customer: Customer, response: Response,
+             idempotency_key: Annotated[str | None, Header(max_length=80)] = None) -> dict[str, Any]:
+    """Place an order from the cart; the same Idempotency-Key always returns the same order."""
+    order, created = orders.checkout(ctx, customer["id"], idempotency_key)
+    if not created:
+        response.status_code = 200
+    return order
+
+
+@router.get("", response_model=list[OrderSummary])
+def history(ctx: Ctx, customer: Customer) -> list[dict[str, Any]]:
+    """The customer's orders, newest first."""
+    return orders.history(ctx, customer["id"])
+
+
+@router.get("/{order_id}", response_model=OrderPublic)
+def get(ctx: Ctx, customer: Customer, order_id: int) -> dict[str, Any]:
+    """One of the customer's own orders."""
+    return orders.get(ctx, customer["id"], order_id)

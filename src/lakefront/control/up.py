@@ -1,0 +1,278 @@
+"""`lakefront up` and `lakefront down`: bring the whole system up in topology order, supervise it,
+and take it down cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lakefront import topology
+from lakefront.control.lb import LoadBalancer
+from lakefront.control.state import remove_state, running_state, write_state
+from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
+from lakefront.servers.caddy import CaddyError, CaddyProcess, start_caddy
+from lakefront.servers.procs import pid_alive
+from lakefront.settings import Settings
+
+log = logging.getLogger("lakefront.control")
+
+DATA_COMPONENTS = ("cache", "database", "object_store")
+DEMO_SIGN_INS = (("admin", "admin@lakefront.local", "lakefront-admin"),
+                 ("customer", "customer@lakefront.local", "lakefront-demo"))
+TICK_S = 0.25
+
+
+class Refused(Exception):
+    """`up` or `down` cannot proceed because of something the user can fix; one line."""
+
+
+def check_profile(settings: Settings) -> None:
+    for cid in DATA_COMPONENTS:
+        comp = topology.component(cid)
+        impl = comp.impl(settings.profile)
+        if impl.status == "planned":
+            raise Refused(f"profile {settings.profile.value}: {comp.name} ({impl.name}) is not built yet; "
+                          f"issue #{impl.issue} brings it")
+
+
+def check_not_running(settings: Settings) -> None:
+    state = running_state(settings.state_file)
+    if state is not None:
+        raise Refused(f"already running (pid {state['pid']}, {settings.state_file}); "
+                      "stop it with `lakefront down`")
+
+
+def product_count(url: str, busy_timeout_ms: int = 15000) -> int:
+    import sqlalchemy as sa
+
+    from lakefront.data.engines import make_engine
+
+    engine = make_engine(url, write=False, busy_timeout_ms=busy_timeout_ms, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM products")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def prepare_data(settings: Settings, *, seed: bool) -> None:
+    """Migrate the database, then load demo data into an empty one."""
+    from lakefront.data.engines import make_engine
+    from lakefront.data.migrations import migrate
+
+    # Alembic narrates its plugins at INFO; `up` logs one line for the migration instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    engine = make_engine(settings.writer_url, write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    log.info("database migrated: %s", settings.writer_url)
+    if not (seed and settings.demo.load_on_first_run):
+        return
+    count = product_count(settings.writer_url, settings.db.busy_timeout_ms)
+    if count:
+        log.info("demo data: database has %d products; not loading", count)
+        return
+    import lakefront.demo as demo
+
+    seed_fn = getattr(demo, "seed", None)
+    if seed_fn is None:
+        log.info("demo data: lakefront.demo.seed not available yet; skipping")
+        return
+    log.info("demo data: loading scale=%s seed=%s", settings.demo.scale, settings.demo.seed)
+    seed_fn(settings, scale=settings.demo.scale, seed=settings.demo.seed, progress=False)
+    log.info("demo data: loaded")
+
+
+def serve_command(tier: str, host: str) -> Callable[[str, int], list[str]]:
+    def argv(name: str, port: int) -> list[str]:
+        return [sys.executable, "-m", "lakefront", "serve", tier, "--port", str(port), "--name", name,
+                "--host", host]
+
+    return argv
+
+
+class Stack:
+    """Everything `up` started, in start order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = now_iso()
+        self.caddy: CaddyProcess | None = None
+        self.lb: LoadBalancer | None = None
+        self.groups: dict[str, InstanceGroup] = {}
+        self.stopping = False
+        self._env = os.environ | settings.child_env()
+        self._starters: dict[str, Callable[[], None]] = {
+            "app": lambda: self._start_group("app"),
+            "internal_alb": lambda: self._open_listener("internal", "app"),
+            "web": lambda: self._start_group("web"),
+            "alb": lambda: self._open_listener("public", "web"),
+        }
+
+    @property
+    def access_log(self) -> Path:
+        return self.settings.log_dir / "caddy-access.log"
+
+    def start(self) -> None:
+        for comp in topology.start_order(self.settings.profile):
+            starter = self._starters.get(comp.id)
+            if starter is None:
+                raise SupervisorError(f"no starter for component {comp.id!r} ({comp.name})")
+            if self.stopping:
+                raise SupervisorError("start interrupted")
+            log.info("starting %s (%s)", comp.id, comp.impl(self.settings.profile).name)
+            starter()
+            self.save()
+
+    def _start_group(self, tier: str) -> None:
+        tier_settings = self.settings.app if tier == "app" else self.settings.web
+        group = InstanceGroup(tier, tier_settings.instances, serve_command(tier, self.settings.lb.host),
+                              host=self.settings.lb.host, log_dir=self.settings.log_dir, env=self._env,
+                              health_interval_s=self.settings.lb.health_interval_s)
+        self.groups[tier] = group
+        group.start(should_stop=lambda: self.stopping)
+
+    def _ensure_caddy(self) -> LoadBalancer:
+        if self.lb is None:
+            lb = self.settings.lb
+            self.caddy = start_caddy(host=lb.host, admin_port=lb.admin_port, work_dir=self.settings.run_dir / "caddy",
+                                     log_path=self.settings.log_dir / "caddy.log")
+            log.info("caddy: started pid=%d admin=%s", self.caddy.pid, self.caddy.admin_url)
+            self.lb = LoadBalancer(lb, self.access_log)
+        return self.lb
+
+    def _open_listener(self, listener: str, tier: str) -> None:
+        lb = self._ensure_caddy()
+        group = self.groups[tier]
+        lb.open_listener(listener, group.ports())
+        group.on_targets = lambda ports: lb.set_targets(listener, ports)
+        log.info("caddy: %s listener on %s:%d -> %s %s", listener, self.settings.lb.host,
+                 lb.listeners[listener].port, tier, group.ports())
+
+    def describe(self) -> dict[str, Any]:
+        lb = self.settings.lb
+        return {
+            "pid": os.getpid(),
+            "profile": self.settings.profile.value,
+            "started_at": self.started_at,
+            "var_dir": str(self.settings.var_dir),
+            "caddy": {"pid": self.caddy.pid if self.caddy else None, "host": lb.host,
+                      "admin_port": lb.admin_port, "public_port": lb.public_port,
+                      "internal_port": lb.internal_port},
+            "instances": [i.describe() for g in self.groups.values() for i in g.instances],
+        }
+
+    def save(self) -> None:
+        write_state(self.settings.state_file, self.describe())
+
+    def supervise(self) -> None:
+        """Watch every instance until asked to stop."""
+        while not self.stopping:
+            changed = False
+            for group in self.groups.values():
+                changed |= group.tick()
+            if self.caddy is not None and self.caddy.proc.poll() is not None:
+                raise SupervisorError(f"caddy exited with status {self.caddy.proc.returncode}; "
+                                      f"see {self.settings.log_dir / 'caddy.log'}")
+            if changed:
+                self.save()
+            time.sleep(TICK_S)
+
+    def shutdown(self) -> None:
+        # Deregister first, so the balancer stops sending before the instances stop answering;
+        # the public side first, so no request enters a tier that is being emptied.
+        for group in reversed(list(self.groups.values())):
+            if group.on_targets is not None:
+                try:
+                    group.on_targets([])
+                    log.info("%s: deregistered every instance", group.tier)
+                except Exception as exc:  # Caddy may already be gone; stopping must go on
+                    log.info("%s: could not deregister: %s", group.tier, exc)
+                group.on_targets = None
+        for tier in reversed(list(self.groups)):
+            self.groups[tier].stop(timeout=10.0)
+        if self.lb is not None:
+            self.lb.close()
+        if self.caddy is not None:
+            self.caddy.stop()
+            log.info("caddy: stopped pid=%d", self.caddy.pid)
+        remove_state(self.settings.state_file)
+
+
+def ready_lines(settings: Settings) -> list[str]:
+    lb = settings.lb
+    lines = [
+        f"store            {settings.public_url}/",
+        f"app API docs     {settings.internal_url}/docs",
+        f"caddy admin      http://{lb.host}:{lb.admin_port}/config/",
+        f"logs             {settings.log_dir}",
+    ]
+    lines += [f"sign in ({role:8}) {email} / {password}" for role, email, password in DEMO_SIGN_INS]
+    return lines
+
+
+def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
+    """Run the system until SIGTERM or Ctrl-C. Raises Refused for a user's mistake."""
+    check_profile(settings)
+    check_not_running(settings)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data(settings, seed=seed)
+
+    stack = Stack(settings)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not stack.stopping:
+            log.info("received %s; stopping", signal.Signals(signum).name)
+        stack.stopping = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    status = 0
+    try:
+        stack.start()
+        log.info("ready: %d web, %d app instance(s)", settings.web.instances, settings.app.instances)
+        for line in ready_lines(settings):
+            echo(line)
+        stack.supervise()
+    except (SupervisorError, CaddyError) as exc:
+        if not stack.stopping:
+            log.error("%s", exc)
+            status = 1
+    except Exception as exc:
+        log.error("%s: %s", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        status = 1
+    finally:
+        stack.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("stopped")
+    return status
+
+
+def down(settings: Settings, *, echo: Callable[[str], None], timeout: float = 30.0) -> int:
+    state = running_state(settings.state_file)
+    if state is None:
+        echo("lakefront is not running")
+        return 0
+    pid = int(state["pid"])
+    instances = state.get("instances", [])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        # The kernel then kills every child (PR_SET_PDEATHSIG), so nothing is left behind.
+        os.kill(pid, signal.SIGKILL)
+        echo(f"lakefront (pid {pid}) did not stop within {timeout:.0f}s; killed")
+    caddy_pid = (state.get("caddy") or {}).get("pid")
+    names = ", ".join(f"{i['name']} (pid {i['pid']})" for i in instances)
+    echo(f"stopped lakefront pid {pid}: caddy (pid {caddy_pid}), {names or 'no instances'}")
+    return 0

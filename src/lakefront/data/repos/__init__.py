@@ -1,0 +1,1 @@
+"""Repositories: SQL for one aggregate each, on the connection of a unit of work. They never commit."""

@@ -1,0 +1,39 @@
+"""Cart lines, one row per (customer, product)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from lakefront.data.tables import cart_items
+
+
+class CartRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def lines(self, customer_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(sa.select(cart_items.c.product_id, cart_items.c.quantity)
+                                 .where(cart_items.c.customer_id == customer_id)
+                                 .order_by(cart_items.c.created_at, cart_items.c.product_id))
+        return [dict(r._mapping) for r in rows]
+
+    def set_quantity(self, customer_id: int, product_id: int, quantity: int, now: datetime) -> None:
+        # Portable upsert: UPDATE, then INSERT if nothing was there (the writer holds the row lock).
+        updated = self.conn.execute(
+            cart_items.update()
+            .where(cart_items.c.customer_id == customer_id, cart_items.c.product_id == product_id)
+            .values(quantity=quantity, updated_at=now))
+        if updated.rowcount == 0:
+            self.conn.execute(cart_items.insert().values(customer_id=customer_id, product_id=product_id,
+                                                         quantity=quantity, created_at=now, updated_at=now))
+
+    def remove(self, customer_id: int, product_id: int) -> None:
+        self.conn.execute(cart_items.delete().where(cart_items.c.customer_id == customer_id,
+                                                    cart_items.c.product_id == product_id))
+
+    def clear(self, customer_id: int) -> None:
+        self.conn.execute(cart_items.delete().where(cart_items.c.customer_id == customer_id))

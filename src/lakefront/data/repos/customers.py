@@ -1,0 +1,52 @@
+"""Customers and their sign-in tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from lakefront.data.tables import auth_tokens, customers
+
+_PUBLIC = (customers.c.id, customers.c.email, customers.c.name, customers.c.is_admin)
+
+
+class CustomerRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, email: str, name: str, password_hash: str, now: datetime) -> int:
+        result = self.conn.execute(customers.insert().values(
+            email=email, name=name, password_hash=password_hash, is_admin=False, created_at=now, updated_at=now))
+        return int(result.inserted_primary_key[0])
+
+    def email_taken(self, email: str) -> bool:
+        return self.conn.execute(sa.select(customers.c.id).where(customers.c.email == email)).first() is not None
+
+    def by_email(self, email: str) -> dict[str, Any] | None:
+        row = self.conn.execute(sa.select(*_PUBLIC, customers.c.password_hash)
+                                .where(customers.c.email == email)).first()
+        return None if row is None else dict(row._mapping)
+
+    def by_id(self, customer_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(sa.select(*_PUBLIC).where(customers.c.id == customer_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def set_password_hash(self, customer_id: int, password_hash: str, now: datetime) -> None:
+        self.conn.execute(customers.update().where(customers.c.id == customer_id)
+                          .values(password_hash=password_hash, updated_at=now))
+
+    def add_token(self, token_hash: str, customer_id: int, now: datetime, expires_at: datetime) -> None:
+        self.conn.execute(auth_tokens.insert().values(token_hash=token_hash, customer_id=customer_id,
+                                                      created_at=now, expires_at=expires_at))
+
+    def by_token(self, token_hash: str, now: datetime) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            sa.select(*_PUBLIC).join(auth_tokens, auth_tokens.c.customer_id == customers.c.id)
+            .where(auth_tokens.c.token_hash == token_hash, auth_tokens.c.expires_at > now)).first()
+        return None if row is None else dict(row._mapping)
+
+    def delete_token(self, token_hash: str) -> None:
+        self.conn.execute(auth_tokens.delete().where(auth_tokens.c.token_hash == token_hash))

@@ -1,0 +1,76 @@
+"""Unit of work: one transaction on the writer or the reader, with the repositories bound to it.
+
+Use cases open it, call repositories, and commit once; nothing else commits. Work that must
+only happen once the transaction is durable (cache invalidation) registers with after_commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy import Connection
+
+from lakefront.data.engines import Engines
+from lakefront.data.repos.carts import CartRepo
+from lakefront.data.repos.catalog import CatalogRepo
+from lakefront.data.repos.customers import CustomerRepo
+from lakefront.data.repos.events import EventRepo
+from lakefront.data.repos.orders import OrderRepo
+
+log = logging.getLogger("lakefront.data")
+
+
+class UnitOfWork:
+    def __init__(self, engines: Engines, *, write: bool) -> None:
+        self._engine = engines.writer if write else engines.reader
+        self.write = write
+        self._conn: Connection | None = None
+        self._after_commit: list[Callable[[], None]] = []
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self._conn = self._engine.connect()
+        self._conn.begin()
+        conn = self._conn
+        self.catalog = CatalogRepo(conn)
+        self.customers = CustomerRepo(conn)
+        self.carts = CartRepo(conn)
+        self.orders = OrderRepo(conn)
+        self.events = EventRepo(conn)
+        return self
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def commit(self) -> None:
+        assert self._conn is not None, "unit of work used outside `with`"
+        self._conn.commit()
+        self._committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the write is durable; a failed follow-up must not fail the request
+                log.exception("after-commit callback failed")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                self._conn.rollback()
+        finally:
+            self._conn.close()
+            self._conn = None
+
+
+class UnitOfWorkFactory:
+    """Hands out units of work: `uow(write=True)` for the primary, `uow()` for reads."""
+
+    def __init__(self, engines: Engines) -> None:
+        self.engines = engines
+
+    def __call__(self, *, write: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engines, write=write)

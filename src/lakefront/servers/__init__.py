@@ -1,0 +1,1 @@
+"""Start, stop and check the readiness of real servers (Caddy today)."""

@@ -1,0 +1,96 @@
+"""Child processes that never outlive their parent, and the small process checks around them."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+_handed_out: set[int] = set()
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    def preexec() -> None:
+        # Own process group: a Ctrl-C in the terminal reaches `up` only, which then stops children in order.
+        os.setpgid(0, 0)
+        # The kernel kills the child when `up` dies, even by SIGKILL, so no instance outlives it.
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def spawn(argv: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `argv` with stdout and stderr appended to `log_path`, tied to this process's life."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=cwd, preexec_fn=_die_with_parent(os.getpid()), close_fds=True,
+        )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now, never the same one twice in this process."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port on {host}")
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """True when `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the command name, which is in parentheses and may contain spaces.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0) -> list[int]:
+    """SIGTERM every process, wait up to `timeout`, SIGKILL the rest. Returns the pids killed hard."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    killed = []
+    for proc in procs:
+        if proc.poll() is None:
+            killed.append(proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+    return killed

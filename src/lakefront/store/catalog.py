@@ -1,0 +1,169 @@
+"""Catalog use cases: browse, search, product pages (cached), and the admin's product edits."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from lakefront.data.types import utcnow
+from lakefront.store import cachekeys
+from lakefront.store.context import StoreContext
+from lakefront.store.errors import Conflict, InvalidInput, NotFound
+from lakefront.store.media import CONTENT_TYPE, process_image
+
+MAX_PER_PAGE = 100
+MAX_QUERY_WORDS = 8
+
+
+def _public(product: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready product: the same shape whether it came from the cache or the database."""
+    out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in product.items()}
+    out["in_stock"] = out["stock"] > 0
+    out["is_active"] = bool(out["is_active"])
+    return out
+
+
+def _paged(items: list[dict[str, Any]], total: int, page: int, per_page: int) -> dict[str, Any]:
+    return {"items": [_public(p) for p in items], "page": page, "per_page": per_page, "total": total,
+            "pages": max(1, math.ceil(total / per_page))}
+
+
+def _check_paging(page: int, per_page: int) -> None:
+    if page < 1:
+        raise InvalidInput("page", "must be 1 or more")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+
+
+def categories(ctx: StoreContext) -> list[dict[str, Any]]:
+    def load() -> list[dict[str, Any]]:
+        with ctx.uow() as uow:
+            return uow.catalog.categories()
+
+    return ctx.cache.get_or_load(cachekeys.categories(ctx.cache.version(cachekeys.CATALOG)),
+                                 cachekeys.CATEGORIES_TTL_S, load)
+
+
+def category(ctx: StoreContext, slug: str) -> dict[str, Any]:
+    found = next((c for c in categories(ctx) if c["slug"] == slug), None)
+    if found is None:
+        raise NotFound("category", slug)
+    return found
+
+
+def home(ctx: StoreContext) -> dict[str, Any]:
+    def load() -> dict[str, Any]:
+        with ctx.uow() as uow:
+            popular, _ = uow.catalog.page(sort="popular", limit=8)
+            newest, _ = uow.catalog.page(sort="newest", limit=8)
+        return {"popular": [_public(p) for p in popular], "newest": [_public(p) for p in newest]}
+
+    data = ctx.cache.get_or_load(cachekeys.home(ctx.cache.version(cachekeys.CATALOG)), cachekeys.HOME_TTL_S, load)
+    return {"categories": categories(ctx), **data}
+
+
+def product(ctx: StoreContext, product_id: int, *, include_inactive: bool = False) -> dict[str, Any]:
+    def load() -> dict[str, Any] | None:
+        with ctx.uow() as uow:
+            found = uow.catalog.product(product_id)
+        return None if found is None else _public(found)
+
+    found = ctx.cache.get_or_load(cachekeys.product(product_id), cachekeys.PRODUCT_TTL_S, load)
+    if found is None or (not found["is_active"] and not include_inactive):
+        raise NotFound("product", product_id)
+    return found
+
+
+def products(ctx: StoreContext, *, category_slug: str | None = None, query: str | None = None,
+             sort: str = "popular", page: int = 1, per_page: int = 24) -> dict[str, Any]:
+    """A page of active products in a category and/or matching every word of a search query."""
+    _check_paging(page, per_page)
+    words = (query or "").split()[:MAX_QUERY_WORDS]
+    category_id = category(ctx, category_slug)["id"] if category_slug else None
+
+    def load() -> dict[str, Any]:
+        with ctx.uow() as uow:
+            items, total = uow.catalog.page(category_id=category_id, words=words, sort=sort,
+                                            offset=(page - 1) * per_page, limit=per_page)
+        return _paged(items, total, page, per_page)
+
+    generation = ctx.cache.version(cachekeys.CATALOG)
+    if words:
+        key = cachekeys.search(generation, " ".join(words).lower(), category_slug or "", sort, page, per_page)
+        return ctx.cache.get_or_load(key, cachekeys.SEARCH_TTL_S, load)
+    key = cachekeys.listing(generation, category_slug or "", sort, page, per_page)
+    return ctx.cache.get_or_load(key, cachekeys.LISTING_TTL_S, load)
+
+
+# Admin
+
+
+def _invalidate_product(ctx: StoreContext, product_id: int) -> None:
+    ctx.cache.invalidate([cachekeys.product(product_id)], [cachekeys.CATALOG])
+
+
+def admin_products(ctx: StoreContext, *, query: str | None, page: int, per_page: int) -> dict[str, Any]:
+    """Every product, active or not, straight from the primary: admins see their own edits."""
+    _check_paging(page, per_page)
+    with ctx.uow(write=True) as uow:
+        items, total = uow.catalog.page(words=(query or "").split()[:MAX_QUERY_WORDS], sort="name",
+                                        offset=(page - 1) * per_page, limit=per_page, include_inactive=True)
+    return _paged(items, total, page, per_page)
+
+
+def _slugify(name: str) -> str:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower())
+    return "-".join(filter(None, slug.split("-")))[:160] or "product"
+
+
+def create_product(ctx: StoreContext, values: dict[str, Any]) -> dict[str, Any]:
+    now = utcnow()
+    with ctx.uow(write=True) as uow:
+        if not uow.catalog.category_exists(values["category_id"]):
+            raise InvalidInput("category_id", f"no category {values['category_id']}")
+        if uow.catalog.sku_taken(values["sku"]):
+            raise Conflict(f"SKU {values['sku']!r} is already used", "sku")
+        product_id = uow.catalog.add_product({**values, "slug": _slugify(values["name"])}, now)
+        uow.after_commit(lambda: _invalidate_product(ctx, product_id))
+        uow.commit()
+        created = uow.catalog.product(product_id)
+    assert created is not None
+    return _public(created)
+
+
+def update_product(ctx: StoreContext, product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    now = utcnow()
+    with ctx.uow(write=True) as uow:
+        if uow.catalog.product(product_id) is None:
+            raise NotFound("product", product_id)
+        if "category_id" in changes and not uow.catalog.category_exists(changes["category_id"]):
+            raise InvalidInput("category_id", f"no category {changes['category_id']}")
+        if "name" in changes:
+            changes = {**changes, "slug": _slugify(changes["name"])}
+        if changes:
+            uow.catalog.update_product(product_id, changes, now)
+        uow.after_commit(lambda: _invalidate_product(ctx, product_id))
+        uow.commit()
+        updated = uow.catalog.product(product_id)
+    assert updated is not None
+    return _public(updated)
+
+
+def set_product_image(ctx: StoreContext, product_id: int, data: bytes) -> dict[str, Any]:
+    """Check and re-encode an upload, store both sizes, then point the product at them."""
+    with ctx.uow() as uow:
+        if uow.catalog.product(product_id) is None:
+            raise NotFound("product", product_id)
+    image = process_image(data, ctx.image_limits)
+    # Objects first, row second: a crash in between leaves an unreferenced object, never a broken page.
+    ctx.objects.put(image.image_key, image.image, CONTENT_TYPE)
+    ctx.objects.put(image.thumb_key, image.thumb, CONTENT_TYPE)
+    return update_product(ctx, product_id, {"image_key": image.image_key, "thumb_key": image.thumb_key})
+
+
+def media(ctx: StoreContext, key: str) -> tuple[bytes, str]:
+    try:
+        return ctx.objects.get(key)
+    except (FileNotFoundError, ValueError):
+        raise NotFound("object", key) from None

@@ -1,0 +1,18 @@
+"""What every use case is handed: the adapters, built once per process by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakefront.data.cache import CacheAside
+from lakefront.data.objects import ObjectStore
+from lakefront.data.uow import UnitOfWorkFactory
+from lakefront.store.media import ImageLimits
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    uow: UnitOfWorkFactory
+    cache: CacheAside
+    objects: ObjectStore
+    image_limits: ImageLimits

@@ -1,0 +1,331 @@
+"""The web tier's only way to reach the app tier: typed calls over HTTP through the internal listener.
+
+The models below mirror ``lakefront/api/schemas.py`` (the wire contract) on purpose instead of
+importing it: the web tier is deployed and scaled apart from the app tier and may only depend
+on what crosses the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+log = logging.getLogger("lakefront.web")
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+
+class Wire(BaseModel):
+    # The app tier may add fields before the web tier knows them; ignoring them keeps old web
+    # instances working during a rolling deploy.
+    model_config = {"extra": "ignore"}
+
+
+class Category(Wire):
+    id: int
+    slug: str
+    name: str
+    description: str = ""
+    product_count: int = 0
+
+
+class ProductSummary(Wire):
+    id: int
+    sku: str
+    slug: str
+    name: str
+    price_cents: int
+    category_id: int
+    category_slug: str
+    thumb_key: str | None = None
+    in_stock: bool
+
+
+class Product(ProductSummary):
+    description: str = ""
+    category_name: str
+    stock: int
+    image_key: str | None = None
+    is_active: bool = True
+    updated_at: datetime
+
+
+class Page(Wire, Generic[T]):
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class Home(Wire):
+    categories: list[Category]
+    popular: list[ProductSummary]
+    newest: list[ProductSummary]
+
+
+class Customer(Wire):
+    id: int
+    email: str
+    name: str
+    is_admin: bool = False
+
+
+class Token(Wire):
+    token: str
+    customer: Customer
+
+
+class CartLine(Wire):
+    product: ProductSummary
+    quantity: int
+    line_total_cents: int
+
+
+class Cart(Wire):
+    items: list[CartLine]
+    item_count: int
+    total_cents: int
+
+
+class OrderLine(Wire):
+    product_id: int
+    product_name: str
+    quantity: int
+    unit_price_cents: int
+    line_total_cents: int
+
+
+class OrderSummary(Wire):
+    id: int
+    status: str
+    total_cents: int
+    item_count: int
+    placed_at: datetime
+
+
+class Order(OrderSummary):
+    lines: list[OrderLine]
+
+
+class AppUnavailable(Exception):
+    """The app tier could not answer: unreachable, timed out, 5xx, or an answer we cannot read."""
+
+
+@dataclass
+class ApiError(Exception):
+    """A 4xx problem from the app tier (application/problem+json), with per-field messages."""
+
+    status: int
+    title: str
+    detail: str = ""
+    field_errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.title}: {self.detail}"
+
+
+def _field_name(raw: object) -> str:
+    # The API may name a field "price_cents", "body.price_cents" or as a location list;
+    # forms only care about the last part.
+    if isinstance(raw, list | tuple):
+        raw = ".".join(str(part) for part in raw)
+    return str(raw or "").rsplit(".", 1)[-1]
+
+
+def _problem(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    errors: dict[str, str] = {}
+    for item in body.get("errors") or []:
+        if isinstance(item, dict):
+            name = _field_name(item.get("field"))
+            errors.setdefault(name, str(item.get("message", "")))
+    return ApiError(
+        status=response.status_code,
+        title=str(body.get("title") or response.reason_phrase or "Error"),
+        detail=str(body.get("detail") or ""),
+        field_errors=errors,
+    )
+
+
+_PRODUCT_PAGE = TypeAdapter(Page[ProductSummary])
+_ADMIN_PAGE = TypeAdapter(Page[Product])
+_CATEGORIES = TypeAdapter(list[Category])
+_ORDERS = TypeAdapter(list[OrderSummary])
+
+
+class AppClient:
+    """Holds the keep-alive connection pool to the app tier; one per web instance."""
+
+    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            headers={"Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def bind(self, request_id: str, token: str | None) -> Api:
+        return Api(self.http, request_id, token)
+
+
+class Api:
+    """App-tier calls on behalf of one incoming request (its request id and signed-in user)."""
+
+    def __init__(self, http: httpx.AsyncClient, request_id: str, token: str | None) -> None:
+        self._http = http
+        self.request_id = request_id
+        self.token = token
+
+    async def _send(self, method: str, path: str, *, extra_headers: dict[str, str] | None = None,
+                    **kwargs: Any) -> httpx.Response:
+        headers = {"X-Request-Id": self.request_id}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if extra_headers:
+            headers.update(extra_headers)
+        try:
+            response = await self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            log.warning("app tier unreachable rid=%s %s %s: %s", self.request_id, method, path,
+                        type(exc).__name__)
+            raise AppUnavailable(str(exc)) from exc
+        if response.status_code >= 500:
+            log.warning("app tier error rid=%s %s %s -> %s", self.request_id, method, path,
+                        response.status_code)
+            raise AppUnavailable(f"{method} {path} -> {response.status_code}")
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response
+
+    async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        response = await self._send(method, path, **kwargs)
+        return self._read(lambda: model.model_validate_json(response.content), method, path)
+
+    async def _adapted(self, adapter: TypeAdapter[T], method: str, path: str, **kwargs: Any) -> T:
+        response = await self._send(method, path, **kwargs)
+        return self._read(lambda: adapter.validate_json(response.content), method, path)
+
+    def _read(self, parse: Callable[[], R], method: str, path: str) -> R:
+        try:
+            return parse()
+        except ValidationError as exc:
+            # A contract mismatch is the app tier's fault, not the shopper's: show the 503 page.
+            log.error("unreadable app tier answer rid=%s %s %s: %s", self.request_id, method, path,
+                      str(exc).splitlines()[0])
+            raise AppUnavailable(f"unreadable answer from {path}") from exc
+
+    # Catalog
+    async def home(self) -> Home:
+        return await self._model(Home, "GET", "/api/home")
+
+    async def categories(self) -> list[Category]:
+        return await self._adapted(_CATEGORIES, "GET", "/api/categories")
+
+    async def category(self, slug: str) -> Category:
+        return await self._model(Category, "GET", f"/api/categories/{slug}")
+
+    async def products(self, *, category: str | None = None, q: str | None = None, sort: str | None = None,
+                       page: int = 1, per_page: int = 24) -> Page[ProductSummary]:
+        params: dict[str, str | int] = {"page": page, "per_page": per_page}
+        if category:
+            params["category"] = category
+        if q:
+            params["q"] = q
+        if sort:
+            params["sort"] = sort
+        return await self._adapted(_PRODUCT_PAGE, "GET", "/api/products",
+                                params=params)
+
+    async def product(self, product_id: int) -> Product:
+        return await self._model(Product, "GET", f"/api/products/{product_id}")
+
+    async def media(self, key: str) -> tuple[bytes, str]:
+        response = await self._send("GET", f"/api/media/{key}")
+        return response.content, response.headers.get("content-type", "application/octet-stream")
+
+    async def page_view(self, session_id: str, product_id: int | None) -> None:
+        await self._send("POST", "/api/events",
+                         json={"kind": "page_view", "session_id": session_id, "product_id": product_id})
+
+    # Accounts
+    async def signup(self, email: str, name: str, password: str) -> Token:
+        return await self._model(Token, "POST", "/api/auth/signup",
+                                json={"email": email, "name": name, "password": password})
+
+    async def signin(self, email: str, password: str) -> Token:
+        return await self._model(Token, "POST", "/api/auth/signin",
+                                json={"email": email, "password": password})
+
+    async def signout(self) -> None:
+        await self._send("POST", "/api/auth/signout")
+
+    async def me(self) -> Customer:
+        return await self._model(Customer, "GET", "/api/me")
+
+    # Cart and orders
+    async def cart(self) -> Cart:
+        return await self._model(Cart, "GET", "/api/cart")
+
+    async def set_cart_item(self, product_id: int, quantity: int) -> None:
+        await self._send("PUT", f"/api/cart/items/{product_id}", json={"quantity": quantity})
+
+    async def remove_cart_item(self, product_id: int) -> None:
+        await self._send("DELETE", f"/api/cart/items/{product_id}")
+
+    async def place_order(self, idempotency_key: str) -> Order:
+        return await self._model(Order, "POST", "/api/orders",
+                                extra_headers={"Idempotency-Key": idempotency_key})
+
+    async def orders(self) -> list[OrderSummary]:
+        response = await self._send("GET", "/api/orders")
+        body = response.json()
+        # Tolerate a paged answer as well as a bare list: both carry the same rows.
+        rows = body.get("items", []) if isinstance(body, dict) else body
+        try:
+            return _ORDERS.validate_python(rows)
+        except ValidationError as exc:
+            raise AppUnavailable("unreadable answer from /api/orders") from exc
+
+    async def order(self, order_id: int) -> Order:
+        return await self._model(Order, "GET", f"/api/orders/{order_id}")
+
+    # Administration
+    async def admin_products(self, q: str | None, page: int) -> Page[Product]:
+        params: dict[str, str | int] = {"page": page}
+        if q:
+            params["q"] = q
+        return await self._adapted(_ADMIN_PAGE, "GET", "/api/admin/products",
+                                params=params)
+
+    async def admin_product(self, product_id: int) -> Product:
+        return await self._model(Product, "GET", f"/api/admin/products/{product_id}")
+
+    async def admin_create_product(self, data: dict[str, Any]) -> Product:
+        return await self._model(Product, "POST", "/api/admin/products", json=data)
+
+    async def admin_update_product(self, product_id: int, changes: dict[str, Any]) -> Product:
+        return await self._model(Product, "PATCH",
+                                f"/api/admin/products/{product_id}", json=changes)
+
+    async def admin_upload_image(self, product_id: int, filename: str, content: bytes,
+                                 content_type: str) -> Product:
+        return await self._model(Product, "PUT",
+                                f"/api/admin/products/{product_id}/image",
+                                files={"image": (filename, content, content_type)})

@@ -1,0 +1,93 @@
+"""Signing up, in and out. The app tier's token lives only in the signed session cookie."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lakefront.web.client import ApiError, AppUnavailable
+from lakefront.web.pages import (
+    api,
+    checked_form,
+    end_session,
+    form_str,
+    redirect,
+    render,
+    safe_next,
+    start_session,
+)
+
+log = logging.getLogger("lakefront.web")
+
+
+async def signup_page(request: Request) -> Response:
+    nxt = safe_next(request.query_params.get("next"))
+    return await render(request, "account/signup.html", {
+        "title": "Create an account", "next": nxt, "values": {}, "errors": {}, "message": "",
+    })
+
+
+async def signup(request: Request) -> Response:
+    form = await checked_form(request)
+    values = {"email": form_str(form, "email"), "name": form_str(form, "name")}
+    nxt = safe_next(form_str(form, "next"))
+    password = form.get("password")
+    password = password if isinstance(password, str) else ""
+    try:
+        token = await api(request).signup(values["email"], values["name"], password)
+    except ApiError as exc:
+        return await render(request, "account/signup.html", {
+            "title": "Create an account", "next": nxt, "values": values, "errors": exc.field_errors,
+            "message": exc.detail or exc.title,
+        }, status=exc.status if exc.status in (400, 409, 422) else 400)
+    start_session(request, token.token, token.customer.name, token.customer.is_admin)
+    return redirect(nxt)
+
+
+async def signin_page(request: Request) -> Response:
+    nxt = safe_next(request.query_params.get("next"))
+    return await render(request, "account/signin.html", {
+        "title": "Sign in", "next": nxt, "values": {}, "errors": {}, "message": "",
+    })
+
+
+async def signin(request: Request) -> Response:
+    form = await checked_form(request)
+    values = {"email": form_str(form, "email")}
+    nxt = safe_next(form_str(form, "next"))
+    password = form.get("password")
+    password = password if isinstance(password, str) else ""
+    try:
+        token = await api(request).signin(values["email"], password)
+    except ApiError as exc:
+        message = "Wrong email or password." if exc.status == 401 else (exc.detail or exc.title)
+        return await render(request, "account/signin.html", {
+            "title": "Sign in", "next": nxt, "values": values, "errors": exc.field_errors, "message": message,
+        }, status=exc.status if exc.status in (400, 401, 422) else 400)
+    start_session(request, token.token, token.customer.name, token.customer.is_admin)
+    return redirect(nxt)
+
+
+async def signout(request: Request) -> Response:
+    await checked_form(request)
+    if "token" in request.session:
+        try:
+            await api(request).signout()
+        except (ApiError, AppUnavailable) as exc:
+            # Forgetting the token here signs the browser out whatever the app tier says;
+            # the token itself expires on its own.
+            log.warning("sign-out not confirmed by the app tier: %s", exc)
+    end_session(request)
+    return redirect("/")
+
+
+routes = [
+    Route("/signup", signup_page, methods=["GET"], name="signup"),
+    Route("/signup", signup, methods=["POST"]),
+    Route("/signin", signin_page, methods=["GET"], name="signin"),
+    Route("/signin", signin, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"], name="signout"),
+]
