@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,7 +38,13 @@ class Profile(StrEnum):
     services = "services"
 
 
-class LoadBalancerSettings(BaseModel):
+class Section(BaseModel):
+    """A nested group of settings; a misspelt key is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoadBalancerSettings(Section):
     host: str = "127.0.0.1"
     """Address every listener binds to. Loopback only by default: the public listener is the ALB role."""
     public_port: int = Field(8080, ge=1, le=65535)
@@ -55,14 +61,14 @@ class LoadBalancerSettings(BaseModel):
     """Passive health: how long an upstream stays out after a failed request."""
 
 
-class TierSettings(BaseModel):
+class TierSettings(Section):
     instances: int = Field(2, ge=1, le=16)
     """Number of instances of this tier (the Auto Scaling group's desired capacity)."""
     workers_threads: int = Field(16, ge=1, le=256)
     """Worker threads for blocking work (database calls) in each app instance."""
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     writer_url: str | None = None
     """SQLAlchemy URL of the primary (writes, and reads that lead to writes). Default: SQLite under var/."""
     reader_url: str | None = None
@@ -80,21 +86,21 @@ class DatabaseSettings(BaseModel):
         return value
 
 
-class CacheSettings(BaseModel):
+class CacheSettings(Section):
     backend: Literal["embedded", "off"] = "embedded"
     """embedded: a cache shared by every instance on this machine (SQLite file under var/); off: no cache."""
     default_ttl_s: int = Field(300, ge=1)
     """Time to live of cached reads when a key does not set its own."""
 
 
-class ObjectStoreSettings(BaseModel):
+class ObjectStoreSettings(Section):
     backend: Literal["directory"] = "directory"
     """directory: a local directory under var/ (the S3 role in the embedded profile)."""
     root: Path | None = None
     """Directory of the directory store. Default: var/objects."""
 
 
-class MediaSettings(BaseModel):
+class MediaSettings(Section):
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     """Largest accepted image upload."""
     max_pixels: int = Field(40_000_000, ge=10_000)
@@ -105,7 +111,7 @@ class MediaSettings(BaseModel):
     """Longest side of the thumbnail."""
 
 
-class DemoSettings(BaseModel):
+class DemoSettings(Section):
     scale: float = Field(1.0, gt=0, le=100)
     """Scale of the demo data loaded by `lakefront up` on first run (1 = 1,000 products, 100,000 orders)."""
     seed: int = 42

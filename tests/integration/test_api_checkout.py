@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+
 from support import Api, add_category, add_customers, app_instances, make_admin, sqlite_db
 
 

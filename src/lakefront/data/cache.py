@@ -99,7 +99,10 @@ class EmbeddedCache:
         row = self._conn().execute(
             "SELECT value FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
             (key, time.time())).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        value = row[0]
+        return value.encode() if isinstance(value, str) else bytes(value)  # counters are stored as text
 
     def set(self, key: str, value: bytes, ttl_s: float) -> None:
         conn = self._conn()

@@ -19,7 +19,7 @@ MAX_QUERY_WORDS = 8
 def _public(product: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready product: the same shape whether it came from the cache or the database."""
     out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in product.items()}
-    out["in_stock"] = out["stock"] > 0
+    out["in_stock"] = int(product["stock"]) > 0
     out["is_active"] = bool(out["is_active"])
     return out
 

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from lakefront.data.repos import inserted_id
 from lakefront.data.tables import categories, products
 
 _SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
@@ -90,7 +91,7 @@ class CatalogRepo:
     def add_product(self, values: dict[str, Any], now: datetime) -> int:
         result = self.conn.execute(products.insert().values(**values, popularity=0, created_at=now,
                                                             updated_at=now))
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
     def update_product(self, product_id: int, values: dict[str, Any], now: datetime) -> bool:
         result = self.conn.execute(products.update().where(products.c.id == product_id)

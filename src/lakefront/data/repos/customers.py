@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from lakefront.data.repos import inserted_id
 from lakefront.data.tables import auth_tokens, customers
 
 _PUBLIC = (customers.c.id, customers.c.email, customers.c.name, customers.c.is_admin)
@@ -20,7 +21,7 @@ class CustomerRepo:
     def add(self, email: str, name: str, password_hash: str, now: datetime) -> int:
         result = self.conn.execute(customers.insert().values(
             email=email, name=name, password_hash=password_hash, is_admin=False, created_at=now, updated_at=now))
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
     def email_taken(self, email: str) -> bool:
         return self.conn.execute(sa.select(customers.c.id).where(customers.c.email == email)).first() is not None

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from lakefront.data.repos import inserted_id
 from lakefront.data.tables import order_lines, orders, products
 
 _SUMMARY = (orders.c.id, orders.c.customer_id, orders.c.status, orders.c.total_cents, orders.c.item_count,
@@ -25,7 +26,7 @@ class OrderRepo:
             customer_id=customer_id, status="placed", total_cents=total,
             item_count=sum(line["quantity"] for line in lines), idempotency_key=idempotency_key,
             placed_at=now, created_at=now, updated_at=now))
-        order_id = int(result.inserted_primary_key[0])
+        order_id = inserted_id(result)
         self.conn.execute(order_lines.insert(), [
             {**line, "order_id": order_id, "created_at": now, "updated_at": now} for line in lines])
         return order_id

@@ -1,0 +1,195 @@
+"""The app tier's contract on real processes: access rules, problem+json errors, cache coherence, images."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pytest
+from PIL import Image
+from support import Api, add_category, app_instances, make_admin
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    var_dir = tmp_path_factory.mktemp("store")
+    with app_instances(var_dir, count=2) as instances:
+        category_id = add_category(var_dir, "kitchen", "Kitchen")
+        Api(instances[0].url).sign_up("boss@example.com")
+        make_admin(var_dir, "boss@example.com")
+        admin = Api(instances[0].url).sign_in("boss@example.com")
+        r = admin.request("POST", "/api/admin/products", json={
+            "sku": "KETTLE-1", "name": "Copper kettle", "description": "Whistles politely",
+            "category_id": category_id, "price_cents": 4500, "stock": 20})
+        assert r.status_code == 201, r.text
+        yield var_dir, instances, admin, category_id, r.json()["id"]
+
+
+def _order_for(api: Api, product_id: int) -> int:
+    api.request("PUT", f"/api/cart/items/{product_id}", json={"quantity": 1})
+    r = api.request("POST", "/api/orders")
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def test_a_customer_cannot_see_another_customers_order(stack) -> None:
+    _, instances, _, _, product_id = stack
+    alice = Api(instances[0].url).sign_up("alice@example.com")
+    mallory = Api(instances[1].url).sign_up("mallory@example.com")
+    order_id = _order_for(alice, product_id)
+
+    assert alice.request("GET", f"/api/orders/{order_id}").status_code == 200
+    stolen = mallory.request("GET", f"/api/orders/{order_id}")
+    assert stolen.status_code == 404
+    assert stolen.headers["content-type"] == "application/problem+json"
+    assert [o["id"] for o in mallory.request("GET", "/api/orders").json()] == []
+    assert Api(instances[0].url).request("GET", f"/api/orders/{order_id}").status_code == 401
+
+
+def test_carts_are_private_to_their_owner(stack) -> None:
+    _, instances, _, _, product_id = stack
+    bob = Api(instances[0].url).sign_up("bob@example.com")
+    eve = Api(instances[1].url).sign_up("eve@example.com")
+    bob.request("PUT", f"/api/cart/items/{product_id}", json={"quantity": 2})
+
+    assert eve.request("GET", "/api/cart").json()["items"] == []
+    eve.request("DELETE", f"/api/cart/items/{product_id}")
+    assert bob.request("GET", "/api/cart").json()["item_count"] == 2
+
+
+def test_the_admin_api_is_for_admins_only(stack) -> None:
+    _, instances, admin, category_id, _ = stack
+    customer = Api(instances[0].url).sign_up("notadmin@example.com")
+    body = {"sku": "X-1", "name": "X", "category_id": category_id, "price_cents": 1, "stock": 1}
+
+    assert Api(instances[0].url).request("POST", "/api/admin/products", json=body).status_code == 401
+    assert customer.request("POST", "/api/admin/products", json=body).status_code == 403
+    assert customer.request("GET", "/api/admin/products").status_code == 403
+    assert admin.request("GET", "/api/admin/products").status_code == 200
+
+
+def test_signed_out_tokens_stop_working(stack) -> None:
+    _, instances, _, _, _ = stack
+    carol = Api(instances[0].url).sign_up("carol@example.com")
+    assert carol.request("GET", "/api/me").json()["email"] == "carol@example.com"
+    assert carol.request("POST", "/api/auth/signout").status_code == 204
+    assert carol.request("GET", "/api/me").status_code == 401
+
+
+def test_wrong_password_and_duplicate_email_are_refused(stack) -> None:
+    _, instances, _, _, _ = stack
+    api = Api(instances[0].url)
+    api.sign_up("dave@example.com")
+    wrong = api.request("POST", "/api/auth/signin", json={"email": "dave@example.com", "password": "not-it-at-all"})
+    assert wrong.status_code == 401
+    again = api.request("POST", "/api/auth/signup",
+                        json={"email": "DAVE@example.com", "name": "Dave", "password": "long-enough"})
+    assert again.status_code == 409
+    assert again.json()["errors"] == [{"field": "email", "message": "an account with this email already exists"}]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"sku": "B-1", "name": "Bad", "category_id": 1, "price_cents": -5, "stock": 1}, "price_cents"),
+    ({"sku": "B-2", "name": "Bad", "category_id": 1, "price_cents": "12.50", "stock": 1}, "price_cents"),
+    ({"sku": "B-3", "name": "", "category_id": 1, "price_cents": 5, "stock": 1}, "name"),
+    ({"sku": "B-4", "name": "Bad", "category_id": 999, "price_cents": 5, "stock": 1}, "category_id"),
+    ({"sku": "KETTLE-1", "name": "Dup", "category_id": 1, "price_cents": 5, "stock": 1}, "sku"),
+])
+def test_bad_product_input_is_a_problem_naming_the_field(stack, body: dict[str, object], field: str) -> None:
+    _, _, admin, _, _ = stack
+    r = admin.request("POST", "/api/admin/products", json=body)
+    assert r.status_code in (409, 422)
+    assert r.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in r.json()["errors"]]
+
+
+def test_unknown_ids_are_404_not_500(stack) -> None:
+    _, instances, admin, _, _ = stack
+    api = Api(instances[1].url)
+    assert api.request("GET", "/api/products/987654").status_code == 404
+    assert api.request("GET", "/api/categories/no-such-thing").status_code == 404
+    assert api.request("GET", "/api/products?category=no-such-thing").status_code == 404
+    assert admin.request("PATCH", "/api/admin/products/987654", json={"stock": 1}).status_code == 404
+    assert api.request("GET", "/api/media/products/aa/nothing.jpg").status_code == 404
+    assert api.request("GET", "/api/media/..%2F..%2Fetc%2Fpasswd").status_code == 404
+
+
+def test_a_price_change_is_visible_on_every_instance_at_once(stack) -> None:
+    _, instances, admin, _, product_id = stack
+    readers = [Api(i.url) for i in instances]
+    for reader in readers:  # warm the shared cache through both instances
+        for _ in range(2):
+            assert reader.request("GET", f"/api/products/{product_id}").status_code == 200
+            reader.request("GET", "/api/products?category=kitchen")
+    new_price = readers[0].request("GET", f"/api/products/{product_id}").json()["price_cents"] + 101
+
+    r = admin.request("PATCH", f"/api/admin/products/{product_id}", json={"price_cents": new_price})
+    assert r.status_code == 200
+
+    for reader in readers:
+        assert reader.request("GET", f"/api/products/{product_id}").json()["price_cents"] == new_price
+        listing = reader.request("GET", "/api/products?category=kitchen").json()["items"]
+        assert {p["id"]: p["price_cents"] for p in listing}[product_id] == new_price
+        search = reader.request("GET", "/api/products?q=copper").json()["items"]
+        assert [p["price_cents"] for p in search] == [new_price]
+    assert sum(_metric(i.url, "lakefront_cache_hits_total") for i in instances) > 0
+    assert sum(_metric(i.url, "lakefront_cache_fallbacks_total") for i in instances) == 0
+
+
+def _metric(base_url: str, name: str) -> float:
+    text = httpx.get(f"{base_url}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (width, height), (10, 120, 200, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_an_uploaded_image_is_reencoded_with_a_thumbnail_under_generated_keys(stack) -> None:
+    _, instances, admin, _, product_id = stack
+    r = admin.request("PUT", f"/api/admin/products/{product_id}/image",
+                      files={"image": ("evil.exe", _png(1600, 1200), "application/octet-stream")})
+    assert r.status_code == 200, r.text
+    product = r.json()
+    assert product["image_key"].endswith(".jpg") and "evil" not in product["image_key"]
+
+    for key, longest in ((product["image_key"], 800), (product["thumb_key"], 320)):
+        got = httpx.get(f"{instances[1].url}/api/media/{key}")
+        assert got.headers["content-type"] == "image/jpeg"
+        img = Image.open(io.BytesIO(got.content))
+        assert img.format == "JPEG"
+        assert max(img.size) == longest
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b"", "empty"),
+    (b"<?php echo 'not an image'; ?>", "not a readable image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "not a readable image"),
+])
+def test_uploads_that_are_not_images_are_refused_and_change_nothing(stack, payload: bytes, message: str) -> None:
+    _, _, admin, _, product_id = stack
+    before = admin.request("GET", f"/api/admin/products/{product_id}").json()["image_key"]
+    r = admin.request("PUT", f"/api/admin/products/{product_id}/image",
+                      files={"image": ("photo.jpg", payload, "image/jpeg")})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "image"
+    assert message in r.json()["errors"][0]["message"]
+    assert admin.request("GET", f"/api/admin/products/{product_id}").json()["image_key"] == before
+
+
+def test_an_oversized_upload_is_refused(stack) -> None:
+    _, _, admin, _, product_id = stack
+    r = admin.request("PUT", f"/api/admin/products/{product_id}/image",
+                      files={"image": ("big.png", b"\x89PNG" + b"\x00" * (8 * 1024 * 1024 + 10), "image/png")})
+    assert r.status_code == 422
+    assert "larger than" in r.json()["errors"][0]["message"]
+
+
+def test_the_openapi_document_describes_the_store(stack) -> None:
+    _, instances, _, _, _ = stack
+    doc = httpx.get(f"{instances[0].url}/openapi.json").json()
+    for path in ("/api/products", "/api/products/{product_id}", "/api/orders", "/api/cart/items/{product_id}",
+                 "/api/auth/signup", "/api/admin/products/{product_id}/image"):
+        assert path in doc["paths"]

@@ -1,0 +1,76 @@
+"""Settings: defaults, sources, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lakefront.settings import SETTINGS_JSON_ENV, Profile, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("LAKEFRONT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_are_the_embedded_profile_on_loopback() -> None:
+    s = load_settings()
+    assert s.profile is Profile.embedded
+    assert (s.lb.host, s.lb.public_port, s.web.instances, s.app.instances) == ("127.0.0.1", 8080, 2, 2)
+    assert s.writer_url == f"sqlite:///{s.var_dir / 'db' / 'lakefront.sqlite3'}"
+    assert s.reader_url == s.writer_url
+    assert s.var_dir.is_absolute()
+
+
+def test_environment_overrides_toml_and_toml_overrides_defaults(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    (tmp_path / "lakefront.toml").write_text('[web]\ninstances = 3\n[app]\ninstances = 4\n')
+    monkeypatch.setenv("LAKEFRONT_APP__INSTANCES", "5")
+    s = load_settings()
+    assert (s.web.instances, s.app.instances) == (3, 5)
+
+
+@pytest.mark.parametrize(("env", "value", "named"), [
+    ("LAKEFRONT_LB__PUBLIC_PORT", "eighty", "lb.public_port"),
+    ("LAKEFRONT_WEB__INSTANCES", "0", "web.instances"),
+    ("LAKEFRONT_PROFILE", "cloud", "profile"),
+    ("LAKEFRONT_DB__WRITER_URL", "localhost:3306", "db.writer_url"),
+])
+def test_a_bad_value_is_one_line_naming_the_setting(monkeypatch: pytest.MonkeyPatch, env: str, value: str,
+                                                    named: str) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"invalid setting {named}:")
+    assert "\n" not in message
+
+
+def test_an_unknown_toml_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "lakefront.toml").write_text("[web]\ninstancez = 3\n")
+    with pytest.raises(SettingsError, match="web.instancez"):
+        load_settings()
+
+
+def test_children_receive_exactly_the_parents_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = load_settings(web={"instances": 3}, secret_key="s3cret")
+    env = parent.child_env()
+    assert json.loads(env[SETTINGS_JSON_ENV])["web"]["instances"] == 3
+    monkeypatch.setenv(SETTINGS_JSON_ENV, env[SETTINGS_JSON_ENV])
+    monkeypatch.setenv("LAKEFRONT_WEB__INSTANCES", "9")  # ignored: the parent's resolution wins
+    child = load_settings()
+    assert child == parent
+    assert child.secret() == "s3cret"
+
+
+def test_the_generated_secret_is_shared_through_var(tmp_path: Path) -> None:
+    first = load_settings(var_dir=tmp_path / "var").secret()
+    assert load_settings(var_dir=tmp_path / "var").secret() == first
+    assert len(first) > 40
