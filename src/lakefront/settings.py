@@ -11,6 +11,7 @@ No other module reads ``os.environ`` for configuration.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from enum import StrEnum
@@ -70,13 +71,22 @@ class TierSettings(Section):
 
 class DatabaseSettings(Section):
     writer_url: str | None = None
-    """SQLAlchemy URL of the primary (writes, and reads that lead to writes). Default: SQLite under var/."""
+    """SQLAlchemy URL of the primary (writes, and reads that lead to writes), e.g. an RDS endpoint.
+    Default: SQLite under var/ (embedded), or the MariaDB server `lakefront up` runs (services)."""
     reader_url: str | None = None
     """SQLAlchemy URL for reads that may go to a standby. Default: the writer."""
     pool_size: int = Field(8, ge=1, le=200)
-    """Connections kept open per instance and engine."""
+    """Connections kept open per instance and engine (plus as many again in overflow)."""
     busy_timeout_ms: int = Field(15000, ge=0)
     """SQLite only: how long a writer waits for the write lock before giving up."""
+    port: int = Field(3307, ge=1, le=65535)
+    """services profile: port of the MariaDB server `lakefront up` runs under var/ (3306 is left alone)."""
+    name: str = Field("lakefront", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    """services profile: database name on the managed server."""
+    user: str = Field("lakefront", pattern=r"^[A-Za-z0-9_]{1,32}$")
+    """services profile: application user on the managed server."""
+    password: SecretStr = SecretStr("lakefront")
+    """services profile: that user's password (the server listens on loopback only)."""
 
     @field_validator("writer_url", "reader_url")
     @classmethod
@@ -87,17 +97,39 @@ class DatabaseSettings(Section):
 
 
 class CacheSettings(Section):
-    backend: Literal["embedded", "off"] = "embedded"
-    """embedded: a cache shared by every instance on this machine (SQLite file under var/); off: no cache."""
+    backend: Literal["embedded", "redis", "off"] | None = None
+    """embedded: a cache shared by every instance on this machine (SQLite file under var/); redis: Redis
+    (ElastiCache); off: no cache. Default: embedded in the embedded profile, redis in services."""
+    redis_url: str | None = None
+    """Redis URL, e.g. an ElastiCache endpoint. Default (services): the Redis server `lakefront up` runs."""
+    port: int = Field(6380, ge=1, le=65535)
+    """services profile: port of the Redis server `lakefront up` runs (6379 is left alone)."""
     default_ttl_s: int = Field(300, ge=1)
     """Time to live of cached reads when a key does not set its own."""
+    timeout_s: float = Field(0.25, gt=0, le=10)
+    """Longest wait for one cache operation before the read falls back to the database."""
 
 
 class ObjectStoreSettings(Section):
-    backend: Literal["directory"] = "directory"
-    """directory: a local directory under var/ (the S3 role in the embedded profile)."""
+    backend: Literal["directory", "s3"] | None = None
+    """directory: a local directory under var/; s3: an S3 API (SeaweedFS locally, S3 on AWS).
+    Default: directory in the embedded profile, s3 in services."""
     root: Path | None = None
     """Directory of the directory store. Default: var/objects."""
+    s3_endpoint: str | None = None
+    """S3 endpoint URL. Default (services): the SeaweedFS server `lakefront up` runs. On AWS: unset + region."""
+    s3_port: int = Field(8333, ge=1, le=65535)
+    """services profile: S3 port of the SeaweedFS server `lakefront up` runs (its other ports follow it)."""
+    bucket: str = Field("lakefront", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+    """Bucket holding images, backups and the lake. Private: nothing in it is publicly readable."""
+    region: str = "us-east-1"
+    """S3 region (signature v4)."""
+    access_key: str = "lakefront"
+    """S3 access key. The managed SeaweedFS server is configured with it."""
+    secret_key: SecretStr = SecretStr("lakefront-secret")
+    """S3 secret key."""
+    presign_ttl_s: int = Field(300, ge=1, le=86400)
+    """Lifetime of presigned URLs."""
 
 
 class MediaSettings(Section):
@@ -194,11 +226,52 @@ class Settings(BaseSettings):
 
     @property
     def writer_url(self) -> str:
-        return self.db.writer_url or f"sqlite:///{self.sqlite_path}"
+        if self.db.writer_url:
+            return self.db.writer_url
+        if self.profile is Profile.services:
+            password = self.db.password.get_secret_value()
+            return (f"mysql+pymysql://{self.db.user}:{password}@127.0.0.1:{self.db.port}/{self.db.name}"
+                    "?charset=utf8mb4")
+        return f"sqlite:///{self.sqlite_path}"
 
     @property
     def reader_url(self) -> str:
         return self.db.reader_url or self.writer_url
+
+    @property
+    def cache_backend(self) -> str:
+        if self.cache.backend:
+            return self.cache.backend
+        return "redis" if self.profile is Profile.services else "embedded"
+
+    @property
+    def redis_url(self) -> str:
+        return self.cache.redis_url or f"redis://127.0.0.1:{self.cache.port}/0"
+
+    @property
+    def objects_backend(self) -> str:
+        if self.objects.backend:
+            return self.objects.backend
+        return "s3" if self.profile is Profile.services else "directory"
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        if self.objects.s3_endpoint:
+            return self.objects.s3_endpoint
+        return f"http://127.0.0.1:{self.objects.s3_port}" if self.profile is Profile.services else None
+
+    def managed_servers(self) -> list[str]:
+        """Which data servers `lakefront up` must run itself: those the settings give no endpoint for."""
+        if self.profile is not Profile.services:
+            return []
+        wanted = []
+        if not self.db.writer_url:
+            wanted.append("mariadb")
+        if self.cache_backend == "redis" and not self.cache.redis_url:
+            wanted.append("redis")
+        if self.objects_backend == "s3" and not self.objects.s3_endpoint:
+            wanted.append("seaweedfs")
+        return wanted
 
     @property
     def internal_url(self) -> str:
@@ -223,13 +296,18 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def child_env(self) -> dict[str, str]:
-        """Environment for a child process: this exact configuration, resolved."""
-        data = self.model_dump(mode="json")
-        if self.secret_key is not None:
-            data["secret_key"] = self.secret_key.get_secret_value()
-        import json
+        """Environment for a child process: this exact configuration, resolved, secrets included."""
 
-        return {SETTINGS_JSON_ENV: json.dumps(data)}
+        def reveal(value: Any) -> Any:
+            if isinstance(value, SecretStr):
+                return value.get_secret_value()
+            if isinstance(value, dict):
+                return {k: reveal(v) for k, v in value.items()}
+            if isinstance(value, Path):
+                return str(value)
+            return value
+
+        return {SETTINGS_JSON_ENV: json.dumps(reveal(self.model_dump(mode="python")))}
 
 
 def _describe(error: ValidationError) -> str:

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from PIL import Image
-from support import Api, add_category, app_instances, make_admin
+
+from support import Api, app_stack, metric
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    var_dir = tmp_path_factory.mktemp("store")
-    with app_instances(var_dir, count=2) as instances:
-        category_id = add_category(var_dir, "kitchen", "Kitchen")
+    with app_stack(tmp_path_factory.mktemp("store"), count=2) as app:
+        instances = app.instances
+        category_id = app.db.add_category("kitchen", "Kitchen")
         Api(instances[0].url).sign_up("boss@example.com")
-        make_admin(var_dir, "boss@example.com")
+        app.db.make_admin("boss@example.com")
         admin = Api(instances[0].url).sign_in("boss@example.com")
         r = admin.request("POST", "/api/admin/products", json={
             "sku": "KETTLE-1", "name": "Copper kettle", "description": "Whistles politely",
             "category_id": category_id, "price_cents": 4500, "stock": 20})
         assert r.status_code == 201, r.text
-        yield var_dir, instances, admin, category_id, r.json()["id"]
+        yield app, instances, admin, category_id, r.json()["id"]
 
 
 def _order_for(api: Api, product_id: int) -> int:
@@ -132,13 +135,35 @@ def test_a_price_change_is_visible_on_every_instance_at_once(stack) -> None:
         assert {p["id"]: p["price_cents"] for p in listing}[product_id] == new_price
         search = reader.request("GET", "/api/products?q=copper").json()["items"]
         assert [p["price_cents"] for p in search] == [new_price]
-    assert sum(_metric(i.url, "lakefront_cache_hits_total") for i in instances) > 0
-    assert sum(_metric(i.url, "lakefront_cache_fallbacks_total") for i in instances) == 0
+    assert sum(metric(i.url, "lakefront_cache_hits_total") for i in instances) > 0
+    assert sum(metric(i.url, "lakefront_cache_fallbacks_total") for i in instances) == 0
 
 
-def _metric(base_url: str, name: str) -> float:
-    text = httpx.get(f"{base_url}/metrics").text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+def test_fifty_concurrent_requests_for_a_just_expired_product_reach_the_database_once(stack) -> None:
+    app, instances, _, _, product_id = stack
+    path = f"/api/products/{product_id}"
+    Api(instances[0].url).request("GET", path)
+    # What one load costs in statements on this engine (SQLite adds its BEGIN): measured, not assumed.
+    app.expire_cache_key(f"product:{product_id}")
+    before = app.total("lakefront_db_queries_total")
+    assert Api(instances[1].url).request("GET", path).status_code == 200
+    one_load = app.total("lakefront_db_queries_total") - before
+    assert one_load >= 1
+
+    app.expire_cache_key(f"product:{product_id}")
+    queries, misses = app.total("lakefront_db_queries_total"), app.total("lakefront_cache_misses_total")
+    barrier = threading.Barrier(50)
+
+    def get(i: int) -> int:
+        barrier.wait()
+        return Api(instances[i % 2].url).request("GET", path).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(get, range(50)))
+
+    assert statuses == [200] * 50
+    assert app.total("lakefront_cache_misses_total") - misses == 1
+    assert app.total("lakefront_db_queries_total") - queries == one_load
 
 
 def _png(width: int, height: int) -> bytes:

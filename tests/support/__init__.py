@@ -7,18 +7,23 @@ import os
 import secrets
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
-NOW = "2026-01-01 00:00:00.000000"
+from lakefront.data import tables
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 LAKEFRONT = str(Path(sys.executable).parent / "lakefront")
 
 
@@ -95,48 +100,93 @@ def start_instance(tier: str, name: str, env: dict[str, str], log_dir: Path) -> 
     return inst
 
 
+class Database:
+    """Direct access to the stack's database for test setup and checks (tests may; the tiers may not)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = sa.create_engine(url, poolclass=NullPool)
+
+    def scalar(self, sql: str, **params: object) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).scalar()
+
+    def add_category(self, slug: str = "tea", name: str = "Tea") -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(tables.categories.insert().values(
+                slug=slug, name=name, description="", created_at=EPOCH, updated_at=EPOCH))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def add_customers(self, prefix: str, count: int) -> list[str]:
+        """Customers with sign-in tokens, written straight to the database; returns their bearer tokens."""
+        tokens = [secrets.token_urlsafe(16) for _ in range(count)]
+        with self.engine.begin() as conn:
+            for i, token in enumerate(tokens):
+                result = conn.execute(tables.customers.insert().values(
+                    email=f"{prefix}{i}@example.com", name="Buyer", password_hash="unused", is_admin=False,
+                    created_at=EPOCH, updated_at=EPOCH))
+                conn.execute(tables.auth_tokens.insert().values(
+                    token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                    customer_id=result.inserted_primary_key[0],  # type: ignore[index]
+                    created_at=EPOCH, expires_at=datetime(2999, 1, 1, tzinfo=UTC)))
+        return tokens
+
+    def make_admin(self, email: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(tables.customers.update().where(tables.customers.c.email == email).values(is_admin=True))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@dataclass
+class AppStack:
+    var_dir: Path
+    env: dict[str, str]
+    instances: list[Instance]
+    db: Database
+
+    def expire_cache_key(self, key: str) -> None:
+        """Make one cached key disappear, exactly as if its TTL had just run out."""
+        redis_url = self.env.get("LAKEFRONT_CACHE__REDIS_URL")
+        if redis_url:
+            import redis
+
+            with redis.Redis.from_url(redis_url) as client:
+                client.delete(key)
+            return
+        from lakefront.data.cache import EmbeddedCache
+
+        cache = EmbeddedCache(self.var_dir / "cache" / "cache.sqlite3")
+        cache.delete(key)
+        cache.close()
+
+    def total(self, counter: str) -> float:
+        return sum(metric(i.url, counter) for i in self.instances)
+
+
 @contextmanager
-def app_instances(var_dir: Path, count: int = 1, **env_extra: str) -> Iterator[list[Instance]]:
-    """Real app-tier processes on free ports over the database under var_dir (migrated first)."""
-    env = lakefront_env(var_dir, **env_extra)
+def app_stack(var_dir: Path, count: int = 1, profile_env: dict[str, str] | None = None) -> Iterator[AppStack]:
+    """Real app-tier processes on free ports over a migrated database (SQLite under var_dir by default)."""
+    env = lakefront_env(var_dir, **(profile_env or {}))
     result = run_cli(var_dir, "db", "migrate", env=env)
     assert result.returncode == 0, result.stderr
+    url = env.get("LAKEFRONT_DB__WRITER_URL") or f"sqlite:///{var_dir / 'db' / 'lakefront.sqlite3'}"
+    db = Database(url)
     group = Instances()
     try:
         for i in range(count):
             group.items.append(start_instance("app", f"app-{i + 1}", env, var_dir))
-        yield group.items
+        yield AppStack(var_dir, env, group.items, db)
     finally:
         group.stop()
+        db.close()
 
 
-def sqlite_db(var_dir: Path) -> sqlite3.Connection:
-    return sqlite3.connect(var_dir / "db" / "lakefront.sqlite3")
-
-
-def add_category(var_dir: Path, slug: str = "tea", name: str = "Tea") -> int:
-    with sqlite_db(var_dir) as db:
-        cur = db.execute("INSERT INTO categories (slug, name, description, created_at, updated_at) "
-                         "VALUES (?, ?, '', ?, ?)", (slug, name, NOW, NOW))
-        return int(cur.lastrowid or 0)
-
-
-def add_customers(var_dir: Path, prefix: str, count: int) -> list[str]:
-    """Customers with sign-in tokens, written straight to the database; returns their bearer tokens."""
-    tokens = [secrets.token_urlsafe(16) for _ in range(count)]
-    with sqlite_db(var_dir) as db:
-        for i, token in enumerate(tokens):
-            cur = db.execute("INSERT INTO customers (email, name, password_hash, is_admin, created_at, updated_at) "
-                             "VALUES (?, 'Buyer', 'unused', 0, ?, ?)", (f"{prefix}{i}@example.com", NOW, NOW))
-            db.execute("INSERT INTO auth_tokens (token_hash, customer_id, created_at, expires_at) "
-                       "VALUES (?, ?, ?, '2999-01-01 00:00:00.000000')",
-                       (hashlib.sha256(token.encode()).hexdigest(), cur.lastrowid, NOW))
-    return tokens
-
-
-def make_admin(var_dir: Path, email: str) -> None:
-    with sqlite_db(var_dir) as db:
-        db.execute("UPDATE customers SET is_admin = 1 WHERE email = ?", (email,))
+def metric(base_url: str, name: str) -> float:
+    """Sum of a Prometheus counter's samples at base_url/metrics."""
+    text = httpx.get(f"{base_url}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
 class Api:

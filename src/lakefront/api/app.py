@@ -27,7 +27,7 @@ def create_app(settings: Settings, instance: str = "app-1") -> FastAPI:
         app.state.services = build_services(settings, instance)
         log.info("started instance=%s database=%s cache=%s", instance,
                  app.state.services.engines.writer.url.render_as_string(hide_password=True),
-                 settings.cache.backend)
+                 settings.cache_backend)
         try:
             yield
         finally:

@@ -34,7 +34,8 @@ def build_services(settings: Settings, instance: str) -> AppServices:
     """Build every adapter this process uses, chosen by the settings' profile, in one place."""
     engines = make_engines(settings.writer_url, settings.reader_url, busy_timeout_ms=settings.db.busy_timeout_ms,
                            pool_size=settings.db.pool_size)
-    cache = CacheAside(make_backend(settings.cache.backend, settings.cache_path))
+    cache = CacheAside(make_backend(settings.cache_backend, settings.cache_path, settings.redis_url,
+                                    settings.cache.timeout_s))
     objects = DirectoryStore(settings.objects_root)
     limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
                          settings.media.thumb_size)

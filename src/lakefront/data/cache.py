@@ -37,6 +37,10 @@ class CacheBackend(Protocol):
         """Atomically add one to an integer key (created at 1), with no expiry."""
         ...
 
+    def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Set `key` only if it is absent (or expired); True if this call set it. The basis of locks."""
+        ...
+
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
@@ -58,6 +62,9 @@ class NullCache:
 
     def incr(self, key: str) -> int:
         return 0
+
+    def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        return True
 
     def ping(self) -> None:
         return None
@@ -123,6 +130,14 @@ class EmbeddedCache:
             "RETURNING value", (key,)).fetchone()
         return int(row[0])
 
+    def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        now = time.time()
+        cur = self._conn().execute(
+            "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at "
+            "WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?", (key, value, now + ttl_s, now))
+        return cur.rowcount == 1
+
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()
 
@@ -146,59 +161,120 @@ class CacheCounters:
 class CacheAside:
     """Cache-aside over a backend: read through, fill on miss, invalidate after commit.
 
-    Values are JSON (orjson). Concurrent misses on one key inside a process are collapsed into
-    one load (single flight), so a hot key expiring sends one query, not one per thread.
+    Values are JSON (orjson). A miss is loaded once, whatever the concurrency: threads of one
+    process queue on a local lock, and processes race for a short-lived lock key in the cache;
+    the losers poll the cache for the winner's value instead of querying the database (no
+    stampede when a hot key expires). After a backend error the cache is skipped for a moment
+    (a circuit breaker), so a dead cache costs one failed call per second, not one per read.
     """
+
+    LOCK_TTL_S = 5.0
+    """A lock outlives a crashed loader by at most this long."""
+    WAIT_FOR_FILL_S = 2.0
+    """How long a reader that lost the lock race waits for the winner's value before loading itself."""
+    POLL_S = 0.01
+    RETRY_AFTER_ERROR_S = 1.0
 
     def __init__(self, backend: CacheBackend) -> None:
         self.backend = backend
         self.counters = CacheCounters()
         self._flights: dict[str, threading.Lock] = {}
         self._flights_guard = threading.Lock()
+        self._down_until = 0.0
         self._last_error_log = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend.name != "off"
+
+    def _available(self) -> bool:
+        if time.monotonic() < self._down_until:
+            self.counters.fallbacks += 1
+            return False
+        return True
 
     def _fallback(self, op: str, exc: Exception) -> None:
         self.counters.fallbacks += 1
         now = time.monotonic()
+        self._down_until = now + self.RETRY_AFTER_ERROR_S
         if now - self._last_error_log > 5:  # one line per burst, not one per request
             self._last_error_log = now
-            log.warning("cache %s failed, using the database: %s: %s", op, type(exc).__name__, exc)
+            log.warning("cache %s failed, reading from the database: %s: %s", op, type(exc).__name__, exc)
 
-    def _get(self, key: str) -> Any | None:
+    def _get_raw(self, key: str) -> bytes | None:
+        if not self._available():
+            return None
         try:
-            raw = self.backend.get(key)
+            return self.backend.get(key)
         except Exception as exc:
             self._fallback("get", exc)
             return None
+
+    def _get(self, key: str) -> Any | None:
+        raw = self._get_raw(key)
         return None if raw is None else orjson.loads(raw)
 
     def _set(self, key: str, value: Any, ttl_s: float) -> None:
+        if not self._available():
+            return
         try:
             # SQLAlchemy row keys are str subclasses (quoted_name), which orjson refuses without this option.
             self.backend.set(key, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), ttl_s)
         except Exception as exc:
             self._fallback("set", exc)
 
+    def _lock(self, key: str) -> bool:
+        """True if this process should load `key`: it won the lock, or the cache cannot arbitrate."""
+        if not self._available():
+            return True
+        try:
+            return self.backend.add(f"lock:{key}", b"1", self.LOCK_TTL_S)
+        except Exception as exc:
+            self._fallback("lock", exc)
+            return True
+
+    def _unlock(self, key: str) -> None:
+        try:
+            self.backend.delete(f"lock:{key}")
+        except Exception as exc:
+            self._fallback("unlock", exc)
+
+    def _wait_for_fill(self, key: str) -> Any | None:
+        deadline = time.monotonic() + self.WAIT_FOR_FILL_S
+        while time.monotonic() < deadline:
+            time.sleep(self.POLL_S)
+            value = self._get(key)
+            if value is not None:
+                return value
+            if not self._available():
+                return None
+        return None
+
     def get_or_load(self, key: str, ttl_s: float, load: Callable[[], T]) -> T:
-        if self.backend.name == "off":
+        if not self.enabled:
             return load()
         cached = self._get(key)
         if cached is not None:
             self.counters.hits += 1
             return cached  # type: ignore[no-any-return]
         with self._flights_guard:
-            lock = self._flights.setdefault(key, threading.Lock())
-        with lock:
-            cached = self._get(key)  # another thread may have filled it while we waited
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            cached = self._get(key)  # a thread of this process may have filled it while we queued
+            if cached is None and not self._lock(key):
+                cached = self._wait_for_fill(key)  # another process is loading it
             if cached is not None:
                 self.counters.hits += 1
                 return cached  # type: ignore[no-any-return]
             self.counters.misses += 1
-            value = load()
-            if value is not None:
-                self._set(key, value, ttl_s)
+            try:
+                value = load()
+                if value is not None:
+                    self._set(key, value, ttl_s)
+            finally:
+                self._unlock(key)
         with self._flights_guard:
-            if not lock.locked():
+            if not flight.locked():
                 self._flights.pop(key, None)
         return value
 
@@ -207,15 +283,14 @@ class CacheAside:
         raw = self._get_raw(f"ns:{namespace}")
         return int(raw) if raw is not None else 0
 
-    def _get_raw(self, key: str) -> bytes | None:
-        try:
-            return self.backend.get(key)
-        except Exception as exc:
-            self._fallback("get", exc)
-            return None
-
     def invalidate(self, keys: list[str], namespaces: list[str]) -> None:
-        """Retire keys and whole namespaces. Call only after the write they depend on committed."""
+        """Retire keys and whole namespaces. Call only after the write they depend on committed.
+
+        Invalidation does not consult the circuit breaker: a write must always try to retire what
+        it made stale. If the cache is unreachable, the TTLs bound how long a stale value can live.
+        """
+        if not self.enabled:
+            return
         self.counters.invalidations += 1
         try:
             if keys:
@@ -223,13 +298,16 @@ class CacheAside:
             for ns in namespaces:
                 self.backend.incr(f"ns:{ns}")
         except Exception as exc:
-            # The TTL bounds how long a value can stay stale when the cache is unreachable.
             self._fallback("invalidate", exc)
 
 
-def make_backend(kind: str, path: Path) -> CacheBackend:
+def make_backend(kind: str, path: Path, redis_url: str | None = None, timeout_s: float = 0.25) -> CacheBackend:
     if kind == "embedded":
         return EmbeddedCache(path)
+    if kind == "redis":
+        from lakefront.data.cache_redis import RedisCache  # only the services profile needs the client
+
+        return RedisCache(redis_url or "redis://127.0.0.1:6379/0", timeout_s)
     if kind == "off":
         return NullCache()
     raise ValueError(f"unknown cache backend {kind!r}")

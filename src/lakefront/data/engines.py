@@ -7,7 +7,7 @@ queue on busy_timeout instead of deadlocking when both try to upgrade a read loc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,10 +15,30 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
 
+class QueryCounter:
+    """Counts statements sent to the database by this process, per engine role (for /metrics and benches)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {"writer": 0, "reader": 0}
+
+    def attach(self, engine: Engine, role: str) -> None:
+        self.counts.setdefault(role, 0)
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def _count(*_: Any) -> None:
+            self.counts[role] += 1
+
+
 @dataclass(frozen=True)
 class Engines:
     writer: Engine
     reader: Engine
+    queries: QueryCounter = field(default_factory=QueryCounter)
+
+    def __post_init__(self) -> None:
+        self.queries.attach(self.writer, "writer")
+        if self.reader is not self.writer:
+            self.queries.attach(self.reader, "reader")
 
     def dispose(self) -> None:
         self.writer.dispose()

@@ -13,7 +13,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from lakefront.settings import Settings
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=\-]*(/[A-Za-z0-9][A-Za-z0-9._=\-]*)*$")
 
@@ -96,3 +99,15 @@ class DirectoryStore:
             key = path.relative_to(self.root).as_posix()
             if key.startswith(prefix):
                 yield ObjectInfo(key=key, size=path.stat().st_size, content_type=content_type_for(key))
+
+
+def make_object_store(settings: Settings) -> ObjectStore:
+    """The object store the settings' profile asks for: a directory, or an S3 API (SeaweedFS, Amazon S3)."""
+    if settings.objects_backend == "s3":
+        # Imported here so the embedded profile never loads boto3 (about 0.3 s and 30 MB per process).
+        from lakefront.data.objects_s3 import S3Store
+
+        return S3Store(settings.s3_endpoint, settings.objects.bucket, settings.objects.region,
+                       settings.objects.access_key, settings.objects.secret_key.get_secret_value(),
+                       settings.objects.presign_ttl_s)
+    return DirectoryStore(settings.objects_root)

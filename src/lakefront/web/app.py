@@ -26,6 +26,7 @@ log = logging.getLogger("lakefront.web")
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_MAX_AGE_S = 14 * 24 * 3600
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 _TITLES = {
     400: "Bad request",
@@ -34,6 +35,7 @@ _TITLES = {
     404: "Page not found",
     405: "Not allowed",
     409: "Conflict",
+    413: "That upload is too large",
     422: "Please check the form",
     500: "Something went wrong",
     503: "The store is temporarily unavailable",
@@ -120,6 +122,9 @@ def create_app(settings: Settings, instance: str) -> Starlette:
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
+        # A backstop for bodies without an honest Content-Length; the upload route refuses
+        # oversized uploads earlier, with a proper page (this one answers in plain text).
+        max_body_size=settings.media.max_upload_bytes + 16 * FORM_OVERHEAD_BYTES,
         exception_handlers={
             HTTPException: _on_http_error,
             ApiError: _on_api_error,

@@ -283,8 +283,11 @@ class Api:
     async def cart(self) -> Cart:
         return await self._model(Cart, "GET", "/api/cart")
 
-    async def set_cart_item(self, product_id: int, quantity: int) -> None:
-        await self._send("PUT", f"/api/cart/items/{product_id}", json={"quantity": quantity})
+    async def set_cart_item(self, product_id: int, quantity: int, session_id: str | None = None) -> None:
+        # The session id ties the add-to-cart event to the page views before it (the funnel).
+        headers = {"X-Session-Id": session_id} if session_id else None
+        await self._send("PUT", f"/api/cart/items/{product_id}", json={"quantity": quantity},
+                         extra_headers=headers)
 
     async def remove_cart_item(self, product_id: int) -> None:
         await self._send("DELETE", f"/api/cart/items/{product_id}")
@@ -307,8 +310,8 @@ class Api:
         return await self._model(Order, "GET", f"/api/orders/{order_id}")
 
     # Administration
-    async def admin_products(self, q: str | None, page: int) -> Page[Product]:
-        params: dict[str, str | int] = {"page": page}
+    async def admin_products(self, q: str | None, page: int, per_page: int = 25) -> Page[Product]:
+        params: dict[str, str | int] = {"page": page, "per_page": per_page}
         if q:
             params["q"] = q
         return await self._adapted(_ADMIN_PAGE, "GET", "/api/admin/products",

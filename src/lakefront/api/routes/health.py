@@ -28,7 +28,7 @@ def healthz(app: Services) -> object:
 
 @router.get("/metrics", response_class=Response)
 def metrics(app: Services) -> Response:
-    """Prometheus text format: cache hits, misses, fallbacks and invalidations of this instance."""
+    """Prometheus text format: this instance's cache counters and database statements."""
     c = app.ctx.cache.counters
     labels = f'instance="{app.instance}",backend="{app.ctx.cache.backend.name}"'
     lines = []
@@ -39,4 +39,8 @@ def metrics(app: Services) -> Response:
         ("lakefront_cache_invalidations_total", c.invalidations, "Invalidations after committed writes."),
     ):
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name}{{{labels}}} {value}"]
+    name = "lakefront_db_queries_total"
+    lines += [f"# HELP {name} SQL statements sent to the database, by endpoint role.", f"# TYPE {name} counter"]
+    lines += [f'{name}{{instance="{app.instance}",role="{role}"}} {count}'
+              for role, count in app.engines.queries.counts.items()]
     return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

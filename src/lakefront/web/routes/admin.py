@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from lakefront.web.pages import (
 )
 
 MAX_PRICE_CENTS = 100_000_000
+FORM_OVERHEAD_BYTES = 64 * 1024
 # The API names the price in cents; the form shows it as a decimal under another name.
 _API_TO_FORM = {"price_cents": "price"}
 
@@ -163,12 +165,16 @@ async def update_product(request: Request) -> Response:
 
 
 async def upload_image(request: Request) -> Response:
+    limit = request.app.state.settings.media.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+        # Refuse before reading: there is no point receiving megabytes we will not forward.
+        raise HTTPException(413, f"Images can be at most {limit // (1024 * 1024)} MB.")
     form = await checked_form(request)
     require_admin(request)
     client = api(request)
     found = await _admin_product(client, request.path_params["product_id"])
     upload = form.get("image")
-    limit = request.app.state.settings.media.max_upload_bytes
     error = ""
     if not isinstance(upload, UploadFile) or not upload.filename:
         error = "choose an image file"

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from lakefront.web.client import ApiError
 from lakefront.web.pages import (
+    analytics_session,
     api,
     checked_form,
     form_str,
@@ -52,7 +53,7 @@ async def add_to_cart(request: Request) -> Response:
     current = await client.cart()
     already = next((line.quantity for line in current.items if line.product.id == product_id), 0)
     try:
-        await client.set_cart_item(product_id, min(already + wanted, MAX_QUANTITY))
+        await client.set_cart_item(product_id, min(already + wanted, MAX_QUANTITY), analytics_session(request))
     except ApiError as exc:
         if exc.status == 404:
             raise
