@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 
 from lakefront.data.cache import CacheAside, make_backend
 from lakefront.data.engines import Engines, make_engines
-from lakefront.data.objects import DirectoryStore
+from lakefront.data.objects import make_object_store
 from lakefront.data.uow import UnitOfWorkFactory
 from lakefront.settings import Settings
 from lakefront.store import customers
@@ -36,7 +36,7 @@ def build_services(settings: Settings, instance: str) -> AppServices:
                            pool_size=settings.db.pool_size)
     cache = CacheAside(make_backend(settings.cache_backend, settings.cache_path, settings.redis_url,
                                     settings.cache.timeout_s))
-    objects = DirectoryStore(settings.objects_root)
+    objects = make_object_store(settings)
     limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
                          settings.media.thumb_size)
     ctx = StoreContext(uow=UnitOfWorkFactory(engines), cache=cache, objects=objects, image_limits=limits)

@@ -1,0 +1,304 @@
+"""MariaDB (the RDS MySQL role) from Debian's packages: initialise a datadir, start, wait, stop.
+
+One `MariaDBServer` owns one root directory D:
+
+    D/my.cnf    the only configuration the server reads (--defaults-file, nothing from /etc)
+    D/data      the datadir, including binary and relay logs
+    D/sock      root's way in (unix socket); D/mariadbd.pid, D/error.log
+
+The replication settings (binary log, GTID strictness, relay log) are always on so that a standby
+can be attached to any primary started here; semi-synchronous replication is not: enabled on a
+primary with no replica attached it stalls every commit (see SERVICES.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakefront.servers.procs import port_open, spawn, stop
+
+if TYPE_CHECKING:
+    import pymysql
+
+    from lakefront.settings import Settings
+
+log = logging.getLogger("lakefront.servers")
+
+HOST = "127.0.0.1"
+_SEARCH_DIRS = (Path("/usr/sbin"), Path("/usr/bin"))
+# sun_path holds 108 bytes; deep temp dirs (pytest's) can exceed it.
+_MAX_SOCKET_PATH = 100
+_INSTALL_HINT = "install it with: apt-get install mariadb-server"
+
+
+class MariaDBError(RuntimeError):
+    """MariaDB could not be found, initialised or started; the message is one line."""
+
+
+@dataclass(frozen=True)
+class MariaDBBinaries:
+    server: Path
+    install_db: Path
+
+
+def _find(names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+        for directory in _SEARCH_DIRS:
+            if (directory / name).is_file():
+                return directory / name
+    return None
+
+
+def find_binaries() -> MariaDBBinaries:
+    """The server and install-db executables, on PATH or in /usr/sbin, /usr/bin."""
+    server = _find(("mariadbd", "mysqld"))
+    install_db = _find(("mariadb-install-db", "mysql_install_db"))
+    if server is None or install_db is None:
+        missing = "mariadbd" if server is None else "mariadb-install-db"
+        raise MariaDBError(f"{missing} not found on PATH, /usr/sbin or /usr/bin; {_INSTALL_HINT}")
+    return MariaDBBinaries(server=server, install_db=install_db)
+
+
+def _os_user() -> str:
+    # mariadbd refuses to run as root unless told to; as anyone else, naming yourself is harmless.
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _connect(**kwargs: Any) -> pymysql.Connection[Any]:
+    import pymysql
+
+    return pymysql.connect(charset="utf8mb4", autocommit=True, **kwargs)
+
+
+@dataclass
+class MariaDBServer:
+    """A MariaDB server living entirely under `root`, listening on 127.0.0.1:`port`."""
+
+    root: Path
+    port: int
+    server_id: int = 1
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "my.cnf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "mariadbd.pid"
+
+    @property
+    def error_log(self) -> Path:
+        return self.root / "error.log"
+
+    @property
+    def socket_path(self) -> Path:
+        path = self.root.resolve() / "sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"lakefront-mariadb-{digest}.sock"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def config_text(self) -> str:
+        root = self.root.resolve()
+        lines = [
+            "[mariadbd]",
+            f"user={_os_user()}",
+            f"datadir={root / 'data'}",
+            f"socket={self.socket_path}",
+            f"pid-file={root / 'mariadbd.pid'}",
+            f"log-error={root / 'error.log'}",
+            f"port={self.port}",
+            f"bind-address={HOST}",
+            f"server-id={self.server_id}",
+            # Relative names land in the datadir, so a copied datadir carries its own logs.
+            "log-bin=mariadb-bin",
+            # Named explicitly: the default derives from the host name and breaks when a datadir moves.
+            "relay-log=relay-bin",
+            "log-slave-updates=1",
+            "binlog-format=ROW",
+            "gtid-strict-mode=1",
+            "innodb-buffer-pool-size=64M",
+            "innodb-log-file-size=16M",
+            "performance-schema=0",
+            "skip-name-resolve=1",
+            "character-set-server=utf8mb4",
+            "collation-server=utf8mb4_unicode_ci",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def write_config(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.config_text())
+
+    def initialize(self, template: Path | None = None) -> None:
+        """Write my.cnf and, if the datadir is empty, fill it: a copy of `template` or a fresh install."""
+        self.write_config()
+        if self.data_dir.is_dir() and any(self.data_dir.iterdir()):
+            return
+        started = time.monotonic()
+        if template is not None:
+            # A copy is several times faster than install-db; each copy is then an independent server.
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            shutil.copytree(template, self.data_dir, symlinks=True)
+            log.info("mariadb datadir %s copied from %s in %.2fs", self.data_dir, template,
+                     time.monotonic() - started)
+            return
+        install_datadir(self.data_dir)
+        log.info("mariadb datadir %s installed in %.2fs", self.data_dir, time.monotonic() - started)
+
+    def start(self, log_path: Path | None = None) -> None:
+        """Start mariadbd (tied to this process's life); returns at once, see wait_ready()."""
+        if self.running:
+            raise MariaDBError(f"mariadb on port {self.port} is already running (pid {self.pid})")
+        if not self.config_path.is_file():
+            raise MariaDBError(f"{self.config_path} is missing: call initialize() first")
+        if port_open(HOST, self.port, timeout=0.2):
+            raise MariaDBError(f"port {self.port} on {HOST} is already in use; choose another port")
+        binary = find_binaries().server
+        self.proc = spawn([str(binary), f"--defaults-file={self.config_path}"],
+                          log_path=log_path or self.root / "mariadbd.out")
+        log.info("mariadb started on %s:%d (pid %d, datadir %s)", HOST, self.port, self.proc.pid, self.data_dir)
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Block until a query over TCP succeeds; returns the seconds waited."""
+        import pymysql
+
+        started = time.monotonic()
+        deadline = started + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise MariaDBError(f"mariadb on port {self.port} exited with status {self.proc.returncode} "
+                                   f"at start; see {self.error_log}")
+            try:
+                # root@127.0.0.1 (empty password) is created by install-db; it matches despite skip-name-resolve.
+                with (_connect(host=HOST, port=self.port, user="root", password="", connect_timeout=2) as conn,
+                      conn.cursor() as cur):
+                    cur.execute("SELECT 1")
+                waited = time.monotonic() - started
+                log.info("mariadb on %s:%d ready after %.2fs", HOST, self.port, waited)
+                return waited
+            except pymysql.MySQLError as exc:
+                last = exc
+            time.sleep(0.05)
+        raise MariaDBError(f"mariadb on port {self.port} not ready within {timeout:.0f}s ({last}); "
+                           f"see {self.error_log}")
+
+    def connect_root(self) -> pymysql.Connection[Any]:
+        """An administrative connection over the unix socket (root@localhost); the caller closes it."""
+        return _connect(unix_socket=str(self.socket_path), user="root", password="")
+
+    def ensure_database(self, name: str, user: str, password: str) -> None:
+        """Create the database and the application user if missing, and grant the user everything on it."""
+        _check_identifier(name)
+        _check_identifier(user)
+        with self.connect_root() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            # '%' rather than 'localhost': with skip-name-resolve, TCP from 127.0.0.1 never matches localhost.
+            cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
+            # Keeps a changed password in step with the settings on the next start.
+            cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
+            cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@'%%'", (user,))
+        log.info("mariadb on port %d: database %s ready for user %s", self.port, name, user)
+
+    def url(self, name: str, user: str, password: str) -> str:
+        """SQLAlchemy URL of database `name` as `user`, over TCP."""
+        from urllib.parse import quote
+
+        return (f"mysql+pymysql://{quote(user, safe='')}:{quote(password, safe='')}@{HOST}:{self.port}/{name}"
+                "?charset=utf8mb4")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (a clean InnoDB shutdown), then SIGKILL if it takes longer than `timeout`."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)  # a paused server would never see the SIGTERM
+        killed = stop([proc], timeout=timeout)
+        log.info("mariadb on port %d stopped (pid %d%s)", self.port, proc.pid, ", killed" if killed else "")
+        self._remove_socket()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown, socket and pid file left behind."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
+        log.info("mariadb on port %d killed (pid %d)", self.port, proc.pid)
+
+    def _remove_socket(self) -> None:
+        # Only the fallback socket lives outside root; a crash leaves it behind.
+        if not self.socket_path.is_relative_to(self.root.resolve()):
+            self.socket_path.unlink(missing_ok=True)
+
+    def cleanup(self) -> None:
+        """Remove whatever this server left outside its root directory."""
+        self._remove_socket()
+
+
+def install_datadir(data_dir: Path) -> None:
+    """A fresh datadir with root@localhost and root@127.0.0.1 (empty password) and no test database."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    binaries = find_binaries()
+    argv = [str(binaries.install_db), "--no-defaults", f"--user={_os_user()}", f"--datadir={data_dir.resolve()}",
+            "--auth-root-authentication-method=normal", "--skip-test-db",
+            # Passed through to the bootstrap server: the redo log is created at the size the server uses,
+            # so the first start does not resize it and a copied template stays small.
+            "--innodb-log-file-size=16M"]
+    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise MariaDBError(f"{binaries.install_db.name} failed with status {done.returncode}: {tail[0]}")
+
+
+def _check_identifier(value: str) -> None:
+    # Database and user names go into SQL as identifiers; settings restrict them the same way.
+    if not value or len(value) > 64 or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in value):
+        raise MariaDBError(f"invalid MariaDB identifier {value!r}: use letters, digits and underscores")
+
+
+def managed_mariadb(settings: Settings, *, timeout: float = 60.0) -> MariaDBServer:
+    """The persistent primary of the services profile under var/mariadb, started, ready, with the app's database."""
+    server = MariaDBServer(root=settings.var_dir / "mariadb", port=settings.db.port, server_id=1)
+    server.initialize()
+    server.start(settings.log_dir / "mariadb.log")
+    try:
+        server.wait_ready(timeout)
+        server.ensure_database(settings.db.name, settings.db.user, settings.db.password.get_secret_value())
+    except BaseException:
+        server.stop()
+        raise
+    return server

