@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
 
+from lakefront.data.objects_s3 import S3Store
+from lakefront.servers.seaweedfs import SeaweedFSServer
+from support.s3 import REGION, seaweedfs
 from support.servers import MariaDBHandle, RedisHandle, throwaway_mariadb, throwaway_redis
+
+_buckets = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +27,41 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHand
     """One throwaway Redis for the session; flush it or use distinct keys if your test needs it empty."""
     with throwaway_redis(tmp_path_factory.mktemp("redis")) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFSServer]:
+    """One throwaway SeaweedFS S3 for the session; take a bucket of your own with `fresh_bucket()`."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["embedded", "services"])
+def profile_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment for processes of one profile. The same test cases run against both.
+
+    embedded: nothing to set (SQLite, embedded cache, directory under the test's var dir).
+    services: a fresh database on the session's MariaDB, the session's Redis (flushed) and a fresh
+    bucket on the session's SeaweedFS.
+    """
+    if request.param == "embedded":
+        return {}
+    mariadb: MariaDBHandle = request.getfixturevalue("mariadb_server")
+    redis_handle: RedisHandle = request.getfixturevalue("redis_server")
+    s3: SeaweedFSServer = request.getfixturevalue("seaweedfs_server")
+    import redis
+
+    with redis.Redis.from_url(redis_handle.url) as client:
+        client.flushdb()  # a previous module's cached rows belong to another database
+    bucket = f"t{next(_buckets)}-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"[:60]
+    with S3Store(s3.endpoint_url, bucket, REGION, s3.access_key, s3.secret_key) as store:
+        store.ensure_bucket()
+    return {
+        "LAKEFRONT_PROFILE": "services",
+        "LAKEFRONT_DB__WRITER_URL": mariadb.fresh_url(),
+        "LAKEFRONT_CACHE__REDIS_URL": redis_handle.url,
+        "LAKEFRONT_OBJECTS__S3_ENDPOINT": s3.endpoint_url,
+        "LAKEFRONT_OBJECTS__BUCKET": bucket,
+        "LAKEFRONT_OBJECTS__ACCESS_KEY": s3.access_key,
+        "LAKEFRONT_OBJECTS__SECRET_KEY": s3.secret_key,
+    }

@@ -10,8 +10,8 @@ from support import Api, AppStack, app_stack
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    with app_stack(tmp_path_factory.mktemp("api"), count=2) as app:
+def stack(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]):
+    with app_stack(tmp_path_factory.mktemp("api"), count=2, profile_env=profile_env) as app:
         category_id = app.db.add_category()
         admin = Api(app.instances[0].url).sign_up("admin@example.com")
         app.db.make_admin("admin@example.com")

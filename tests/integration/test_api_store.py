@@ -14,8 +14,8 @@ from support import Api, app_stack, metric
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    with app_stack(tmp_path_factory.mktemp("store"), count=2) as app:
+def stack(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]):
+    with app_stack(tmp_path_factory.mktemp("store"), count=2, profile_env=profile_env) as app:
         instances = app.instances
         category_id = app.db.add_category("kitchen", "Kitchen")
         Api(instances[0].url).sign_up("boss@example.com")

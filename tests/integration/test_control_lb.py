@@ -161,7 +161,8 @@ def test_supervisor_replaces_a_killed_instance_and_registers_the_replacement(
 def test_children_die_with_their_parent_even_when_it_is_killed(tmp_path: Path) -> None:
     script = (
         "import sys, time; from pathlib import Path; from lakefront.servers.procs import spawn\n"
-        f"p = spawn([sys.executable, '-c', 'import time; time.sleep(60)'], log_path=Path({str(tmp_path)!r}) / 'c.log')\n"
+        "p = spawn([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+        f"          log_path=Path({str(tmp_path)!r}) / 'c.log')\n"
         "print(p.pid, flush=True); time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

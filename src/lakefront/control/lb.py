@@ -61,6 +61,8 @@ def proxy_handler(listener: Listener, lb: LoadBalancerSettings, ports: list[int]
             # Retrying other upstreams is what turns a killed instance into zero failed requests.
             "try_duration": _duration(lb.try_duration_s),
             "try_interval": "100ms",
+            # Safe to replay even when the upstream died after receiving the request.
+            "retry_match": [{"method": ["GET", "HEAD"]}],
         },
         "health_checks": {
             "active": {"uri": "/healthz", "interval": _duration(lb.health_interval_s), "timeout": "1s"},

@@ -1,15 +1,13 @@
 """Deterministic demo data: a store's catalog, customers and a year of orders and clickstream.
 
-The same seed, scale and `until` give identical rows and identical image bytes on any machine.
+The same seed, scale and `until` give identical rows on any engine, and identical image bytes
+wherever the same Pillow build (and so the same JPEG encoder) is installed.
 Everything is written in one transaction, so a database is either fully seeded or untouched.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -23,13 +21,13 @@ from lakefront.data.objects import DirectoryStore
 from lakefront.demo.catalog import Product, build_catalog
 from lakefront.demo.customers import build_customers, password_hashes
 from lakefront.demo.events import generate_events
-from lakefront.demo.images import make_product_image
+from lakefront.demo.images import ImageJob, image_keys
 from lakefront.demo.orders import Popularity, generate_orders
 from lakefront.demo.plan import Plan, phase_rng
 from lakefront.demo.vocabulary import CATEGORIES
-from lakefront.demo.writer import Phases, Sink, Tracker
+from lakefront.demo.writer import Phases, Sink
 from lakefront.settings import Settings
-from lakefront.store.media import CONTENT_TYPE, ImageLimits
+from lakefront.store.media import ImageLimits
 
 __all__ = ["DemoDataExists", "SeedSummary", "has_data", "seed"]
 
@@ -67,26 +65,6 @@ def has_data(engine: Engine) -> bool:
         return _products_exist(conn)
 
 
-def _store_images(products: list[Product], seed_value: int, settings: Settings, tracker: Tracker) -> None:
-    store = DirectoryStore(settings.objects_root)
-    limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels,
-                         settings.media.image_size, settings.media.thumb_size)
-
-    def one(product: Product) -> tuple[str, str]:
-        processed = make_product_image(product, seed_value, limits)
-        store.put(processed.image_key, processed.image, CONTENT_TYPE)
-        store.put(processed.thumb_key, processed.thumb, CONTENT_TYPE)
-        return processed.image_key, processed.thumb_key
-
-    # Pillow releases the GIL while resampling and encoding, so threads overlap the JPEG work.
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="demo-image") as pool:
-        keys: Iterator[tuple[str, str]] = pool.map(one, products)
-        for product, (image_key, thumb_key) in zip(products, keys, strict=True):
-            product.image_key, product.thumb_key = image_key, thumb_key
-            tracker.advance()
-
-
 def seed(settings: Settings, *, scale: float, seed: int, until: date | None = None,
          progress: bool = True) -> SeedSummary:
     """Migrate, then fill an empty database with demo data; DemoDataExists if it has products.
@@ -98,21 +76,30 @@ def seed(settings: Settings, *, scale: float, seed: int, until: date | None = No
     until = until or datetime.now(UTC).date()
     plan = Plan.build(scale=scale, seed=seed, until=until, max_categories=len(CATEGORIES))
     engine = make_engine(settings.writer_url, write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
+    jobs: list[ImageJob] = []
     try:
         migrate(engine)
         if has_data(engine):
             raise DemoDataExists("the database already has products; demo data only goes into an empty store")
         customer_hash, admin_hash = password_hashes(seed)
+        limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels,
+                             settings.media.image_size, settings.media.thumb_size)
         phases = Phases(progress)
         with phases.running(), engine.begin() as conn:
             if _products_exist(conn):  # checked again under the write lock: another seeder may have won
                 raise DemoDataExists("the database already has products")
+            if conn.dialect.name == "sqlite":
+                # The whole load is one transaction; a bigger page cache keeps SQLite from spilling
+                # index pages to the WAL and reading them back (128 MiB instead of the default 2 MiB).
+                conn.exec_driver_sql("PRAGMA cache_size = -131072")
             sink = Sink(conn)
 
             categories, products = build_catalog(plan, phase_rng(seed, "catalog"))
-            images_started = time.perf_counter()
-            _store_images(products, seed, settings, phases.phase("categories, products, images", len(products)))
-            image_seconds = time.perf_counter() - images_started
+            for product in products:
+                product.image_key, product.thumb_key = image_keys(product)
+            images = ImageJob(products, seed, DirectoryStore(settings.objects_root), limits,
+                              phases.phase("categories, products, images", len(products)).advance)
+            jobs.append(images)
             sink.extend(t.categories, [category.row() for category in categories])
             sink.extend(t.products, [product.row() for product in products])
             sink.flush()
@@ -130,7 +117,10 @@ def seed(settings: Settings, *, scale: float, seed: int, until: date | None = No
             generate_events(plan, phase_rng(seed, "events"), placed, customers, popularity, sink,
                             phases.phase("events", plan.n_orders))
             _record_sales(conn, products)
+            image_seconds = images.wait()
     finally:
+        for job in jobs:
+            job.stop()
         engine.dispose()
     summary = SeedSummary(scale=scale, seed=seed, until=until, counts=dict(sink.counts),
                           seconds=time.perf_counter() - started, image_seconds=image_seconds)

@@ -105,9 +105,9 @@ def build_catalog(plan: Plan, rng: random.Random) -> tuple[list[Category], list[
                 if name not in seen_names:
                     break
             seen_names.add(name)
-            # Products arrived over the year before the history starts, after their category.
-            created = category.created_at + timedelta(days=30) + timedelta(
-                seconds=rng.randrange(86_400 * (730 - 31)))
+            # Products arrived over the two years before the history starts, after their category
+            # (which opened at most 30 days after `opened`), so every order finds its products.
+            created = category.created_at + timedelta(days=30, seconds=rng.randrange(86_400 * 600))
             low, high = category.spec.price_range_cents
             drafts.append((created, category, name, _price(rng, low, high)))
     drafts.sort(key=lambda d: (d[0], d[2]))

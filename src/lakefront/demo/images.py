@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import random
 import textwrap
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
+from lakefront.data.objects import ObjectStore
 from lakefront.demo.catalog import Product
 from lakefront.demo.vocabulary import RGB
-from lakefront.store.media import ImageLimits, ProcessedImage, encode_product_image
+from lakefront.store.media import CONTENT_TYPE, ImageLimits, ProcessedImage, encode_product_image
 
 # Drawn at this size; the stored image is never upscaled, so this bounds the work per product.
 CANVAS = 600
@@ -76,5 +82,52 @@ def render_product_image(product: Product, seed: int) -> Image.Image:
     return img
 
 
+def image_keys(product: Product) -> tuple[str, str]:
+    """The product's (image, thumbnail) keys, known before the picture is drawn."""
+    stem = f"demo/products/{product.sku}"
+    return f"{stem}.jpg", f"{stem}-thumb.jpg"
+
+
 def make_product_image(product: Product, seed: int, limits: ImageLimits) -> ProcessedImage:
     return encode_product_image(render_product_image(product, seed), limits, f"demo/products/{product.sku}")
+
+
+class ImageJob:
+    """Draws and stores every product's picture on worker threads while the caller does other work.
+
+    Pillow releases the GIL while drawing, resampling and encoding, so the pictures cost little
+    wall time next to the Python-bound order and event generation.
+    """
+
+    def __init__(self, products: list[Product], seed: int, store: ObjectStore, limits: ImageLimits,
+                 on_done: Callable[[], None]) -> None:
+        self.started = time.perf_counter()
+        self.finished = self.started
+        self.pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                       thread_name_prefix="demo-image")
+        self.lock = threading.Lock()
+
+        def one(product: Product) -> None:
+            processed = make_product_image(product, seed, limits)
+            if (processed.image_key, processed.thumb_key) != image_keys(product):
+                raise RuntimeError(f"image keys of {product.sku} differ from the ones in its row")
+            store.put(processed.image_key, processed.image, CONTENT_TYPE)
+            store.put(processed.thumb_key, processed.thumb, CONTENT_TYPE)
+            with self.lock:
+                self.finished = time.perf_counter()
+            on_done()
+
+        self.futures = [self.pool.submit(one, product) for product in products]
+
+    def wait(self) -> float:
+        """Block until every picture is stored (raising the first failure); return the seconds taken."""
+        try:
+            for future in self.futures:
+                future.result()
+        finally:
+            self.stop()
+        return self.finished - self.started
+
+    def stop(self) -> None:
+        """Drop the pictures not yet started and wait for the ones being drawn."""
+        self.pool.shutdown(wait=True, cancel_futures=True)

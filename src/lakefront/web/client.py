@@ -185,6 +185,14 @@ class AppClient:
         return Api(self.http, request_id, token)
 
 
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def _safe_to_retry(method: str, headers: dict[str, str], exc: httpx.TransportError) -> bool:
+    """Never sent, idempotent by method, or made idempotent by its key (checkout)."""
+    return isinstance(exc, httpx.ConnectError) or method in _IDEMPOTENT or "Idempotency-Key" in headers
+
+
 class Api:
     """App-tier calls on behalf of one incoming request (its request id and signed-in user)."""
 
@@ -200,12 +208,20 @@ class Api:
             headers["Authorization"] = f"Bearer {self.token}"
         if extra_headers:
             headers.update(extra_headers)
-        try:
-            response = await self._http.request(method, path, headers=headers, **kwargs)
-        except httpx.TransportError as exc:
-            log.warning("app tier unreachable rid=%s %s %s: %s", self.request_id, method, path,
-                        type(exc).__name__)
-            raise AppUnavailable(str(exc)) from exc
+        for attempt in (1, 2):
+            try:
+                response = await self._http.request(method, path, headers=headers, **kwargs)
+                break
+            except httpx.TransportError as exc:
+                # A pooled keep-alive connection can be closed under us (the balancer reloading its
+                # config, an instance dying): retry once when repeating the request cannot do harm,
+                # as RFC 9112 section 9.3.1 allows and browsers do.
+                if attempt == 1 and _safe_to_retry(method, headers, exc):
+                    log.info("retrying rid=%s %s %s after %s", self.request_id, method, path, type(exc).__name__)
+                    continue
+                log.warning("app tier unreachable rid=%s %s %s: %s", self.request_id, method, path,
+                            type(exc).__name__)
+                raise AppUnavailable(str(exc)) from exc
         if response.status_code >= 500:
             log.warning("app tier error rid=%s %s %s -> %s", self.request_id, method, path,
                         response.status_code)
