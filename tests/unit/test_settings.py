@@ -55,7 +55,7 @@ def test_a_bad_value_is_one_line_naming_the_setting(monkeypatch: pytest.MonkeyPa
 
 def test_an_unknown_toml_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "lakefront.toml").write_text("[web]\ninstancez = 3\n")
-    with pytest.raises(SettingsError, match="web.instancez"):
+    with pytest.raises(SettingsError, match=r"web\.instancez"):
         load_settings()
 
 

@@ -68,18 +68,29 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(status)
 
     @app.command("down")
-    def down_cmd() -> None:
+    def down_cmd(
+        purge: bool = typer.Option(False, "--purge", help="Also delete var/: databases, cache, objects, logs."),
+    ) -> None:
         """Stop the system started by `lakefront up`."""
-        from lakefront.control.up import down
+        from lakefront.control.state import running_settings
+        from lakefront.control.up import Refused, down, purge_var
 
-        raise typer.Exit(down(settings_from_cli(), echo=typer.echo))
+        settings = running_settings(settings_from_cli())
+        status = down(settings, echo=typer.echo)
+        if purge:
+            try:
+                purge_var(settings, echo=typer.echo)
+            except Refused as exc:
+                raise UserError(str(exc)) from None
+        raise typer.Exit(status)
 
     @app.command("status")
     def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
         """Observe the running system: balancer, instances, database, cache, object store."""
+        from lakefront.control.state import running_settings
         from lakefront.control.status import observe
 
-        report = observe(settings_from_cli())
+        report = observe(running_settings(settings_from_cli()))
         if report is None:
             if as_json:
                 typer.echo(json.dumps({"running": False, "healthy": False}))

@@ -7,14 +7,15 @@ repetition of what the state file claims.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from lakefront import topology
+from lakefront.control.dataservers import endpoint
 from lakefront.control.state import running_state
 from lakefront.control.supervisor import healthz
+from lakefront.servers.procs import pid_alive
 from lakefront.settings import Settings
 
 
@@ -34,13 +35,6 @@ def _get_ok(url: str) -> tuple[bool, str]:
     except httpx.HTTPError as exc:
         return False, f"{url}: {type(exc).__name__}"
     return response.status_code == 200, f"GET {url} -> {response.status_code}"
-
-
-def _dir_size(path: Path) -> tuple[int, int]:
-    if not path.exists():
-        return 0, 0
-    files = [p for p in path.rglob("*") if p.is_file()]
-    return len(files), sum(p.stat().st_size for p in files)
 
 
 def _human(size: int) -> str:
@@ -81,11 +75,83 @@ def _tier_row(comp: topology.Component, state: dict[str, Any], host: str, ups: d
 def _database_row(comp: topology.Component, settings: Settings) -> Row:
     from lakefront.control.up import product_count
 
+    where = endpoint(settings, "database")
     try:
         count = product_count(settings.reader_url, settings.db.busy_timeout_ms)
     except Exception as exc:  # any failure to query is what status must report
-        return Row(comp.id, comp.name, "failing", f"query failed: {str(exc).splitlines()[0][:120]}")
-    return Row(comp.id, comp.name, "ok", f"{count} products")
+        return Row(comp.id, comp.name, "failing", f"{where}: query failed: {str(exc).splitlines()[0][:120]}")
+    return Row(comp.id, comp.name, "ok", f"{count} products; {where}")
+
+
+def _metrics(host: str, port: int) -> dict[str, float]:
+    """One app instance's Prometheus counters, summed over labels."""
+    try:
+        text = httpx.get(f"http://{host}:{port}/metrics", timeout=2.0).text
+    except httpx.HTTPError:
+        return {}
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.partition("{")[0].split(" ")[0], line.rsplit(" ", 1)[-1]
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
+def cache_counters(state: dict[str, Any], host: str) -> dict[str, int]:
+    """Cache hits, misses and fallbacks summed over every app instance."""
+    totals = {"hits": 0, "misses": 0, "fallbacks": 0}
+    for inst in state.get("instances", []):
+        if inst["tier"] == "app":
+            metrics = _metrics(host, inst["port"])
+            for key in totals:
+                totals[key] += int(metrics.get(f"lakefront_cache_{key}_total", 0))
+    return totals
+
+
+def _cache_row(comp: topology.Component, settings: Settings, state: dict[str, Any], host: str) -> Row:
+    from lakefront.data.cache import make_backend
+
+    where = endpoint(settings, "cache")
+    counters = cache_counters(state, host)
+    reads = counters["hits"] + counters["misses"]
+    ratio = f" ({counters['hits'] / reads:.0%} hits)" if reads else ""
+    summary = f"hits {counters['hits']}, misses {counters['misses']}, fallbacks {counters['fallbacks']}{ratio}"
+    backend = make_backend(settings.cache_backend, settings.cache_path, settings.redis_url, 1.0)
+    try:
+        backend.ping()
+    except Exception as exc:  # a dead cache is exactly what status must show
+        return Row(comp.id, comp.name, "failing", f"{where}: {type(exc).__name__}; {summary}")
+    finally:
+        backend.close()
+    return Row(comp.id, comp.name, "ok", f"{settings.cache_backend} {where}; {summary}")
+
+
+def _object_store_row(comp: topology.Component, settings: Settings) -> Row:
+    from lakefront.data.objects import make_object_store
+
+    store = make_object_store(settings)
+    try:
+        objects = list(store.list())
+    except Exception as exc:
+        return Row(comp.id, comp.name, "failing", f"{endpoint(settings, 'object_store')}: {exc}")
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+    size = sum(o.size for o in objects)
+    return Row(comp.id, comp.name, "ok",
+               f"{len(objects)} objects, {_human(size)}; {endpoint(settings, 'object_store')}")
+
+
+def _add_managed_server(row: Row, state: dict[str, Any]) -> None:
+    """Name the process `up` runs for this role (services profile), and fail the row if it is gone."""
+    for server in state.get("servers", []):
+        if server["component"] == row.id:
+            alive = isinstance(server.get("pid"), int) and pid_alive(server["pid"])
+            row.detail += (f"; {server['name']} pid {server['pid']} port {server['port']}, "
+                           f"restarts {server['restarts']}" + ("" if alive else ", NOT RUNNING"))
+            if not alive:
+                row.status = "failing"
 
 
 def observe(settings: Settings) -> dict[str, Any] | None:
@@ -116,14 +182,12 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         elif comp.id == "database":
             rows.append(_database_row(comp, settings))
         elif comp.id == "cache":
-            path = settings.cache_path
-            size = f"{_human(path.stat().st_size)} at {path}" if path.exists() else f"no file yet ({path})"
-            rows.append(Row(comp.id, comp.name, "ok", f"{settings.cache.backend}: {size}"))
+            rows.append(_cache_row(comp, settings, state, host))
         elif comp.id == "object_store":
-            count, size = _dir_size(settings.objects_root)
-            rows.append(Row(comp.id, comp.name, "ok", f"{count} objects, {_human(size)} at {settings.objects_root}"))
+            rows.append(_object_store_row(comp, settings))
         else:
             rows.append(Row(comp.id, comp.name, "info", impl.name))
+        _add_managed_server(rows[-1], state)
     healthy = all(r.status != "failing" for r in rows)
     return {
         "running": True,
@@ -134,4 +198,6 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         "urls": {"public": public_url, "internal": internal_url, "admin": admin_url},
         "components": [asdict(r) for r in rows],
         "upstreams": list(ups.values()),
+        "servers": state.get("servers", []),
+        "cache": cache_counters(state, host),
     }

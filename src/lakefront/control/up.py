@@ -4,6 +4,7 @@ and take it down cleanly.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from lakefront import topology
+from lakefront.control.dataservers import SERVERS, DataServers, endpoint
 from lakefront.control.lb import LoadBalancer
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
 from lakefront.servers.caddy import CaddyError, CaddyProcess, start_caddy
 from lakefront.servers.procs import pid_alive
-from lakefront.settings import Settings
+from lakefront.settings import SETTINGS_JSON_ENV, Settings
 
 log = logging.getLogger("lakefront.control")
 
@@ -74,7 +76,7 @@ def prepare_data(settings: Settings, *, seed: bool) -> None:
         migrate(engine)
     finally:
         engine.dispose()
-    log.info("database migrated: %s", settings.writer_url)
+    log.info("database migrated: %s", endpoint(settings, "database"))
     if not (seed and settings.demo.load_on_first_run):
         return
     count = product_count(settings.writer_url, settings.db.busy_timeout_ms)
@@ -110,8 +112,12 @@ class Stack:
         self.lb: LoadBalancer | None = None
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
+        self.data = DataServers(settings)
+        self.seed = True
+        self._prepared = False
         self._env = os.environ | settings.child_env()
         self._starters: dict[str, Callable[[], None]] = {
+            **{cid: (lambda cid=cid: self.data.start(cid)) for cid in SERVERS},  # type: ignore[misc]
             "app": lambda: self._start_group("app"),
             "internal_alb": lambda: self._open_listener("internal", "app"),
             "web": lambda: self._start_group("web"),
@@ -123,12 +129,17 @@ class Stack:
         return self.settings.log_dir / "caddy-access.log"
 
     def start(self) -> None:
+        self.save()  # from the first moment, `down` can find this process
         for comp in topology.start_order(self.settings.profile):
             starter = self._starters.get(comp.id)
             if starter is None:
                 raise SupervisorError(f"no starter for component {comp.id!r} ({comp.name})")
             if self.stopping:
                 raise SupervisorError("start interrupted")
+            if comp.tier is not topology.Tier.data and not self._prepared:
+                # The data tier is up: migrate and seed before any instance may serve a request.
+                prepare_data(self.settings, seed=self.seed)
+                self._prepared = True
             log.info("starting %s (%s)", comp.id, comp.impl(self.settings.profile).name)
             starter()
             self.save()
@@ -169,6 +180,9 @@ class Stack:
                       "admin_port": lb.admin_port, "public_port": lb.public_port,
                       "internal_port": lb.internal_port},
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
+            "servers": self.data.describe(),
+            # The exact settings `up` runs with, so `status` and `down` observe the same system.
+            "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
         }
 
     def save(self) -> None:
@@ -177,7 +191,7 @@ class Stack:
     def supervise(self) -> None:
         """Watch every instance until asked to stop."""
         while not self.stopping:
-            changed = False
+            changed = self.data.tick()
             for group in self.groups.values():
                 changed |= group.tick()
             if self.caddy is not None and self.caddy.proc.poll() is not None:
@@ -205,6 +219,7 @@ class Stack:
         if self.caddy is not None:
             self.caddy.stop()
             log.info("caddy: stopped pid=%d", self.caddy.pid)
+        self.data.stop()
         remove_state(self.settings.state_file)
 
 
@@ -225,9 +240,8 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
     check_profile(settings)
     check_not_running(settings)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    prepare_data(settings, seed=seed)
-
     stack = Stack(settings)
+    stack.seed = seed
 
     def on_signal(signum: int, _frame: Any) -> None:
         if not stack.stopping:
@@ -273,6 +287,27 @@ def down(settings: Settings, *, echo: Callable[[str], None], timeout: float = 30
         os.kill(pid, signal.SIGKILL)
         echo(f"lakefront (pid {pid}) did not stop within {timeout:.0f}s; killed")
     caddy_pid = (state.get("caddy") or {}).get("pid")
-    names = ", ".join(f"{i['name']} (pid {i['pid']})" for i in instances)
+    names = ", ".join(f"{i['name']} (pid {i['pid']})" for i in [*instances, *state.get("servers", [])])
     echo(f"stopped lakefront pid {pid}: caddy (pid {caddy_pid}), {names or 'no instances'}")
     return 0
+
+
+_VAR_MARKERS = ("run", "db", "log", "secret_key", "mariadb", "objects", "cache")
+
+
+def purge_var(settings: Settings, *, echo: Callable[[str], None]) -> None:
+    """Delete var/ after `down`: every database, cached value, object and log of this system."""
+    import shutil
+
+    var_dir = settings.var_dir.resolve()
+    if not var_dir.exists():
+        echo(f"nothing to purge: {var_dir} does not exist")
+        return
+    if running_state(settings.state_file) is not None:
+        raise Refused("still running; not purging")
+    # Refuse anything that does not look like a Lakefront var dir (a mistyped LAKEFRONT_VAR_DIR=/ ...).
+    if var_dir == Path(var_dir.anchor) or var_dir == Path.home() or not any(
+            (var_dir / marker).exists() for marker in _VAR_MARKERS):
+        raise Refused(f"{var_dir} does not look like a Lakefront var directory; not deleting it")
+    shutil.rmtree(var_dir)
+    echo(f"purged {var_dir}")

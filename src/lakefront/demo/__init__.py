@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from lakefront.data import tables as t
 from lakefront.data.engines import make_engine
 from lakefront.data.migrations import migrate
-from lakefront.data.objects import DirectoryStore
+from lakefront.data.objects import make_object_store
 from lakefront.demo.catalog import Product, build_catalog
 from lakefront.demo.customers import build_customers, password_hashes
 from lakefront.demo.events import generate_events
@@ -97,7 +97,7 @@ def seed(settings: Settings, *, scale: float, seed: int, until: date | None = No
             categories, products = build_catalog(plan, phase_rng(seed, "catalog"))
             for product in products:
                 product.image_key, product.thumb_key = image_keys(product)
-            images = ImageJob(products, seed, DirectoryStore(settings.objects_root), limits,
+            images = ImageJob(products, seed, make_object_store(settings), limits,
                               phases.phase("categories, products, images", len(products)).advance)
             jobs.append(images)
             sink.extend(t.categories, [category.row() for category in categories])

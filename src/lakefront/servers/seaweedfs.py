@@ -18,8 +18,12 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakefront.servers.procs import port_open, spawn, stop
+
+if TYPE_CHECKING:
+    from lakefront.settings import Settings
 
 GRPC_OFFSET = 10000
 """SeaweedFS's own convention: a service's gRPC port is its HTTP port + 10000."""
@@ -221,3 +225,17 @@ class SeaweedFSServer:
         for name, port in self.ports.items():
             role, _, grpc = name.partition(".")
             (tmp / f"seaweedfs-{role}{'-grpc' if grpc else ''}-{port}.sock").unlink(missing_ok=True)
+
+
+def managed_seaweedfs(settings: Settings, *, timeout: float = 60.0) -> SeaweedFSServer:
+    """The persistent S3 server of the services profile under var/seaweedfs, ready, with its bucket."""
+    objects = settings.objects
+    server = SeaweedFSServer(settings.var_dir / "seaweedfs", objects.s3_port, objects.access_key,
+                             objects.secret_key.get_secret_value(), bucket=objects.bucket, region=objects.region)
+    server.start(settings.log_dir / "seaweedfs.log")
+    try:
+        server.wait_ready(timeout)
+    except BaseException:
+        server.kill()
+        raise
+    return server
