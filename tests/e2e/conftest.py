@@ -33,6 +33,7 @@ class Stack:
     internal_url: str
     admin_url: str
     proc: subprocess.Popen[bytes] | None = None
+    profile: str = "embedded"
     logs: list[Any] = field(default_factory=list)
 
     @property
@@ -106,9 +107,19 @@ def start_stack(var_dir: Path, *up_args: str, **extra_env: str) -> Stack:
     return stack
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The whole system with small demo data: 2 web and 2 app instances behind Caddy."""
-    running = start_stack(tmp_path_factory.mktemp("stack"))
+def services_env() -> dict[str, str]:
+    """The services profile with its managed servers (MariaDB, Redis, SeaweedFS) on free ports."""
+    from lakefront.servers.seaweedfs import pick_s3_port
+
+    return {"LAKEFRONT_PROFILE": "services", "LAKEFRONT_DB__PORT": str(free_port()),
+            "LAKEFRONT_CACHE__PORT": str(free_port()), "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port())}
+
+
+@pytest.fixture(scope="session", params=["embedded", "services"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole system with small demo data: 2 web and 2 app instances behind Caddy, in each profile."""
+    extra = services_env() if request.param == "services" else {}
+    running = start_stack(tmp_path_factory.mktemp(f"stack-{request.param}"), **extra)
+    running.profile = request.param
     yield running
     running.stop()

@@ -107,6 +107,11 @@ def test_status_reports_every_running_component_healthy(stack: Stack) -> None:
     assert int(by_id["database"]["detail"].split()[0]) > 0  # demo products were loaded
     names = {i["name"] for cid in ("web", "app") for i in by_id[cid]["instances"]}
     assert names == {"web-1", "web-2", "app-1", "app-2"}
+    assert report["profile"] == stack.profile
+    servers = {s["name"] for s in report["servers"]}
+    assert servers == ({"mariadb", "redis", "seaweedfs"} if stack.profile == "services" else set())
+    if stack.profile == "services":
+        assert "redis" in by_id["cache"]["detail"] and "mysql" in by_id["database"]["detail"]
     table = stack.lakefront("status")
     assert table.returncode == 0
     assert "web-2" in table.stdout

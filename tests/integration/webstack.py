@@ -7,7 +7,6 @@ No load balancer: the web instance's internal URL points straight at the app ins
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sqlite3
 import subprocess
@@ -20,10 +19,10 @@ from pathlib import Path
 
 import httpx
 
+from support.web import IDEMPOTENCY, Browser  # noqa: F401  (Browser is re-exported for the web tests)
+
 BIN = Path(sys.executable).parent / "lakefront"
 READY_TIMEOUT_S = 60.0
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_IDEMPOTENCY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
 
 def free_port() -> int:
@@ -153,48 +152,6 @@ def running_stack(var_dir: Path, categories: list[tuple[str, str]]) -> Iterator[
         stack.stop_all()
 
 
-class Browser:
-    """A cookie-keeping client that, like a browser, submits forms with the token the page carried."""
-
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
-        self.last_csrf = ""
-
-    def close(self) -> None:
-        self.http.close()
-
-    def get(self, path: str, **kwargs: object) -> httpx.Response:
-        response = self.http.get(path, **kwargs)  # type: ignore[arg-type]
-        found = _CSRF.search(response.text) if "text/html" in response.headers.get("content-type", "") else None
-        if found:
-            self.last_csrf = found.group(1)
-        return response
-
-    def post(self, path: str, data: dict[str, str] | None = None, *, csrf: bool = True,
-             files: dict[str, tuple[str, bytes, str]] | None = None) -> httpx.Response:
-        form = dict(data or {})
-        if csrf:
-            form["csrf_token"] = self.last_csrf
-        return self.http.post(path, data=form, files=files)
-
-    def submit(self, page: str, action: str, data: dict[str, str] | None = None,
-               files: dict[str, tuple[str, bytes, str]] | None = None) -> httpx.Response:
-        """GET the page holding the form (for its fresh CSRF token), then POST the form."""
-        response = self.get(page)
-        assert response.status_code == 200, (page, response.status_code)
-        return self.post(action, data, files=files)
-
-    def signup(self, email: str, name: str, password: str = "correct horse battery") -> httpx.Response:
-        response = self.submit("/signup", "/signup", {"email": email, "name": name, "password": password})
-        assert response.status_code == 303, response.text
-        return response
-
-    def signin(self, email: str, password: str = "correct horse battery") -> httpx.Response:
-        response = self.submit("/signin", "/signin", {"email": email, "password": password})
-        assert response.status_code == 303, response.text
-        return response
-
-
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
     """Poll until check() is true: for effects that happen after the response (background tasks)."""
     deadline = time.monotonic() + timeout_s
@@ -225,6 +182,6 @@ def api_create_product(stack: Stack, token: str, **fields: object) -> dict[str, 
 
 
 def idempotency_key(html: str) -> str:
-    found = _IDEMPOTENCY.search(html)
+    found = IDEMPOTENCY.search(html)
     assert found, "checkout page without an idempotency key"
     return found.group(1)

@@ -66,9 +66,10 @@ def proxy_handler(listener: Listener, lb: LoadBalancerSettings, ports: list[int]
         },
         "health_checks": {
             "active": {"uri": "/healthz", "interval": _duration(lb.health_interval_s), "timeout": "1s"},
-            # Short fail_duration: a replaced instance on a reused address must not stay out for long.
-            "passive": {"fail_duration": _duration(lb.fail_duration_s), "max_fails": 1,
-                        "unhealthy_status": [5]},
+            # Passive checks count failed connections only. Not 5xx answers: a web instance answering
+            # 503 because the app tier blipped is not itself broken, and ejecting it for that would
+            # turn one tier's blip into an outage of both (as an ALB, which never ejects on 5xx).
+            "passive": {"fail_duration": _duration(lb.fail_duration_s), "max_fails": 1},
         },
     }
     if listener.assign_request_id:

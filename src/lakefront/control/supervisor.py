@@ -127,9 +127,14 @@ class InstanceGroup:
         log.info("%s: %s pid=%d port=%d %s", self.tier, inst.name, inst.pid, inst.port, why)
         was_registered = inst.state == "in_service"
         inst.state = "starting"  # out of the target list before anything else
-        if was_registered:
+        if was_registered and inst.proc.poll() is None:
+            # Alive but unhealthy: stop sending it requests before stopping it.
             self._register()
             log.info("%s: deregistered %s %s:%d", self.tier, inst.name, self.host, inst.port)
+        # A dead instance stays in the balancer's list until its replacement is ready, then both
+        # change in one update: the balancer's health checks already route around it, and every
+        # config change makes Caddy drop the retries of requests in flight (their context ends with
+        # the old config), so one change is better than two.
         if inst.proc.poll() is None:
             stop([inst.proc], timeout=2.0)
         replacement = self._launch(inst.name, restarts=inst.restarts + 1)
