@@ -74,3 +74,17 @@ def test_the_generated_secret_is_shared_through_var(tmp_path: Path) -> None:
     first = load_settings(var_dir=tmp_path / "var").secret()
     assert load_settings(var_dir=tmp_path / "var").secret() == first
     assert len(first) > 40
+
+
+def test_the_services_profile_runs_its_own_servers_unless_given_endpoints() -> None:
+    own = load_settings(profile="services")
+    assert own.managed_servers() == ["mariadb", "redis", "seaweedfs"]
+    assert own.writer_url.startswith("mysql+pymysql://lakefront:") and ":3307/lakefront" in own.writer_url
+    assert (own.cache_backend, own.objects_backend) == ("redis", "s3")
+
+    given = load_settings(profile="services", db={"writer_url": "mysql+pymysql://u:p@rds.example:3306/shop"},
+                          cache={"redis_url": "redis://cache.example:6379/0"},
+                          objects={"s3_endpoint": "https://s3.example"})
+    assert given.managed_servers() == []
+    assert given.writer_url == "mysql+pymysql://u:p@rds.example:3306/shop"
+    assert load_settings().managed_servers() == []

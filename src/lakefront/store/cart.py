@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakefront.data.types import utcnow
-from lakefront.store.catalog import _public as public_product
+from lakefront.store.catalog import public_product
 from lakefront.store.context import StoreContext
 from lakefront.store.errors import InvalidInput, NotFound
 

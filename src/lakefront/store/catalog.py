@@ -16,7 +16,7 @@ MAX_PER_PAGE = 100
 MAX_QUERY_WORDS = 8
 
 
-def _public(product: dict[str, Any]) -> dict[str, Any]:
+def public_product(product: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready product: the same shape whether it came from the cache or the database."""
     out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in product.items()}
     out["in_stock"] = int(product["stock"]) > 0
@@ -25,7 +25,7 @@ def _public(product: dict[str, Any]) -> dict[str, Any]:
 
 
 def _paged(items: list[dict[str, Any]], total: int, page: int, per_page: int) -> dict[str, Any]:
-    return {"items": [_public(p) for p in items], "page": page, "per_page": per_page, "total": total,
+    return {"items": [public_product(p) for p in items], "page": page, "per_page": per_page, "total": total,
             "pages": max(1, math.ceil(total / per_page))}
 
 
@@ -57,7 +57,7 @@ def home(ctx: StoreContext) -> dict[str, Any]:
         with ctx.uow() as uow:
             popular, _ = uow.catalog.page(sort="popular", limit=8)
             newest, _ = uow.catalog.page(sort="newest", limit=8)
-        return {"popular": [_public(p) for p in popular], "newest": [_public(p) for p in newest]}
+        return {"popular": [public_product(p) for p in popular], "newest": [public_product(p) for p in newest]}
 
     data = ctx.cache.get_or_load(cachekeys.home(ctx.cache.version(cachekeys.CATALOG)), cachekeys.HOME_TTL_S, load)
     return {"categories": categories(ctx), **data}
@@ -67,7 +67,7 @@ def product(ctx: StoreContext, product_id: int, *, include_inactive: bool = Fals
     def load() -> dict[str, Any] | None:
         with ctx.uow() as uow:
             found = uow.catalog.product(product_id)
-        return None if found is None else _public(found)
+        return None if found is None else public_product(found)
 
     found = ctx.cache.get_or_load(cachekeys.product(product_id), cachekeys.PRODUCT_TTL_S, load)
     if found is None or (not found["is_active"] and not include_inactive):
@@ -129,7 +129,7 @@ def create_product(ctx: StoreContext, values: dict[str, Any]) -> dict[str, Any]:
         uow.commit()
         created = uow.catalog.product(product_id)
     assert created is not None
-    return _public(created)
+    return public_product(created)
 
 
 def update_product(ctx: StoreContext, product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +147,7 @@ def update_product(ctx: StoreContext, product_id: int, changes: dict[str, Any]) 
         uow.commit()
         updated = uow.catalog.product(product_id)
     assert updated is not None
-    return _public(updated)
+    return public_product(updated)
 
 
 def set_product_image(ctx: StoreContext, product_id: int, data: bytes) -> dict[str, Any]:
