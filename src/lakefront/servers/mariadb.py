@@ -13,13 +13,11 @@ primary with no replica attached it stalls every commit (see SERVICES.md).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakefront.servers.procs import port_open, spawn, stop
+from lakefront.servers.procs import crash, port_open, spawn, terminate
 
 if TYPE_CHECKING:
     import pymysql
@@ -242,10 +240,7 @@ class MariaDBServer:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGCONT)  # a paused server would never see the SIGTERM
-        killed = stop([proc], timeout=timeout)
+        killed = terminate(proc, timeout)
         log.info("mariadb on port %d stopped (pid %d%s)", self.port, proc.pid, ", killed" if killed else "")
         self._remove_socket()
 
@@ -254,9 +249,7 @@ class MariaDBServer:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait()
+        crash(proc)
         log.info("mariadb on port %d killed (pid %d)", self.port, proc.pid)
 
     def _remove_socket(self) -> None:

@@ -94,3 +94,19 @@ def stop(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0) -> lis
                 proc.kill()
             proc.wait()
     return killed
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Stop one server: SIGCONT (a paused process would never see the SIGTERM), SIGTERM, SIGKILL after
+    `timeout`. Returns True when it had to be killed."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGCONT)
+    return bool(stop([proc], timeout=timeout))
+
+
+def crash(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL and reap, as a crash would: no shutdown of any kind."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()

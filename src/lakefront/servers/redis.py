@@ -7,7 +7,6 @@ RDB or AOF file would only add disk writes and stale entries that outlive their 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import signal
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakefront.servers.procs import port_open, spawn, stop
+from lakefront.servers.procs import crash, port_open, spawn, terminate
 
 if TYPE_CHECKING:
     from lakefront.settings import Settings
@@ -102,10 +101,7 @@ class RedisServer:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGCONT)
-        killed = stop([proc], timeout=timeout)
+        killed = terminate(proc, timeout)
         log.info("redis on port %d stopped (pid %d%s)", self.port, proc.pid, ", killed" if killed else "")
 
     def kill(self) -> None:
@@ -113,9 +109,7 @@ class RedisServer:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait()
+        crash(proc)
         log.info("redis on port %d killed (pid %d)", self.port, proc.pid)
 
     def pause(self) -> None:
