@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,17 @@ def test_up_refuses_when_a_live_up_process_owns_the_state(tmp_path: Path) -> Non
         check_not_running(settings)
 
 
-def test_services_profile_is_refused_with_the_issue_that_brings_it(tmp_path: Path) -> None:
-    with pytest.raises(Refused, match=r"issue #3"):
-        check_profile(_settings(tmp_path, Profile.services))
-    check_profile(_settings(tmp_path))
+def test_both_profiles_have_a_data_tier_to_start(tmp_path: Path) -> None:
+    for profile in Profile:
+        check_profile(_settings(tmp_path, profile))
+
+
+def test_a_profile_whose_database_is_planned_is_refused_naming_the_issue(tmp_path: Path) -> None:
+    planned_db = replace(topology.component("database"), local={
+        profile: topology.Implementation("a database from the future", "planned", 99) for profile in Profile})
+    components = tuple(planned_db if c.id == "database" else c for c in topology.COMPONENTS)
+    with pytest.raises(Refused, match=r"issue #99"):
+        check_profile(_settings(tmp_path, Profile.services), components)
 
 
 def test_every_component_in_start_order_has_a_starter(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from lakefront import topology
 from lakefront.cli.main import app
 from lakefront.diagram import build_layout, instance_counts, render, render_mermaid, render_text
 from lakefront.diagram.text import box_content
@@ -44,10 +45,13 @@ def test_planned_boxes_are_marked_and_running_boxes_are_not(profile: Profile) ->
     assert body.count("(planned, issue #") == planned
 
 
-def test_the_services_profile_marks_more_boxes_planned_than_embedded() -> None:
-    embedded = render("text", Profile.embedded, TWO).count("(planned")
-    services = render("text", Profile.services, TWO).count("(planned")
-    assert services > embedded
+@pytest.mark.parametrize("profile", list(Profile))
+def test_each_profile_marks_exactly_its_planned_components(profile: Profile) -> None:
+    planned = [c for c in topology.COMPONENTS if not c.runs_in(profile)]
+    text = render("text", profile, TWO)
+    assert len(re.findall(r"\(planned, issue #\d+\)", text)) == len(planned)
+    for comp in planned:
+        assert f"(planned, issue #{comp.impl(profile).issue})" in text
 
 
 @pytest.mark.parametrize("profile", list(Profile))
