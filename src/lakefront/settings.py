@@ -152,6 +152,25 @@ class DemoSettings(Section):
     """Whether `lakefront up` loads demo data into an empty database."""
 
 
+class ExtractSettings(Section):
+    format: Literal["parquet", "csv", "jsonl", "avro"] = "parquet"
+    """File format of extracts in the lake (raw/<table>/...)."""
+    tables: list[str] = Field(default_factory=lambda: list(EXTRACT_TABLES))
+    """Tables `lakefront extract` copies into the lake when none are named."""
+    interval_s: int = Field(300, ge=0)
+    """How often `lakefront up` runs the extract; 0 turns the schedule off."""
+    batch_rows: int = Field(50_000, ge=100, le=1_000_000)
+    """Rows per record batch: bounds the extractor's memory whatever the table's size."""
+    safety_lag_s: float = Field(2.0, ge=0, le=3600)
+    """Rows whose updated_at is younger than this are left for the next run: a transaction still open
+    when the run reads could otherwise commit a row behind the watermark."""
+    prefix: str = Field("lake", pattern=r"^[a-z0-9][a-z0-9_\-/]*[a-z0-9]$")
+    """Key prefix of the lake in the object store (the directory store or the S3 bucket)."""
+
+
+EXTRACT_TABLES = ("categories", "products", "customers", "orders", "order_lines", "events")
+
+
 class Settings(BaseSettings):
     """Lakefront's configuration. Every field has a safe default for the embedded profile."""
 
@@ -178,6 +197,7 @@ class Settings(BaseSettings):
     objects: ObjectStoreSettings = ObjectStoreSettings()
     media: MediaSettings = MediaSettings()
     demo: DemoSettings = DemoSettings()
+    extract: ExtractSettings = ExtractSettings()
 
     @classmethod
     def settings_customise_sources(
