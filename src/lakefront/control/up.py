@@ -17,6 +17,7 @@ from typing import Any
 from lakefront import topology
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
 from lakefront.control.lb import LoadBalancer
+from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
 from lakefront.servers.caddy import CaddyError, CaddyProcess, start_caddy
@@ -115,6 +116,7 @@ class Stack:
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
         self.data = DataServers(settings)
+        self.jobs: list[Job] = []
         self.seed = True
         self._prepared = False
         self._env = os.environ | settings.child_env()
@@ -145,6 +147,15 @@ class Stack:
             log.info("starting %s (%s)", comp.id, comp.impl(self.settings.profile).name)
             starter()
             self.save()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Scheduled jobs of components that run in this profile (the analytics pipeline)."""
+        extract = self.settings.extract
+        if extract.interval_s and topology.component("extract").runs_in(self.settings.profile):
+            self.jobs.append(Job("extract", [sys.executable, "-m", "lakefront", "extract"], extract.interval_s,
+                                 self.settings.log_dir / "extract.log", env=self._env))
+            log.info("extract: scheduled every %ds (format %s)", extract.interval_s, extract.format)
 
     def _start_group(self, tier: str) -> None:
         tier_settings = self.settings.app if tier == "app" else self.settings.web
@@ -183,6 +194,7 @@ class Stack:
                       "internal_port": lb.internal_port},
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
             "servers": self.data.describe(),
+            "jobs": [job.describe() for job in self.jobs],
             # The exact settings `up` runs with, so `status` and `down` observe the same system.
             "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
         }
@@ -196,6 +208,8 @@ class Stack:
             changed = self.data.tick()
             for group in self.groups.values():
                 changed |= group.tick()
+            for job in self.jobs:
+                changed |= job.tick()
             if self.caddy is not None and self.caddy.proc.poll() is not None:
                 raise SupervisorError(f"caddy exited with status {self.caddy.proc.returncode}; "
                                       f"see {self.settings.log_dir / 'caddy.log'}")
@@ -204,6 +218,8 @@ class Stack:
             time.sleep(TICK_S)
 
     def shutdown(self) -> None:
+        for job in self.jobs:
+            job.stop()
         # Deregister first, so the balancer stops sending before the instances stop answering;
         # the public side first, so no request enters a tier that is being emptied.
         for group in reversed(list(self.groups.values())):
