@@ -22,6 +22,7 @@ from lakefront.store.errors import (
 
 log = logging.getLogger("lakefront.api")
 MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = 1
 _STATUS: list[tuple[type[StoreError], int]] = [
     (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (NotAuthenticated, 401), (Forbidden, 403),
 ]
@@ -66,5 +67,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _database_unavailable(exc):
+            # Retryable, and nothing was half done (the transaction rolled back): say so.
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                        str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+            return problem(503, "the database is unavailable; retry shortly",
+                           headers={"Retry-After": str(RETRY_AFTER_S)})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal error; the request id in the logs tells what happened")
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """A failure to reach the database (down, restarting, failing over), as opposed to a bad query."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.TimeoutError):
+        text = str(getattr(exc, "orig", exc)).lower()
+        # MySQL client errors 2002/2003/2006/2013 (cannot connect, gone away, lost connection),
+        # SQLite's busy database, a pool that could not hand out a connection in time.
+        return any(marker in text for marker in (
+            "2002", "2003", "2006", "2013", "can't connect", "gone away", "lost connection",
+            "database is locked", "connection refused", "queuepool limit"))
+    return False

@@ -77,7 +77,9 @@ async def _on_api_error(request: Request, exc: Exception) -> Response:
 
 async def _on_unavailable(request: Request, exc: Exception) -> Response:
     # Do not ask the app tier for navigation: it has just failed us.
-    return await _error_page(request, 503, nav=False)
+    response = await _error_page(request, 503, nav=False)
+    response.headers["Retry-After"] = "1"  # a tier restarting or failing over is back within seconds
+    return response
 
 
 async def _on_signin_required(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""The cache (Redis, the ElastiCache role) failing under a running app tier: customers never notice."""
+"""The cache (Redis) or the database failing under a running app tier: degrade, answer honestly, recover."""
 
 from __future__ import annotations
 
@@ -83,3 +83,23 @@ def test_a_frozen_redis_costs_a_timeout_not_an_error(stack, redis_for_faults) ->
     finally:
         redis_for_faults.server.resume()
     _wait_for_hits(app, product_id)
+
+
+def test_a_database_that_goes_away_is_503_with_retry_after_and_then_serves_again(stack, mariadb_server) -> None:
+    app, product_id = stack
+    api = Api(app.instances[0].url)
+    buyer = api.sign_up("patient@example.com")
+    assert buyer.request("GET", "/api/cart").status_code == 200
+    mariadb_server.server.stop()
+    try:
+        down = buyer.request("GET", "/api/cart")  # never cached: it must reach the database
+        assert down.status_code == 503
+        assert down.headers["retry-after"] == "1"
+        assert down.headers["content-type"] == "application/problem+json"
+    finally:
+        mariadb_server.server.start(mariadb_server.server.root / "mariadbd.out")
+        mariadb_server.server.wait_ready()
+    deadline = time.monotonic() + 15
+    while buyer.request("GET", "/api/cart").status_code != 200:
+        assert time.monotonic() < deadline, "the app tier never reconnected"
+        time.sleep(0.2)
