@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import db, diagram, run, seed, serve
+from lakefront.cli import db, diagram, extract, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -22,6 +22,7 @@ seed.register(app)
 diagram.register(app)
 db.register(app)
 serve.register(app)
+extract.register(app)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from lakefront.settings import Settings
 
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=\-]*(/[A-Za-z0-9][A-Za-z0-9._=\-]*)*$")
+# A segment may start with "_" (the lake's _manifests/, as Hive and Spark name metadata) but never with ".":
+# dot names are the directory store's temp files, and ".." would escape the root.
+_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=\-]*(/[A-Za-z0-9_][A-Za-z0-9._=\-]*)*$")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class ObjectInfo:
 
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store a local file's bytes under `key` in one atomic step, without reading it all into memory."""
+        ...
 
     def get(self, key: str) -> tuple[bytes, str]:
         """Return (bytes, content type); FileNotFoundError if absent."""
@@ -49,7 +56,8 @@ def check_key(key: str) -> str:
 
 
 _TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-          ".json": "application/json", ".parquet": "application/vnd.apache.parquet", ".csv": "text/csv"}
+          ".json": "application/json", ".parquet": "application/vnd.apache.parquet", ".csv": "text/csv",
+          ".jsonl": "application/x-ndjson", ".avro": "application/avro"}
 
 
 def content_type_for(key: str) -> str:
@@ -76,6 +84,20 @@ class DirectoryStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

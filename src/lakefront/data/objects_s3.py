@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -139,6 +141,17 @@ class S3Store:
             self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, f"PutObject {self._where(key)}") from exc
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Upload a local file; big files go multipart, which S3 makes visible only once complete (atomic too)."""
+        check_key(key)
+        try:
+            self._client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, f"PutObject {self._where(key)}") from exc
+        except S3UploadFailedError as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, ClientError | BotoCoreError) else exc
+            raise _translate(cause, f"PutObject {self._where(key)}") from exc
 
     def get(self, key: str) -> tuple[bytes, str]:
         """Return (bytes, content type as stored by put); FileNotFoundError if absent."""

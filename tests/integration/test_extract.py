@@ -1,0 +1,312 @@
+"""The extractor against a real database and object store: SQLite -> directory, MariaDB -> SeaweedFS S3.
+
+Each test writes to a lake prefix of its own over the module's one seeded database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from lakefront.analytics import lake
+from lakefront.analytics.extract import PAUSE_ENV, last_runs, parse_iso, run_extract
+from lakefront.data import tables as t
+from lakefront.data.objects import ObjectStore, make_object_store
+from lakefront.demo import seed
+from lakefront.settings import DatabaseSettings, ExtractSettings, ObjectStoreSettings, Settings
+from support import LAKEFRONT, lakefront_env, run_cli
+
+_prefixes = itertools.count(1)
+
+
+def settings_for(var_dir: Path, env: dict[str, str], prefix: str, **extract: Any) -> Settings:
+    """The settings a process started with `env` (the profile's variables) would load."""
+    kwargs: dict[str, Any] = {"var_dir": var_dir, "extract": ExtractSettings(prefix=prefix, **extract)}
+    if env:
+        kwargs |= {"profile": "services", "db": DatabaseSettings(writer_url=env["LAKEFRONT_DB__WRITER_URL"]),
+                   "objects": ObjectStoreSettings(
+                       s3_endpoint=env["LAKEFRONT_OBJECTS__S3_ENDPOINT"], bucket=env["LAKEFRONT_OBJECTS__BUCKET"],
+                       access_key=env["LAKEFRONT_OBJECTS__ACCESS_KEY"],
+                       secret_key=env["LAKEFRONT_OBJECTS__SECRET_KEY"])}
+    return Settings(**kwargs)
+
+
+@dataclass
+class Source:
+    """The module's seeded database, its store, and how to reach both from a process or in this one."""
+
+    var_dir: Path
+    env: dict[str, str]
+    engine: sa.Engine
+    store: ObjectStore
+
+    def settings(self, prefix: str, **extract: Any) -> Settings:
+        return settings_for(self.var_dir, self.env, prefix, **extract)
+
+    def cli_env(self, prefix: str, **extra: str) -> dict[str, str]:
+        return lakefront_env(self.var_dir, **self.env, LAKEFRONT_EXTRACT__PREFIX=prefix, **extra)
+
+    def rows(self, sql: str) -> list[sa.Row[Any]]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(sql)).all())
+
+    def add_orders(self, count: int, rng: random.Random, at: datetime | None = None) -> list[int]:
+        """New orders with lines, stamped `at` (default: now), as checkout would write them."""
+        ids = []
+        with self.engine.begin() as conn:
+            customers = [r[0] for r in conn.execute(sa.select(t.customers.c.id).limit(20))]
+            products = [r[0] for r in conn.execute(sa.select(t.products.c.id).limit(5))]
+            for _ in range(count):
+                stamp = at or datetime.now(UTC)
+                lines = [(rng.choice(products), rng.randint(1, 3), rng.randint(100, 9999)) for _ in range(2)]
+                total = sum(q * p for _, q, p in lines)
+                order_id = conn.execute(t.orders.insert().values(
+                    customer_id=rng.choice(customers), status="placed", total_cents=total, item_count=2,
+                    placed_at=stamp, created_at=stamp, updated_at=stamp)).inserted_primary_key[0]
+                for product, quantity, price in lines:
+                    conn.execute(t.order_lines.insert().values(
+                        order_id=order_id, product_id=product, quantity=quantity, unit_price_cents=price,
+                        line_total_cents=quantity * price, created_at=stamp, updated_at=stamp))
+                ids.append(int(order_id))
+        return ids
+
+    def cancel_orders(self, count: int, rng: random.Random) -> None:
+        """Cancel some orders: an update, so the lake gets a new version of each."""
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(t.orders.c.id).where(t.orders.c.status != "cancelled"))]
+            for order_id in rng.sample(ids, count):
+                conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(
+                    status="cancelled", updated_at=datetime.now(UTC)))
+
+
+@pytest.fixture(scope="module")
+def source(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
+    var_dir = tmp_path_factory.mktemp("extract")
+    settings = settings_for(var_dir, profile_env, "lake")
+    # History ends two days ago, so no seeded row is younger than any safety lag a test uses.
+    seed(settings, scale=0.01, seed=1, until=date.today() - timedelta(days=2), progress=False)
+    src = Source(var_dir, profile_env, sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool),
+                 make_object_store(settings))
+    yield src
+    src.engine.dispose()
+    close = getattr(src.store, "close", None)
+    if close is not None:
+        close()
+
+
+def _prefix() -> str:
+    return f"lake{next(_prefixes)}"
+
+
+def assert_lake_matches_source(src: Source, prefix: str) -> None:
+    """Every source row's latest version in the lake exactly once; money sums and counts equal."""
+    for table, money in (("orders", "total_cents"), ("order_lines", "line_total_cents")):
+        versions = lake.read_table(src.store, prefix, table).select(["id", "updated_at", money]).to_pylist()
+        keys = [(r["id"], r["updated_at"]) for r in versions]
+        assert len(keys) == len(set(keys)), f"{table}: a row version appears twice"
+        latest: dict[int, dict[str, Any]] = {}
+        for row in sorted(versions, key=lambda r: r["updated_at"]):
+            latest[row["id"]] = row
+        source_table = t.metadata.tables[table]
+        with src.engine.connect() as conn:
+            rows = conn.execute(sa.select(source_table.c.id, source_table.c.updated_at, source_table.c[money]))
+            expected = {r[0]: (r[1], r[2]) for r in rows}
+        assert set(latest) == set(expected)
+        assert {k: (v["updated_at"], v[money]) for k, v in latest.items()} == expected
+        assert sum(v[money] for v in latest.values()) == sum(v[1] for v in expected.values())
+
+
+def test_runs_killed_at_random_points_and_before_commit_leave_every_row_once(source: Source) -> None:
+    prefix = _prefix()
+    env = source.cli_env(prefix, LAKEFRONT_EXTRACT__SAFETY_LAG_S="0")
+    rng = random.Random(20261127)
+    command = [LAKEFRONT, "extract", "--tables", "orders,order_lines"]
+    for _ in range(8):
+        source.add_orders(rng.randint(1, 20), rng)
+        source.cancel_orders(rng.randint(1, 5), rng)
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.1, 1.6))
+        proc.kill()
+        proc.wait()
+    # Deterministically between storing a table's data files and committing its manifest.
+    source.add_orders(5, rng)
+    paused = subprocess.Popen(command, env=env | {PAUSE_ENV: "120"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    assert paused.stderr is not None
+    with paused.stderr:
+        for line in paused.stderr:
+            if "paused before committing" in line:
+                break
+        paused.kill()
+        paused.wait()
+    stored = {info.key for info in source.store.list(lake.data_prefix(prefix, "orders"))}
+    committed = set(lake.committed_files(source.store, prefix, "orders"))
+    assert stored - committed, "the paused run stored data files that no manifest names"
+
+    source.add_orders(3, rng)
+    final = run_cli(source.var_dir, *command[1:], env=env)
+    assert final.returncode == 0, final.stderr
+    assert_lake_matches_source(source, prefix)
+
+
+def test_rows_at_the_watermark_and_rows_held_back_by_the_lag_arrive_once(source: Source) -> None:
+    prefix = _prefix()
+    held = source.settings(prefix, safety_lag_s=3600)
+    first = run_extract(held, tables=["orders"])[0]
+    assert first.mode == "full" and first.watermark_after is not None
+    rng = random.Random(3)
+    at_mark = source.add_orders(2, rng, at=parse_iso(first.watermark_after.updated_at))
+    young = source.add_orders(1, rng, at=datetime.now(UTC) - timedelta(seconds=60))
+
+    second = run_extract(held, tables=["orders"])[0]
+    assert (second.mode, second.rows) == ("incremental", 2)
+    ids = lake.read_table(source.store, prefix, "orders")["id"].to_pylist()
+    assert sorted(i for i in ids if i in at_mark + young) == sorted(at_mark)
+
+    unheld = source.settings(prefix, safety_lag_s=0)
+    assert run_extract(unheld, tables=["orders"])[0].rows >= 1
+    assert not run_extract(unheld, tables=["orders"])[0].committed
+    ids = lake.read_table(source.store, prefix, "orders")["id"].to_pylist()
+    assert len(ids) == len(set(ids))
+    assert set(at_mark + young) <= set(ids)
+    assert len(ids) == source.rows("SELECT count(*) FROM orders")[0][0]
+
+
+def test_a_full_run_replaces_what_readers_see_instead_of_adding_to_it(source: Source) -> None:
+    prefix = _prefix()
+    settings = source.settings(prefix, safety_lag_s=0)
+    run_extract(settings, tables=["products"])
+    again = run_extract(settings, tables=["products"], full=True)[0]
+    assert (again.mode, again.rows) == ("full", source.rows("SELECT count(*) FROM products")[0][0])
+    table = lake.read_table(source.store, prefix, "products")
+    assert table.num_rows == again.rows
+    assert [m["generation"] for m in lake.manifests(source.store, prefix, "products")] == [1, 2]
+
+
+def test_a_column_added_to_the_source_appears_in_later_extracts_and_reads_as_null_before(source: Source) -> None:
+    prefix = _prefix()
+    settings = source.settings(prefix, safety_lag_s=0)
+    before = run_extract(settings, tables=["categories"])[0].rows
+    with source.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE categories ADD COLUMN note VARCHAR(40) NULL"))
+        now = datetime.now(UTC)
+        conn.execute(t.categories.insert().values(slug="added", name="Added", description="", created_at=now,
+                                                  updated_at=now))
+        conn.execute(sa.text("UPDATE categories SET note = 'añadido ✓' WHERE slug = 'added'"))
+    later = run_extract(settings, tables=["categories"])[0]
+    assert later.rows == 1
+    table = lake.read_table(source.store, prefix, "categories")
+    notes = dict(zip(table["slug"].to_pylist(), table["note"].to_pylist(), strict=True))
+    assert notes.pop("added") == "añadido ✓"
+    assert len(notes) == before and set(notes.values()) == {None}
+    schemas = [[c["name"] for c in m["schema"]] for m in lake.manifests(source.store, prefix, "categories")]
+    assert "note" not in schemas[0] and "note" in schemas[1]
+
+
+def test_every_format_holds_the_same_rows_as_parquet(source: Source) -> None:
+    tables = ["customers", "products"]
+    stamp = datetime.now(UTC) - timedelta(minutes=20, microseconds=123457)
+    with source.engine.begin() as conn:
+        category = conn.execute(sa.select(t.categories.c.id).limit(1)).scalar_one()
+        conn.execute(t.products.insert().values(
+            sku=f"UNI-{_prefix()}", slug="the-cafe", name='Thé & Café ☕ — 東京, "quoted"\nline', description="",
+            category_id=category, price_cents=2_147_483_647, stock=0, image_key=None, is_active=False,
+            popularity=0, created_at=stamp, updated_at=stamp))
+    parquet_prefix = _prefix()
+    # A long lag gives every run the same cutoff: rows other tests add meanwhile are held back alike.
+    run_extract(source.settings(parquet_prefix, safety_lag_s=600), tables=tables, fmt="parquet")
+    expected = {table: lake.read_table(source.store, parquet_prefix, table).sort_by("id") for table in tables}
+    columns = ["id", "updated_at", "price_cents", "is_active", "name", "description", "image_key"]
+    with source.engine.connect() as conn:
+        current = {r.id: tuple(r) for r in conn.execute(sa.select(*(t.products.c[c] for c in columns)))}
+    extracted = expected["products"].select(columns).to_pylist()
+    assert stamp in [r["updated_at"] for r in extracted]
+    assert [tuple(r.values()) for r in extracted] == [current[r["id"]] for r in extracted]
+    for fmt in ("csv", "jsonl", "avro"):
+        prefix = _prefix()
+        run_extract(source.settings(prefix, safety_lag_s=600), tables=tables, fmt=fmt)
+        assert {m["format"] for m in lake.manifests(source.store, prefix, "products")} == {fmt}
+        for table in tables:
+            got = lake.read_table(source.store, prefix, table).sort_by("id")
+            assert got.num_rows > 0
+            assert got.equals(expected[table]), (fmt, table)
+        customers = lake.read_table(source.store, prefix, "customers")
+        assert "password_hash" not in customers.column_names
+        assert customers.schema.field("is_admin").type == "bool"
+
+
+def test_a_concurrent_reader_only_ever_sees_whole_runs(source: Source) -> None:
+    prefix = _prefix()
+    settings = source.settings(prefix, safety_lag_s=0, batch_rows=100)
+    seen: list[int] = []
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read_loop() -> None:
+        store = make_object_store(settings)
+        try:
+            while not stop.is_set():
+                seen.append(lake.read_table(store, prefix, "categories").num_rows)
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    try:
+        base = datetime.now(UTC) - timedelta(days=30)
+        for round_, full in enumerate((False, False, True, False, True)):
+            # Each round's rows span a few days (so a run writes several files), after the last round's.
+            with source.engine.begin() as conn:
+                for i in range(150):
+                    stamp = base + timedelta(days=3 * round_, minutes=20 * i)
+                    conn.execute(t.categories.insert().values(slug=f"{prefix}-{round_}-{i}", name="Round",
+                                                              description="", created_at=stamp, updated_at=stamp))
+            run_extract(settings, tables=["categories"], full=full)
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors
+    committed = lake.manifests(source.store, prefix, "categories")
+    assert all(len(m["files"]) >= 3 for m in committed)
+    whole = {0}
+    for k in range(1, len(committed) + 1):
+        upto = committed[:k]
+        start = max(i for i, m in enumerate(upto) if m["mode"] == "full")
+        whole.add(sum(m["rows"] for m in upto[start:]))
+    assert seen and set(seen) <= whole
+
+
+def test_the_cli_prints_a_line_per_table_and_refuses_bad_input_in_one_line(source: Source) -> None:
+    prefix = _prefix()
+    env = source.cli_env(prefix)
+    ok = run_cli(source.var_dir, "extract", "--tables", "categories,products", "--format", "jsonl", env=env)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["categories", "products"]
+    assert all("rows" in line and "bytes" in line and " s," in line for line in lines)
+    runs = last_runs(source.settings(prefix))
+    assert set(runs) == {"categories", "products"}
+    assert runs["products"]["rows"] == source.rows("SELECT count(*) FROM products")[0][0]
+    assert (runs["products"]["mode"], runs["products"]["format"]) == ("full", "jsonl")
+    for args, message in ((["--format", "xml"], "unknown format 'xml'"),
+                          (["--tables", "nope"], "unknown table 'nope'"),
+                          (["--tables", "auth_tokens"], "never extracted")):
+        bad = run_cli(source.var_dir, "extract", *args, env=env)
+        assert bad.returncode == 2
+        assert message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in bad.stderr
