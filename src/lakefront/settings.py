@@ -152,6 +152,10 @@ class DemoSettings(Section):
     """Whether `lakefront up` loads demo data into an empty database."""
 
 
+EXTRACT_TABLES: tuple[str, ...] = ("categories", "products", "customers", "orders", "order_lines", "events")
+"""Tables the analytics extract copies into the lake (never secrets: auth_tokens, cart_items stay out)."""
+
+
 class ExtractSettings(Section):
     format: Literal["parquet", "csv", "jsonl", "avro"] = "parquet"
     """File format of extracts in the lake (raw/<table>/...)."""
@@ -167,8 +171,6 @@ class ExtractSettings(Section):
     prefix: str = Field("lake", pattern=r"^[a-z0-9][a-z0-9_\-/]*[a-z0-9]$")
     """Key prefix of the lake in the object store (the directory store or the S3 bucket)."""
 
-
-EXTRACT_TABLES = ("categories", "products", "customers", "orders", "order_lines", "events")
 
 
 class Settings(BaseSettings):

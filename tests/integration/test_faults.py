@@ -86,7 +86,7 @@ def test_a_frozen_redis_costs_a_timeout_not_an_error(stack, redis_for_faults) ->
 
 
 def test_a_database_that_goes_away_is_503_with_retry_after_and_then_serves_again(stack, mariadb_server) -> None:
-    app, product_id = stack
+    app, _ = stack
     api = Api(app.instances[0].url)
     buyer = api.sign_up("patient@example.com")
     assert buyer.request("GET", "/api/cart").status_code == 200
