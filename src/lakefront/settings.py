@@ -163,8 +163,13 @@ class ExtractSettings(Section):
     """Tables `lakefront extract` copies into the lake when none are named."""
     interval_s: int = Field(300, ge=0)
     """How often `lakefront up` runs the extract; 0 turns the schedule off."""
-    batch_rows: int = Field(50_000, ge=100, le=1_000_000)
+    batch_rows: int = Field(50_000, ge=10, le=1_000_000)
     """Rows per record batch: bounds the extractor's memory whatever the table's size."""
+    reader: Literal["connectorx", "sqlalchemy"] = "connectorx"
+    """How rows are read: ConnectorX streams Arrow batches (fast, no Python objects per row); sqlalchemy
+    streams rows through the database driver (slower; for databases ConnectorX cannot read)."""
+    file_rows: int = Field(1_000_000, ge=10)
+    """A run rolls to a new data file after this many rows (each file is one object-store put)."""
     safety_lag_s: float = Field(2.0, ge=0, le=3600)
     """Rows whose updated_at is younger than this are left for the next run: a transaction still open
     when the run reads could otherwise commit a row behind the watermark."""

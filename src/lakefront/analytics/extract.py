@@ -21,6 +21,16 @@ starts a new generation from a full snapshot.
 Secrets never reach the lake: customers.password_hash is left out (EXCLUDED_COLUMNS), and
 auth_tokens and cart_items are not extracted at all.
 
+Reading: ConnectorX streams the query's result as Arrow record batches (``settings.extract.batch_rows``
+rows each), so no row ever becomes a Python object; types are then cast to the lake's schema in one
+vectorised step. A database URL ConnectorX does not speak falls back to SQLAlchemy's streaming cursor.
+Either way memory is bounded by the batch, not by the table.
+
+Layout: ``raw/<table>/dt=<UTC date of the run>/<run_id>-part-NNNNN.<ext>``: hive-style partitions by
+extraction date, as a raw zone is partitioned (a run's files sit together; a run of a big table
+rolls to a new file every ``settings.extract.file_rows`` rows). Partitioning by each row's own date instead made a
+full snapshot of a year of history into 365 small files, with one upload each.
+
 Atomicity: data files are written to a local temp file and stored with one put each; then one
 manifest per table is committed (lake.commit_manifest). A run killed before the manifest leaves
 orphan files that readers ignore, and the next run starts again from the last committed watermark.
@@ -42,11 +52,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from lakefront.analytics import lake
@@ -61,7 +72,6 @@ from lakefront.settings import EXTRACT_TABLES, Settings
 PAUSE_ENV = "LAKEFRONT_EXTRACT_PAUSE_BEFORE_COMMIT"
 EXCLUDED_COLUMNS: dict[str, frozenset[str]] = {"customers": frozenset({"password_hash"})}
 NOT_EXTRACTED = {"auth_tokens": "it holds sign-in secrets", "cart_items": "carts are transient state"}
-MAX_FILE_ROWS = 1_000_000
 UPLOADS_IN_FLIGHT = 8
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -166,21 +176,17 @@ class _TableRun:
     part: _Part | None = None
     parts_made: int = 0
 
-    def add(self, batch: pa.RecordBatch, updated: list[datetime]) -> None:
-        start = 0
-        for dt, group in groupby(updated, key=lambda u: u.astimezone(UTC).date().isoformat()):
-            count = sum(1 for _ in group)
-            chunk = batch.slice(start, count)
-            if self.part is None or self.part.dt != dt or self.part.rows >= MAX_FILE_ROWS:
-                self._finish_part()
-                self._start_part(dt)
-            assert self.part is not None
-            self.part.writer.write(chunk)
-            if not self.part.rows:
-                self.part.min_updated_at = iso(updated[start])
-            self.part.max_updated_at = iso(updated[start + count - 1])
-            self.part.rows += count
-            start += count
+    def add(self, batch: pa.RecordBatch, dt: str) -> None:
+        if self.part is None or self.part.rows >= self.settings.extract.file_rows:
+            self._finish_part()
+            self._start_part(dt)
+        assert self.part is not None
+        self.part.writer.write(batch)
+        low, high = pc.min_max(batch.column("updated_at")).values()
+        if not self.part.rows:
+            self.part.min_updated_at = iso(low.as_py())
+        self.part.max_updated_at = iso(high.as_py())
+        self.part.rows += batch.num_rows
 
     def _start_part(self, dt: str) -> None:
         self.parts_made += 1
@@ -221,6 +227,41 @@ class _TableRun:
         for upload in self.uploads:
             upload.cancel()
         wait(self.uploads)
+
+
+def _connectorx_url(url: sa.engine.URL) -> str | None:
+    """The same database as a ConnectorX connection string, or None if ConnectorX cannot read it."""
+    if url.get_backend_name() == "sqlite" and url.database:
+        return f"sqlite://{Path(url.database).resolve()}"
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        user = quote(url.username or "", safe="")
+        password = f":{quote(url.password, safe='')}" if url.password else ""
+        return f"mysql://{user}{password}@{url.host or '127.0.0.1'}:{url.port or 3306}/{url.database}"
+    return None
+
+
+def _batches(conn: sa.Connection, settings: Settings, query: sa.Select[Any],
+             schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The query's rows as record batches of the lake's schema, at most batch_rows at a time."""
+    size = settings.extract.batch_rows
+    source = _connectorx_url(conn.engine.url) if settings.extract.reader == "connectorx" else None
+    if source is not None:
+        import connectorx
+
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        reader = connectorx.read_sql(source, sql, return_type="arrow_stream", batch_size=size)
+        for batch in reader:
+            # ConnectorX gives naive timestamps (the store writes UTC), TINYINT booleans, INT32 counts.
+            yield batch.cast(schema)
+        return
+    result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
+    try:
+        for chunk in result.partitions():
+            values = list(zip(*chunk, strict=True))
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(col, type=f.type) for col, f in zip(values, schema, strict=True)], schema=schema)
+    finally:
+        result.close()
 
 
 def _pause_before_commit(table: str) -> None:
@@ -286,24 +327,19 @@ def _extract_table(conn: sa.Connection, store: ObjectStore, settings: Settings, 
         total = conn.execute(sa.select(sa.func.count()).select_from(source).where(condition)).scalar_one()
         task = progress.task(table, int(total))
     query = sa.select(*columns).where(condition).order_by(updated_at, row_id)
-    names = schema.names
-    at_updated = names.index("updated_at")
-    at_id = names.index("id")
     writer = _TableRun(store, settings, table, run_id, fmt, schema, tmp, pool)
+    dt = started.astimezone(UTC).date().isoformat()
     rows = 0
     after = before
     try:
-        result = conn.execution_options(stream_results=True, yield_per=settings.extract.batch_rows).execute(query)
-        for chunk in result.partitions():
-            values = list(zip(*chunk, strict=True))
-            batch = pa.RecordBatch.from_arrays(
-                [pa.array(col, type=f.type) for col, f in zip(values, schema, strict=True)], schema=schema)
-            updated = list(values[at_updated])
-            writer.add(batch, updated)
-            rows += len(chunk)
-            after = Watermark(iso(updated[-1]), int(values[at_id][-1]))
-            progress.advance(task, len(chunk))
-        result.close()
+        for batch in _batches(conn, settings, query, schema):
+            if not batch.num_rows:
+                continue
+            writer.add(batch, dt)
+            rows += batch.num_rows
+            last_row = batch.slice(batch.num_rows - 1, 1)
+            after = Watermark(iso(last_row.column("updated_at")[0].as_py()), int(last_row.column("id")[0].as_py()))
+            progress.advance(task, batch.num_rows)
         writer.finish()
     except BaseException:
         writer.abort()

@@ -2,7 +2,7 @@
 
 Layout, under the lake prefix (settings.extract.prefix, ``lake`` by default) in the object store:
 
-    raw/<table>/dt=YYYY-MM-DD/<run_id>-part-NNNNN.<ext>       data files; dt = the rows' updated_at date (UTC)
+    raw/<table>/dt=YYYY-MM-DD/<run_id>-part-NNNNN.<ext>       data files; dt = the run's date (UTC)
     _manifests/raw/<table>/<sequence:08d>-<run_id>.json      one per committed run of a table
 
 A data file is invisible until a manifest lists it: the manifest put is the commit point (one
