@@ -104,7 +104,7 @@ COMPONENTS: tuple[Component, ...] = (
               {Profile.embedded: Implementation("local directory under var/"),
                Profile.services: Implementation("SeaweedFS S3", process=True)}),
     Component("extract", "SQL extraction", Tier.analytics, "extract job (SQL -> S3)",
-              _both("lakefront extract -> lake/raw (Parquet, CSV, JSON, Avro)", "planned", 5)),
+              _both("lakefront extract -> lake/raw (Parquet, CSV, JSON Lines, Avro), scheduled by up")),
     Component("emr", "Amazon EMR (Spark)", Tier.analytics, "EMR (Spark)",
               {Profile.embedded: Implementation("DuckDB", "planned", 6),
                Profile.services: Implementation("Spark local[*]", "planned", 6)}),

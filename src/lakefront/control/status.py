@@ -143,6 +143,30 @@ def _object_store_row(comp: topology.Component, settings: Settings) -> Row:
                f"{len(objects)} objects, {_human(size)}; {endpoint(settings, 'object_store')}")
 
 
+def _extract_row(comp: topology.Component, settings: Settings, state: dict[str, Any]) -> Row:
+    """The lake's committed manifests (what readers see), and the scheduler's last run."""
+    from lakefront.analytics.extract import last_runs
+
+    job = next((j for j in state.get("jobs", []) if j["name"] == "extract"), None)
+    schedule = (f"every {job['interval_s']:.0f}s, {job['runs']} run(s)" if job
+                else "not scheduled (extract.interval_s = 0)")
+    last = (job or {}).get("last", {})
+    try:
+        runs = last_runs(settings)
+    except Exception as exc:
+        return Row(comp.id, comp.name, "failing", f"lake unreadable: {str(exc).splitlines()[0][:120]}")
+    if runs:
+        newest = max(r["committed_at"] for r in runs.values())
+        detail = (f"{len(runs)} tables in the lake, last commit {newest}, "
+                  f"{sum(r['rows'] for r in runs.values()):,} rows in the last runs; {schedule}")
+    else:
+        detail = f"nothing committed yet; {schedule}"
+    if last.get("ok") is False:
+        return Row(comp.id, comp.name, "failing",
+                   f"last run exited {last.get('exit_code')} at {last.get('finished_at')}; {detail}")
+    return Row(comp.id, comp.name, "ok", detail)
+
+
 def _add_managed_server(row: Row, state: dict[str, Any]) -> None:
     """Name the process `up` runs for this role (services profile), and fail the row if it is gone."""
     for server in state.get("servers", []):
@@ -185,6 +209,8 @@ def observe(settings: Settings) -> dict[str, Any] | None:
             rows.append(_cache_row(comp, settings, state, host))
         elif comp.id == "object_store":
             rows.append(_object_store_row(comp, settings))
+        elif comp.id == "extract":
+            rows.append(_extract_row(comp, settings, state))
         else:
             rows.append(Row(comp.id, comp.name, "info", impl.name))
         _add_managed_server(rows[-1], state)
