@@ -178,6 +178,17 @@ class ExtractSettings(Section):
 
 
 
+class ProcessSettings(Section):
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """Engine that runs the models: DuckDB (embedded, the default) or Spark (the EMR role; local[*] here)."""
+    spark_master: str = "local[*]"
+    """Spark master URL for `--engine spark` (on EMR, spark-submit sets it)."""
+    spark_driver_memory: str = Field("1g", pattern=r"^[0-9]+[mg]$")
+    """Memory of the local Spark driver."""
+    duckdb_memory_limit: str = Field("1GB", pattern=r"^[0-9]+(MB|GB)$")
+    """DuckDB's memory limit; it spills to a temp directory beyond it."""
+
+
 class Settings(BaseSettings):
     """Lakefront's configuration. Every field has a safe default for the embedded profile."""
 
@@ -205,6 +216,7 @@ class Settings(BaseSettings):
     media: MediaSettings = MediaSettings()
     demo: DemoSettings = DemoSettings()
     extract: ExtractSettings = ExtractSettings()
+    process: ProcessSettings = ProcessSettings()
 
     @classmethod
     def settings_customise_sources(
