@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import db, diagram, extract, run, seed, serve
+from lakefront.cli import db, diagram, extract, process, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -23,6 +23,7 @@ diagram.register(app)
 db.register(app)
 serve.register(app)
 extract.register(app)
+process.register(app)
 
 
 def main() -> None:
