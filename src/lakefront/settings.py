@@ -179,8 +179,9 @@ class ExtractSettings(Section):
 
 
 class ProcessSettings(Section):
-    engine: Literal["duckdb", "spark"] = "duckdb"
-    """Engine that runs the models: DuckDB (embedded, the default) or Spark (the EMR role; local[*] here)."""
+    engine: Literal["duckdb", "spark"] | None = None
+    """Engine that runs the models: DuckDB (embedded) or Spark (the EMR role; local[*] here).
+    Default: duckdb in the embedded profile, spark in services."""
     spark_master: str = "local[*]"
     """Spark master URL for `--engine spark` (on EMR, spark-submit sets it)."""
     spark_driver_memory: str = Field("1g", pattern=r"^[0-9]+[mg]$")
@@ -298,6 +299,12 @@ class Settings(BaseSettings):
         if self.objects.s3_endpoint:
             return self.objects.s3_endpoint
         return f"http://127.0.0.1:{self.objects.s3_port}" if self.profile is Profile.services else None
+
+    @property
+    def process_engine(self) -> str:
+        if self.process.engine:
+            return self.process.engine
+        return "spark" if self.profile is Profile.services else "duckdb"
 
     def managed_servers(self) -> list[str]:
         """Which data servers `lakefront up` must run itself: those the settings give no endpoint for."""

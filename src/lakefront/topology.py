@@ -106,8 +106,8 @@ COMPONENTS: tuple[Component, ...] = (
     Component("extract", "SQL extraction", Tier.analytics, "extract job (SQL -> S3)",
               _both("lakefront extract -> lake/raw (Parquet, CSV, JSON Lines, Avro), scheduled by up")),
     Component("emr", "Amazon EMR (Spark)", Tier.analytics, "EMR (Spark)",
-              {Profile.embedded: Implementation("DuckDB", "planned", 6),
-               Profile.services: Implementation("Spark local[*]", "planned", 6)}),
+              {Profile.embedded: Implementation("DuckDB (lakefront process)"),
+               Profile.services: Implementation("Spark local[*] (lakefront process)")}),
     Component("quicksight", "Amazon QuickSight (dashboards)", Tier.analytics, "QuickSight",
               _both("dashboards served by the web tier", "planned", 7)),
 )

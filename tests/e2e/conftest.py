@@ -75,8 +75,10 @@ def stack_env(var_dir: Path, **extra: str) -> dict[str, str]:
         "LAKEFRONT_LB__ADMIN_PORT": str(free_port()),
         "LAKEFRONT_LB__HEALTH_INTERVAL_S": "0.5",
         "LAKEFRONT_DEMO__SCALE": "0.02",
-        # The analytics extract on a short schedule, so a test can watch `up` run it.
-        "LAKEFRONT_EXTRACT__INTERVAL_S": "4",
+        # The analytics pipeline on a short schedule, so a test can watch `up` run it; DuckDB in both
+        # profiles here (Spark's equality with DuckDB is tests/integration/test_engines_parity.py's job).
+        "LAKEFRONT_EXTRACT__INTERVAL_S": "5",
+        "LAKEFRONT_PROCESS__ENGINE": "duckdb",
         "LAKEFRONT_CONFIG": str(var_dir / "no-lakefront.toml"),  # ignore any lakefront.toml in the cwd
     }
     return env | extra

@@ -24,7 +24,7 @@ from lakefront.analytics.process import ModelResult, run_process
 from lakefront.data import tables as t
 from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
-from lakefront.settings import DatabaseSettings, ExtractSettings, ObjectStoreSettings, Settings
+from lakefront.settings import DatabaseSettings, ExtractSettings, ObjectStoreSettings, ProcessSettings, Settings
 from support import lakefront_env, run_cli
 
 UNTIL = date(2026, 3, 1)
@@ -35,7 +35,10 @@ DAY = "SUBSTR(CAST(DATE(o.placed_at) AS CHAR), 1, 10)"
 
 def settings_for(var_dir: Path, env: dict[str, str], prefix: str) -> Settings:
     """The settings a process started with `env` (the profile's variables) would load; no safety lag."""
-    kwargs: dict[str, Any] = {"var_dir": var_dir, "extract": ExtractSettings(prefix=prefix, safety_lag_s=0)}
+    # DuckDB in both profiles: these tests check the marts against the source; Spark's equality with
+    # DuckDB is test_engines_parity.py's job, and one JVM per test would triple this module's time.
+    kwargs: dict[str, Any] = {"var_dir": var_dir, "extract": ExtractSettings(prefix=prefix, safety_lag_s=0),
+                              "process": ProcessSettings(engine="duckdb")}
     if env:
         kwargs |= {"profile": "services", "db": DatabaseSettings(writer_url=env["LAKEFRONT_DB__WRITER_URL"]),
                    "objects": ObjectStoreSettings(
@@ -235,7 +238,8 @@ def test_one_mart_runs_with_only_what_it_reads_extracted(shop: Shop) -> None:
 
 
 def test_the_cli_reports_an_empty_lake_and_an_unknown_model_in_one_line(shop: Shop) -> None:
-    env = lakefront_env(shop.var_dir, **shop.env, LAKEFRONT_EXTRACT__PREFIX=f"empty{next(_prefixes)}")
+    env = lakefront_env(shop.var_dir, **shop.env, LAKEFRONT_EXTRACT__PREFIX=f"empty{next(_prefixes)}",
+                        LAKEFRONT_PROCESS__ENGINE="duckdb")
     empty = run_cli(shop.var_dir, "process", env=env)
     assert empty.returncode == 2
     assert empty.stderr.strip() == "lakefront: no data in the lake yet: run `lakefront extract`"
@@ -246,6 +250,7 @@ def test_the_cli_reports_an_empty_lake_and_an_unknown_model_in_one_line(shop: Sh
 
 def test_the_pipeline_command_extracts_then_processes(shop: Shop) -> None:
     env = lakefront_env(shop.var_dir, **shop.env, LAKEFRONT_EXTRACT__PREFIX=f"pipe{next(_prefixes)}",
+                        LAKEFRONT_PROCESS__ENGINE="duckdb",
                         LAKEFRONT_EXTRACT__SAFETY_LAG_S="0")
     done = run_cli(shop.var_dir, "pipeline", env=env)
     assert done.returncode == 0, done.stderr

@@ -217,7 +217,7 @@ class _Progress:
 
 def run_process(settings: Settings, *, engine: str | None = None, models: list[str] | None = None,
                 progress: bool = False) -> list[ModelResult]:
-    """Run `models` (default: every model) and what they read, on `engine` (default: settings.process.engine).
+    """Run `models` (default: every model) and what they read, on `engine` (default: settings.process_engine).
 
     Returns one result per model run, in the order they ran. ProcessError for an unknown model, a lake without
     the data the models need, or a model that fails.
@@ -237,7 +237,7 @@ def run_process(settings: Settings, *, engine: str | None = None, models: list[s
         inputs = _raw_inputs(store, prefix, raw_tables(catalog, order))
         with ExitStack() as stack:
             stack.enter_context(shown.running(len(order)))
-            shown.step(f"starting {engine or settings.process.engine}")
+            shown.step(f"starting {engine or settings.process_engine}")
             try:
                 running = open_engine(settings, engine)
             except EngineError as exc:

@@ -38,7 +38,7 @@ def _process(engine: str | None, models: list[str] | None) -> None:
         typer.echo(result.line())
 
 
-ENGINE_HELP = "duckdb or spark. Default: settings process.engine (duckdb)."
+ENGINE_HELP = "duckdb or spark. Default: settings process.engine (duckdb embedded, spark services)."
 
 
 def register(app: typer.Typer) -> None:

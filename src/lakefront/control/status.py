@@ -147,7 +147,7 @@ def _extract_row(comp: topology.Component, settings: Settings, state: dict[str, 
     """The lake's committed manifests (what readers see), and the scheduler's last run."""
     from lakefront.analytics.extract import last_runs
 
-    job = next((j for j in state.get("jobs", []) if j["name"] == "extract"), None)
+    job = next((j for j in state.get("jobs", []) if j["name"] == "pipeline"), None)
     schedule = (f"every {job['interval_s']:.0f}s, {job['runs']} run(s)" if job
                 else "not scheduled (extract.interval_s = 0)")
     last = (job or {}).get("last", {})
@@ -165,6 +165,29 @@ def _extract_row(comp: topology.Component, settings: Settings, state: dict[str, 
         return Row(comp.id, comp.name, "failing",
                    f"last run exited {last.get('exit_code')} at {last.get('finished_at')}; {detail}")
     return Row(comp.id, comp.name, "ok", detail)
+
+
+def _marts_row(comp: topology.Component, settings: Settings) -> Row:
+    """The marts' last committed outputs in the lake (what the dashboards read)."""
+    from lakefront.analytics import lake
+    from lakefront.data.objects import make_object_store
+
+    store = make_object_store(settings)
+    try:
+        prefix = settings.extract.prefix
+        manifests = [m for m in (lake.last_mart_manifest(store, prefix, name)
+                                 for name in lake.mart_models(store, prefix)) if m is not None]
+    except Exception as exc:
+        return Row(comp.id, comp.name, "failing", f"lake unreadable: {str(exc).splitlines()[0][:120]}")
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+    if not manifests:
+        return Row(comp.id, comp.name, "ok", f"{settings.process_engine}: no marts yet")
+    newest = max(manifests, key=lambda m: str(m.get("committed_at", "")))
+    return Row(comp.id, comp.name, "ok", f"{settings.process_engine}: {len(manifests)} marts in the lake, last "
+                                         f"changed {newest.get('committed_at')} by {newest.get('engine')}")
 
 
 def _add_managed_server(row: Row, state: dict[str, Any]) -> None:
@@ -211,6 +234,8 @@ def observe(settings: Settings) -> dict[str, Any] | None:
             rows.append(_object_store_row(comp, settings))
         elif comp.id == "extract":
             rows.append(_extract_row(comp, settings, state))
+        elif comp.id == "emr":
+            rows.append(_marts_row(comp, settings))
         else:
             rows.append(Row(comp.id, comp.name, "info", impl.name))
         _add_managed_server(rows[-1], state)

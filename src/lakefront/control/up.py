@@ -153,9 +153,11 @@ class Stack:
         """Scheduled jobs of components that run in this profile (the analytics pipeline)."""
         extract = self.settings.extract
         if extract.interval_s and topology.component("extract").runs_in(self.settings.profile):
-            self.jobs.append(Job("extract", [sys.executable, "-m", "lakefront", "extract"], extract.interval_s,
-                                 self.settings.log_dir / "extract.log", env=self._env))
-            log.info("extract: scheduled every %ds (format %s)", extract.interval_s, extract.format)
+            # The pipeline: extract into the lake, then process the marts (lakefront pipeline).
+            self.jobs.append(Job("pipeline", [sys.executable, "-m", "lakefront", "pipeline"], extract.interval_s,
+                                 self.settings.log_dir / "pipeline.log", env=self._env))
+            log.info("pipeline: extract (%s) + process (%s) scheduled every %ds", extract.format,
+                     self.settings.process_engine, extract.interval_s)
 
     def _start_group(self, tier: str) -> None:
         tier_settings = self.settings.app if tier == "app" else self.settings.web

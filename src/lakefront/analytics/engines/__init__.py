@@ -18,8 +18,8 @@ __all__ = ["ENGINES", "Engine", "EngineError", "open_engine"]
 
 
 def open_engine(settings: Settings, name: str | None = None) -> Engine:
-    """Start the engine `name` (default: settings.process.engine)."""
-    chosen = name or settings.process.engine
+    """Start the engine `name` (default: settings.process_engine)."""
+    chosen = name or settings.process_engine
     if chosen == "duckdb":
         from lakefront.analytics.engines.duckdb import DuckDBEngine
 
