@@ -129,7 +129,9 @@ def make_object_store(settings: Settings) -> ObjectStore:
         # Imported here so the embedded profile never loads boto3 (about 0.35 s and 35 MB per process).
         from lakefront.data.objects_s3 import S3Store
 
-        return S3Store(settings.s3_endpoint, settings.objects.bucket, settings.objects.region,
-                       settings.objects.access_key, settings.objects.secret_key.get_secret_value(),
-                       settings.objects.presign_ttl_s)
+        # Empty keys mean "the environment's credentials": an instance role on EC2/EMR, a profile locally.
+        access_key = settings.objects.access_key or None
+        secret_key = settings.objects.secret_key.get_secret_value() or None
+        return S3Store(settings.s3_endpoint, settings.objects.bucket, settings.objects.region, access_key,
+                       secret_key, settings.objects.presign_ttl_s)
     return DirectoryStore(settings.objects_root)

@@ -1,9 +1,10 @@
 """Spark, in the EMR role: the same models as DuckDB, translated to Spark SQL, on one SparkSession.
 
-Sessions: run locally, the engine starts ``settings.process.spark_master`` (``local[*]``) on loopback only, without
-the UI, with 4 shuffle partitions. Under spark-submit (EMR) the JVM is already running with the cluster's master
-and memory, and the engine sets neither. A session already active in the process (a notebook's, a test module's)
-is borrowed and left running at close(). Every session runs in UTC.
+Sessions: run locally, the engine starts ``settings.process.spark_master`` (``local[*]``) on loopback only,
+without the UI, with few shuffle partitions (adaptive execution coalesces them). Under spark-submit (EMR) the
+JVM is already running with the cluster's master and memory, and the engine sets neither. A session already
+active in the process (a notebook's, a test module's) is borrowed and left running at close().
+Every session runs in UTC.
 
 Translation: the models are written once, in DuckDB SQL. sqlglot (read="duckdb", write="spark") turns them into
 Spark SQL (window functions, CAST, DATE_TRUNC, EXTRACT, INTERVAL, COUNT(DISTINCT CASE ...) all come through as
@@ -21,8 +22,9 @@ Anything sqlglot cannot parse or Spark rejects raises EngineError naming the mod
 
 Raw tables: read with the schema the runner gives, not an inferred one, so Spark reads no footers up front and
 a file written before a column was added reads that column as null (what mergeSchema would give, without the
-job it costs per table). Materialization: each model is persisted (memory, spilling to disk) and counted at
-once, so it is computed once and its time is its own; later models read the cached blocks through a temp view.
+job it costs per table). Materialization: each model is persisted and counted at
+once (on local disk for a local master, memory and disk on a cluster), so it is computed once and its time is its
+own; later models read the persisted blocks through a temp view.
 
 Types: ``to_arrow`` gives the types DuckDB gives for the same SELECT (see base.py). Spark returns INT where DuckDB
 returns BIGINT (ROW_NUMBER, EXTRACT), BIGINT where DuckDB returns HUGEINT (SUM) and non-nullable fields: integers
@@ -47,9 +49,11 @@ if TYPE_CHECKING:
     from lakefront.settings import Settings
 
 APP_NAME = "lakefront-process"
-# A local run has 2-8 cores and megabytes to gigabytes of data: Spark's default of 200 shuffle partitions
-# would spend most of each model scheduling near-empty tasks.
-LOCAL_SHUFFLE_PARTITIONS = 4
+# Shuffle partitions for a local run, before adaptive execution coalesces them to about 64 MB each: a few
+# megabytes end up in one partition, 20 million events in enough of them. A fixed 4 (tried first) made
+# partitions of 5 million events at scale 10, and reading one cached partition back from disk needs a heap
+# buffer of its whole size: the 1g driver ran out of heap in clean_events.
+LOCAL_SHUFFLE_PARTITIONS = 32
 
 
 def translate(sql: str) -> str:
@@ -194,6 +198,7 @@ class SparkEngine:
                            .config("spark.ui.enabled", "false")
                            .config("spark.ui.showConsoleProgress", "false")
                            .config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+                           .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
                            # Were a table ever created, its directory would land in the cwd otherwise.
                            .config("spark.sql.warehouse.dir", str(Path(self._scratch.name) / "warehouse")))
         try:
@@ -240,7 +245,11 @@ class SparkEngine:
         except EngineError as exc:
             raise EngineError(f"model {name}: {exc}") from None
         try:
-            frame = self.spark.sql(spark_sql).persist(StorageLevel.MEMORY_AND_DISK)
+            # Locally, on disk only: with MEMORY_AND_DISK, Spark reads a partition that spilled back into a heap
+            # buffer of its whole size, and a 1g driver ran out of heap in clean_events at scale 10 (20 million
+            # events). A cluster's executors have the memory to keep models in it.
+            level = StorageLevel.DISK_ONLY if self.local else StorageLevel.MEMORY_AND_DISK
+            frame = self.spark.sql(spark_sql).persist(level)
             frame.count()  # persist is lazy: compute it now, once, so the model's time is its own
         except Exception as exc:
             raise EngineError(f"model {name} failed on spark: {_first_line(exc)}") from None
