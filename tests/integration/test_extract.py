@@ -24,22 +24,15 @@ from lakefront.analytics.extract import PAUSE_ENV, last_runs, parse_iso, run_ext
 from lakefront.data import tables as t
 from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
-from lakefront.settings import DatabaseSettings, ExtractSettings, ObjectStoreSettings, Settings
-from support import LAKEFRONT, lakefront_env, run_cli
+from lakefront.settings import ExtractSettings, Settings
+from support import LAKEFRONT, lakefront_env, profile_settings, run_cli
 
 _prefixes = itertools.count(1)
 
 
 def settings_for(var_dir: Path, env: dict[str, str], prefix: str, **extract: Any) -> Settings:
     """The settings a process started with `env` (the profile's variables) would load."""
-    kwargs: dict[str, Any] = {"var_dir": var_dir, "extract": ExtractSettings(prefix=prefix, **extract)}
-    if env:
-        kwargs |= {"profile": "services", "db": DatabaseSettings(writer_url=env["LAKEFRONT_DB__WRITER_URL"]),
-                   "objects": ObjectStoreSettings(
-                       s3_endpoint=env["LAKEFRONT_OBJECTS__S3_ENDPOINT"], bucket=env["LAKEFRONT_OBJECTS__BUCKET"],
-                       access_key=env["LAKEFRONT_OBJECTS__ACCESS_KEY"],
-                       secret_key=env["LAKEFRONT_OBJECTS__SECRET_KEY"])}
-    return Settings(**kwargs)
+    return profile_settings(var_dir, env, extract=ExtractSettings(prefix=prefix, **extract))
 
 
 @dataclass

@@ -24,8 +24,8 @@ from lakefront.analytics.process import ModelResult, run_process
 from lakefront.data import tables as t
 from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
-from lakefront.settings import DatabaseSettings, ExtractSettings, ObjectStoreSettings, ProcessSettings, Settings
-from support import lakefront_env, run_cli
+from lakefront.settings import ExtractSettings, ProcessSettings, Settings
+from support import lakefront_env, profile_settings, run_cli
 
 UNTIL = date(2026, 3, 1)
 _prefixes = itertools.count(1)
@@ -34,18 +34,13 @@ DAY = "SUBSTR(CAST(DATE(o.placed_at) AS CHAR), 1, 10)"
 
 
 def settings_for(var_dir: Path, env: dict[str, str], prefix: str) -> Settings:
-    """The settings a process started with `env` (the profile's variables) would load; no safety lag."""
-    # DuckDB in both profiles: these tests check the marts against the source; Spark's equality with
-    # DuckDB is test_engines_parity.py's job, and one JVM per test would triple this module's time.
-    kwargs: dict[str, Any] = {"var_dir": var_dir, "extract": ExtractSettings(prefix=prefix, safety_lag_s=0),
-                              "process": ProcessSettings(engine="duckdb")}
-    if env:
-        kwargs |= {"profile": "services", "db": DatabaseSettings(writer_url=env["LAKEFRONT_DB__WRITER_URL"]),
-                   "objects": ObjectStoreSettings(
-                       s3_endpoint=env["LAKEFRONT_OBJECTS__S3_ENDPOINT"], bucket=env["LAKEFRONT_OBJECTS__BUCKET"],
-                       access_key=env["LAKEFRONT_OBJECTS__ACCESS_KEY"],
-                       secret_key=env["LAKEFRONT_OBJECTS__SECRET_KEY"])}
-    return Settings(**kwargs)
+    """The settings a process started with `env` (the profile's variables) would load; no safety lag.
+
+    DuckDB in both profiles: these tests check the marts against the source; Spark's equality with
+    DuckDB is test_engines_parity.py's job, and one JVM per test would triple this module's time.
+    """
+    return profile_settings(var_dir, env, extract=ExtractSettings(prefix=prefix, safety_lag_s=0),
+                            process=ProcessSettings(engine="duckdb"))
 
 
 @dataclass

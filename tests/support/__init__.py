@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from lakefront.data import tables
+from lakefront.settings import Settings
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 LAKEFRONT = str(Path(sys.executable).parent / "lakefront")
@@ -181,6 +182,20 @@ def app_stack(var_dir: Path, count: int = 1, profile_env: dict[str, str] | None 
     finally:
         group.stop()
         db.close()
+
+
+def profile_settings(var_dir: Path, env: dict[str, str], **sections: Any) -> Settings:
+    """The settings a process started with `env` (the `profile_env` fixture's variables) would load."""
+    from lakefront.settings import DatabaseSettings, ObjectStoreSettings
+
+    kwargs: dict[str, Any] = {"var_dir": var_dir, **sections}
+    if env:
+        kwargs |= {"profile": "services", "db": DatabaseSettings(writer_url=env["LAKEFRONT_DB__WRITER_URL"]),
+                   "objects": ObjectStoreSettings(
+                       s3_endpoint=env["LAKEFRONT_OBJECTS__S3_ENDPOINT"], bucket=env["LAKEFRONT_OBJECTS__BUCKET"],
+                       access_key=env["LAKEFRONT_OBJECTS__ACCESS_KEY"],
+                       secret_key=env["LAKEFRONT_OBJECTS__SECRET_KEY"])}
+    return Settings(**kwargs)
 
 
 def metric(base_url: str, name: str) -> float:
