@@ -67,7 +67,9 @@ def endpoint(settings: Settings, component: str) -> str:
 
         return make_url(settings.writer_url).render_as_string(hide_password=True)
     if component == "cache":
-        return settings.redis_url if settings.cache_backend == "redis" else settings.cache_backend
+        if settings.cache_backend == "redis":
+            return settings.redis_url
+        return str(settings.cache_path) if settings.cache_backend == "embedded" else "no cache"
     return settings.s3_endpoint or str(settings.objects_root)
 
 
