@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -19,17 +20,22 @@ from .conftest import Stack
 pytestmark = pytest.mark.e2e
 
 
-def test_the_scheduled_extract_puts_every_order_in_the_lake_exactly_once(stack: Stack) -> None:
-    settings = Settings.model_validate(stack.state()["settings"])
-    deadline = time.monotonic() + 90
+def wait_for_status(stack: Stack, component: str, text: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll `lakefront status --json` until the component's detail says `text`; fail on a failing row."""
+    deadline = time.monotonic() + timeout
     while True:
         report = json.loads(stack.lakefront("status", "--json").stdout)
-        row = next(c for c in report["components"] if c["id"] == "extract")
-        if "tables in the lake" in row["detail"]:
-            break
+        row: dict[str, Any] = next(c for c in report["components"] if c["id"] == component)
+        if text in row["detail"]:
+            return row
         assert row["status"] != "failing", row
-        assert time.monotonic() < deadline, f"no extract committed: {row}"
+        assert time.monotonic() < deadline, f"{component} never reported {text!r}: {row}"
         time.sleep(1)
+
+
+def test_the_scheduled_extract_puts_every_order_in_the_lake_exactly_once(stack: Stack) -> None:
+    settings = Settings.model_validate(stack.state()["settings"])
+    row = wait_for_status(stack, "extract", "tables in the lake")
     assert row["status"] == "ok", row
 
     store = make_object_store(settings)
@@ -59,15 +65,7 @@ def test_the_scheduled_extract_puts_every_order_in_the_lake_exactly_once(stack: 
 
 def test_the_scheduled_pipeline_processes_the_lake_into_marts(stack: Stack) -> None:
     settings = Settings.model_validate(stack.state()["settings"])
-    deadline = time.monotonic() + 120
-    while True:
-        report = json.loads(stack.lakefront("status", "--json").stdout)
-        row = next(c for c in report["components"] if c["id"] == "emr")
-        if "marts in the lake" in row["detail"]:
-            break
-        assert row["status"] != "failing", row
-        assert time.monotonic() < deadline, f"no marts committed: {row}"
-        time.sleep(1)
+    wait_for_status(stack, "emr", "marts in the lake")
 
     store = make_object_store(settings)
     try:
