@@ -77,7 +77,7 @@ def stack_env(var_dir: Path, **extra: str) -> dict[str, str]:
         "LAKEFRONT_DEMO__SCALE": "0.02",
         # The analytics pipeline on a short schedule, so a test can watch `up` run it; DuckDB in both
         # profiles here (Spark's equality with DuckDB is tests/integration/test_engines_parity.py's job).
-        "LAKEFRONT_EXTRACT__INTERVAL_S": "5",
+        "LAKEFRONT_EXTRACT__INTERVAL_S": "10",
         "LAKEFRONT_PROCESS__ENGINE": "duckdb",
         "LAKEFRONT_CONFIG": str(var_dir / "no-lakefront.toml"),  # ignore any lakefront.toml in the cwd
     }
@@ -119,7 +119,9 @@ def services_env() -> dict[str, str]:
             "LAKEFRONT_CACHE__PORT": str(free_port()), "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port())}
 
 
-@pytest.fixture(scope="session", params=["embedded", "services"])
+# Package scope: the last stack stops when the e2e tests end, not when the whole session does
+# (a session-scoped one kept its servers and its pipeline running through every later suite).
+@pytest.fixture(scope="package", params=["embedded", "services"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole system with small demo data: 2 web and 2 app instances behind Caddy, in each profile."""
     extra = services_env() if request.param == "services" else {}
