@@ -11,14 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import httpx
 
-from lakefront.servers.procs import spawn, stop
+from lakefront.servers.procs import spawn, stop, wait_until_ready
 
 
 class CaddyError(RuntimeError):
@@ -80,12 +79,10 @@ def start_caddy(*, host: str, admin_port: int, work_dir: Path, log_path: Path,
     env = os.environ | {"XDG_DATA_HOME": str(work_dir / "data"), "XDG_CONFIG_HOME": str(work_dir / "config")}
     proc = spawn([str(caddy_binary()), "run", "--config", str(boot)], log_path=log_path, env=env)
     admin_url = f"http://{host}:{admin_port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise CaddyError(f"caddy exited with status {proc.returncode} at start; see {log_path}")
-        if admin_ready(admin_url):
-            return CaddyProcess(proc, admin_url)
-        time.sleep(0.05)
-    stop([proc])
-    raise CaddyError(f"caddy admin API did not answer on {admin_url} within {timeout:.0f}s; see {log_path}")
+    try:
+        wait_until_ready(proc, lambda: admin_ready(admin_url), what=f"caddy admin API on {admin_url}",
+                         error=CaddyError, timeout=timeout, hint=f"see {log_path}")
+    except CaddyError:
+        stop([proc])
+        raise
+    return CaddyProcess(proc, admin_url)

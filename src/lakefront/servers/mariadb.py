@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakefront.servers.procs import crash, port_open, spawn, terminate
+from lakefront.servers.procs import crash, port_open, spawn, terminate, wait_until_ready
 
 if TYPE_CHECKING:
     import pymysql
@@ -189,26 +189,17 @@ class MariaDBServer:
         """Block until a query over TCP succeeds; returns the seconds waited."""
         import pymysql
 
-        started = time.monotonic()
-        deadline = started + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise MariaDBError(f"mariadb on port {self.port} exited with status {self.proc.returncode} "
-                                   f"at start; see {self.error_log}")
-            try:
-                # root@127.0.0.1 (empty password) is created by install-db; it matches despite skip-name-resolve.
-                with (_connect(host=HOST, port=self.port, user="root", password="", connect_timeout=2) as conn,
-                      conn.cursor() as cur):
-                    cur.execute("SELECT 1")
-                waited = time.monotonic() - started
-                log.info("mariadb on %s:%d ready after %.2fs", HOST, self.port, waited)
-                return waited
-            except pymysql.MySQLError as exc:
-                last = exc
-            time.sleep(0.05)
-        raise MariaDBError(f"mariadb on port {self.port} not ready within {timeout:.0f}s ({last}); "
-                           f"see {self.error_log}")
+        def query() -> bool:
+            # root@127.0.0.1 (empty password) is created by install-db; it matches despite skip-name-resolve.
+            with (_connect(host=HOST, port=self.port, user="root", password="", connect_timeout=2) as conn,
+                  conn.cursor() as cur):
+                cur.execute("SELECT 1")
+            return True
+
+        waited = wait_until_ready(self.proc, query, what=f"mariadb on port {self.port}", error=MariaDBError,
+                                  timeout=timeout, retry_on=(pymysql.MySQLError,), hint=f"see {self.error_log}")
+        log.info("mariadb on %s:%d ready after %.2fs", HOST, self.port, waited)
+        return waited
 
     def connect_root(self) -> pymysql.Connection[Any]:
         """An administrative connection over the unix socket (root@localhost); the caller closes it."""

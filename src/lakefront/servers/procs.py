@@ -110,3 +110,28 @@ def crash(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     proc.wait()
+
+
+def wait_until_ready(proc: subprocess.Popen[bytes] | None, probe: Callable[[], bool], *, what: str,
+                     error: type[Exception], timeout: float, interval: float = 0.05,
+                     retry_on: tuple[type[BaseException], ...] = (), hint: str = "") -> float:
+    """Poll `probe` until it returns True; returns the seconds waited.
+
+    A probe that raises one of `retry_on` counts as not ready yet (its last error is reported);
+    a process that exits meanwhile, or the timeout, raises `error` with one line naming `what`.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    last: BaseException | None = None
+    suffix = f"; {hint}" if hint else ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise error(f"{what} exited with status {proc.returncode} at start{suffix}")
+        try:
+            if probe():
+                return time.monotonic() - started
+        except retry_on as exc:
+            last = exc
+        time.sleep(interval)
+    detail = f" ({last})" if last is not None else ""
+    raise error(f"{what} not ready within {timeout:.0f}s{detail}{suffix}")

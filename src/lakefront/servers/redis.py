@@ -11,12 +11,11 @@ import logging
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakefront.servers.procs import crash, port_open, spawn, terminate
+from lakefront.servers.procs import crash, port_open, spawn, terminate, wait_until_ready
 
 if TYPE_CHECKING:
     from lakefront.settings import Settings
@@ -79,22 +78,14 @@ class RedisServer:
         """Block until PING is answered; returns the seconds waited."""
         import redis
 
-        started = time.monotonic()
-        deadline = started + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RedisError(f"redis on port {self.port} exited with status {self.proc.returncode} at start")
-            try:
-                with redis.Redis(host=HOST, port=self.port, socket_timeout=1, socket_connect_timeout=1) as client:
-                    if client.ping():
-                        waited = time.monotonic() - started
-                        log.info("redis on %s:%d ready after %.2fs", HOST, self.port, waited)
-                        return waited
-            except redis.RedisError as exc:
-                last = exc
-            time.sleep(0.02)
-        raise RedisError(f"redis on port {self.port} not ready within {timeout:.0f}s ({last})")
+        def ping() -> bool:
+            with redis.Redis(host=HOST, port=self.port, socket_timeout=1, socket_connect_timeout=1) as client:
+                return bool(client.ping())
+
+        waited = wait_until_ready(self.proc, ping, what=f"redis on port {self.port}", error=RedisError,
+                                  timeout=timeout, interval=0.02, retry_on=(redis.RedisError,))
+        log.info("redis on %s:%d ready after %.2fs", HOST, self.port, waited)
+        return waited
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout`; resumes a paused server first so it sees the SIGTERM."""

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakefront.servers.procs import port_open, spawn, stop
+from lakefront.servers.procs import port_open, spawn, stop, wait_until_ready
 
 if TYPE_CHECKING:
     from lakefront.settings import Settings
@@ -182,27 +182,21 @@ class SeaweedFSServer:
 
         if self.proc is None:
             raise SeaweedFSError("SeaweedFS was not started")
-        began = time.monotonic()
-        deadline = began + timeout
-        last: Exception | None = None
         probe = f"lakefront-ready/probe-{os.getpid()}-{time.monotonic_ns()}"
         with S3Store(self.endpoint_url, self.bucket, self.region, self.access_key, self.secret_key,
                      connect_timeout=1.0, read_timeout=5.0, max_attempts=1) as store:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise SeaweedFSError(f"weed exited with status {self.proc.returncode} at start; "
-                                         f"see {self.log_path}")
-                if port_open(self.host, self.s3_port, timeout=0.2):
-                    try:
-                        store.ensure_bucket()
-                        store.put(probe, b"ready", "text/plain")
-                        store.delete(probe)
-                        return time.monotonic() - began
-                    except OSError as exc:
-                        last = exc
-                time.sleep(0.1)
-        raise SeaweedFSError(f"SeaweedFS S3 on {self.endpoint_url} not ready within {timeout:.0f}s ({last}); "
-                             f"see {self.log_path}")
+
+            def put_and_delete() -> bool:
+                if not port_open(self.host, self.s3_port, timeout=0.2):
+                    return False
+                store.ensure_bucket()
+                store.put(probe, b"ready", "text/plain")
+                store.delete(probe)
+                return True
+
+            return wait_until_ready(self.proc, put_and_delete, what=f"SeaweedFS S3 on {self.endpoint_url}",
+                                    error=SeaweedFSError, timeout=timeout, interval=0.1, retry_on=(OSError,),
+                                    hint=f"see {self.log_path}")
 
     def stop(self, timeout: float = 8.0) -> None:
         """SIGTERM (a clean stop takes about 4 s), SIGKILL after `timeout`; then remove its socket files."""
