@@ -108,11 +108,10 @@ def cache_counters(state: dict[str, Any], host: str) -> dict[str, int]:
     return totals
 
 
-def _cache_row(comp: topology.Component, settings: Settings, state: dict[str, Any], host: str) -> Row:
+def _cache_row(comp: topology.Component, settings: Settings, counters: dict[str, int]) -> Row:
     from lakefront.data.cache import make_backend
 
     where = endpoint(settings, "cache")
-    counters = cache_counters(state, host)
     reads = counters["hits"] + counters["misses"]
     ratio = f" ({counters['hits'] / reads:.0%} hits)" if reads else ""
     summary = f"hits {counters['hits']}, misses {counters['misses']}, fallbacks {counters['fallbacks']}{ratio}"
@@ -214,6 +213,7 @@ def observe(settings: Settings) -> dict[str, Any] | None:
     ups, ups_error = _upstreams(admin_url)
     profile = settings.profile.__class__(state.get("profile", settings.profile.value))
 
+    counters = cache_counters(state, host)  # every app instance's /metrics, read once
     rows: list[Row] = []
     for comp in topology.COMPONENTS:
         impl = comp.impl(profile)
@@ -229,7 +229,7 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         elif comp.id == "database":
             rows.append(_database_row(comp, settings))
         elif comp.id == "cache":
-            rows.append(_cache_row(comp, settings, state, host))
+            rows.append(_cache_row(comp, settings, counters))
         elif comp.id == "object_store":
             rows.append(_object_store_row(comp, settings))
         elif comp.id == "extract":
@@ -250,5 +250,5 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         "components": [asdict(r) for r in rows],
         "upstreams": list(ups.values()),
         "servers": state.get("servers", []),
-        "cache": cache_counters(state, host),
+        "cache": counters,
     }
