@@ -104,8 +104,6 @@ class CacheSettings(Section):
     """Redis URL, e.g. an ElastiCache endpoint. Default (services): the Redis server `lakefront up` runs."""
     port: int = Field(6380, ge=1, le=65535)
     """services profile: port of the Redis server `lakefront up` runs (6379 is left alone)."""
-    default_ttl_s: int = Field(300, ge=1)
-    """Time to live of cached reads when a key does not set its own."""
     timeout_s: float = Field(0.25, gt=0, le=10)
     """Longest wait for one cache operation before the read falls back to the database."""
 
