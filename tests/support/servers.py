@@ -81,14 +81,23 @@ class RedisHandle:
 
 
 @contextmanager
-def throwaway_mariadb(tmp_dir: Path | None = None, *, server_id: int | None = None) -> Iterator[MariaDBHandle]:
-    """A started, ready MariaDB in a new directory under `tmp_dir` (default: the system temp dir)."""
+def throwaway_mariadb(tmp_dir: Path | None = None, *, server_id: int | None = None,
+                      writable: bool = True) -> Iterator[MariaDBHandle]:
+    """A started, ready MariaDB in a new directory under `tmp_dir` (default: the system temp dir).
+
+    Nodes start read-only (fenced by construction). A `writable` server is a standalone primary: promoted
+    at once and configured to restart writable (fault tests stop and restart the session's server);
+    writable=False gives a node as the control plane has it, for replication tests.
+    """
     root = Path(tempfile.mkdtemp(prefix="mariadb-", dir=tmp_dir))
-    server = MariaDBServer(root=root, port=free_port(), server_id=server_id or next(_server_ids))
+    server = MariaDBServer(root=root, port=free_port(), server_id=server_id or next(_server_ids),
+                           read_only_at_start=not writable)
     try:
         server.initialize(template=mariadb_template())
         server.start(root / "mariadbd.out")
         server.wait_ready()
+        if writable:
+            server.promote()
         yield MariaDBHandle(server)
     finally:
         try:
