@@ -87,6 +87,29 @@ class DatabaseSettings(Section):
     """services profile: application user on the managed server."""
     password: SecretStr = SecretStr("lakefront")
     """services profile: that user's password (the server listens on loopback only)."""
+    standby: bool = True
+    """services profile: run a standby beside the primary (the Multi-AZ role): semi-synchronous GTID
+    replication, read offload and automatic failover. false: a single primary."""
+    standby_port: int | None = Field(None, ge=1, le=65535)
+    """services profile: port of the second MariaDB node. Default: db.port + 1."""
+    standby_loss: Literal["continue", "wait"] = "continue"
+    """What a commit does while the standby is down or behind. continue (default): wait
+    db.semi_sync_timeout_ms for its acknowledgement, then go on without it (asynchronous) until it
+    catches up; the monitor then refuses to promote a standby that was not in sync, so no
+    acknowledged commit is lost unless the primary is lost for good while the standby is away.
+    wait: never acknowledge a commit the standby has not got; orders stop while the standby is down."""
+    semi_sync_timeout_ms: int = Field(1000, ge=10, le=3_600_000)
+    """continue mode: how long a commit waits for the standby's acknowledgement before going on without it."""
+    max_replica_lag_ms: int = Field(1000, ge=0, le=3_600_000)
+    """Catalog reads go to the standby while its replication lag (a heartbeat the failover monitor
+    writes on the primary) is under this bound, else to the primary. 0: every read to the primary."""
+    probe_interval_s: float = Field(0.25, gt=0, le=10)
+    """Failover monitor: how often it writes a heartbeat through the primary."""
+    probe_failures: int = Field(3, ge=1, le=100)
+    """Failover monitor: consecutive failed probes that declare the primary dead."""
+    failover_wait_s: float = Field(5.0, ge=0, le=120)
+    """An app instance that cannot reach the primary waits this long for the monitor to publish a
+    new one before answering 503 with Retry-After. Keep it under the web tier's 10 s timeout."""
 
     @field_validator("writer_url", "reader_url")
     @classmethod
@@ -270,13 +293,61 @@ class Settings(BaseSettings):
             return self.db.writer_url
         if self.profile is Profile.services:
             password = self.db.password.get_secret_value()
-            return (f"mysql+pymysql://{self.db.user}:{password}@127.0.0.1:{self.db.port}/{self.db.name}"
+            port = self._primary_port()
+            return (f"mysql+pymysql://{self.db.user}:{password}@127.0.0.1:{port}/{self.db.name}"
                     "?charset=utf8mb4")
         return f"sqlite:///{self.sqlite_path}"
 
     @property
     def reader_url(self) -> str:
         return self.db.reader_url or self.writer_url
+
+    @property
+    def replicated(self) -> bool:
+        """True when `up` runs a primary and a standby itself and publishes their endpoints."""
+        return "mariadb" in self.managed_servers() and self.db.standby
+
+    @property
+    def db_endpoints_file(self) -> Path | None:
+        """Where the failover monitor publishes the current writer and readers (the role RDS's DNS
+        endpoints play); None when the settings give the endpoints (writer_url)."""
+        return self.run_dir / "db-endpoints.json" if self.replicated else None
+
+    @property
+    def standby_port(self) -> int:
+        return self.db.standby_port or self.db.port + 1
+
+    @property
+    def standby_url(self) -> str | None:
+        """URL of the standby the failover monitor publishes as a reader, if `up` runs one and it is attached."""
+        if not self.replicated:
+            return None
+        try:
+            readers = json.loads((self.run_dir / "db-endpoints.json").read_text()).get("readers") or []
+            port = int(readers[0]["port"]) if readers else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            port = None
+        if port is None:
+            return None
+        password = self.db.password.get_secret_value()
+        return f"mysql+pymysql://{self.db.user}:{password}@127.0.0.1:{port}/{self.db.name}?charset=utf8mb4"
+
+    def _primary_port(self) -> int:
+        """With a standby, the primary moves: the port the failover monitor last published as the writer
+        (or recorded as the primary in var/db-roles.json while nothing runs), else db.port."""
+        if not self.replicated:
+            return self.db.port
+        try:
+            writer = json.loads((self.run_dir / "db-endpoints.json").read_text()).get("writer")
+            if writer:
+                return int(writer["port"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        try:
+            primary = json.loads((self.var_dir / "db-roles.json").read_text()).get("primary")
+        except (OSError, ValueError, AttributeError):
+            primary = None
+        return self.standby_port if primary == "db-2" else self.db.port
 
     @property
     def cache_backend(self) -> str:

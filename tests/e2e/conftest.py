@@ -116,6 +116,7 @@ def services_env() -> dict[str, str]:
     from lakefront.servers.seaweedfs import pick_s3_port
 
     return {"LAKEFRONT_PROFILE": "services", "LAKEFRONT_DB__PORT": str(free_port()),
+            "LAKEFRONT_DB__STANDBY_PORT": str(free_port()),
             "LAKEFRONT_CACHE__PORT": str(free_port()), "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port())}
 
 

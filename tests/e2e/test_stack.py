@@ -103,13 +103,20 @@ def test_status_reports_every_running_component_healthy(stack: Stack) -> None:
     by_id = {c["id"]: c for c in report["components"]}
     for cid in ("alb", "web", "internal_alb", "app", "database", "cache", "object_store"):
         assert by_id[cid]["status"] == "ok", by_id[cid]
-    assert by_id["standby"]["status"] == "planned"
+    if stack.profile == "services":
+        standby = by_id["standby"]
+        assert standby["status"] == "ok", standby
+        assert "replicating from db-1: IO Yes, SQL Yes" in standby["detail"], standby
+        assert report["database"]["primary"] == "db-1" and report["database"]["readers"] == ["db-2"]
+    else:
+        assert by_id["standby"]["status"] == "planned"
     assert int(by_id["database"]["detail"].split()[0]) > 0  # demo products were loaded
     names = {i["name"] for cid in ("web", "app") for i in by_id[cid]["instances"]}
     assert names == {"web-1", "web-2", "app-1", "app-2"}
     assert report["profile"] == stack.profile
     servers = {s["name"] for s in report["servers"]}
-    assert servers == ({"mariadb", "redis", "seaweedfs"} if stack.profile == "services" else set())
+    assert servers == ({"mariadb db-1 (primary)", "mariadb db-2 (standby)", "redis", "seaweedfs"}
+                       if stack.profile == "services" else set())
     if stack.profile == "services":
         assert "redis" in by_id["cache"]["detail"] and "mysql" in by_id["database"]["detail"]
     table = stack.lakefront("status")

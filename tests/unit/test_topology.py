@@ -53,7 +53,6 @@ def test_embedded_starts_the_app_tier_first_and_the_public_balancer_last() -> No
 @pytest.mark.parametrize("profile", list(Profile))
 def test_every_planned_component_names_the_issue_that_brings_it(profile: Profile) -> None:
     planned = [c for c in COMPONENTS if not c.runs_in(profile)]
-    assert planned, "each profile still has planned components"
     assert all(isinstance(c.impl(profile).issue, int) for c in planned)
 
 

@@ -42,6 +42,7 @@ committing its manifest, so a test can kill it at exactly that point.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -66,6 +67,7 @@ from lakefront.analytics.lake import Watermark
 from lakefront.data import tables as source_tables
 from lakefront.data.engines import make_engine
 from lakefront.data.objects import ObjectStore, make_object_store
+from lakefront.data.tables import heartbeat
 from lakefront.data.types import UtcDateTime, utcnow
 from lakefront.settings import EXTRACT_TABLES, Settings
 
@@ -73,6 +75,8 @@ PAUSE_ENV = "LAKEFRONT_EXTRACT_PAUSE_BEFORE_COMMIT"
 EXCLUDED_COLUMNS: dict[str, frozenset[str]] = {"customers": frozenset({"password_hash"})}
 NOT_EXTRACTED = {"auth_tokens": "it holds sign-in secrets", "cart_items": "carts are transient state"}
 UPLOADS_IN_FLIGHT = 8
+STANDBY_MAX_LAG_S = 60.0  # a standby further behind than this is skipped: the extract reads the primary
+log = logging.getLogger("lakefront.analytics")
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -303,11 +307,11 @@ class _Progress:
 
 
 def _extract_table(conn: sa.Connection, store: ObjectStore, settings: Settings, table: str, *, fmt: str,
-                   full: bool, run_id: str, started: datetime, tmp: Path, progress: _Progress,
+                   full: bool, run_id: str, started: datetime, as_of: datetime, tmp: Path, progress: _Progress,
                    pool: ThreadPoolExecutor) -> TableResult:
     began = time.perf_counter()
     prefix = settings.extract.prefix
-    cutoff = started - timedelta(seconds=settings.extract.safety_lag_s)
+    cutoff = as_of - timedelta(seconds=settings.extract.safety_lag_s)
     last = lake.last_manifest(store, prefix, table)
     mode = "full" if full or last is None else "incremental"
     previous = 0 if last is None else int(last["generation"])
@@ -363,6 +367,36 @@ def _extract_table(conn: sa.Connection, store: ObjectStore, settings: Settings, 
                        after, mode, run_id, committed)
 
 
+def choose_source(settings: Settings, started: datetime) -> tuple[str, datetime]:
+    """Where to read, and the time the source is known complete up to (the cutoff is that minus the
+    safety lag). The standby, when `up` runs one and its lag is under STANDBY_MAX_LAG_S, so the extract
+    adds no load to the primary (the seed's diagram: SQL extraction from the standby); complete up to
+    the heartbeat it has applied, since a lagging standby lacks rows the primary stamped before now.
+    Otherwise the reader endpoint of the settings (the primary by default), complete up to now."""
+    standby = settings.standby_url
+    if standby is None:
+        return settings.reader_url, started
+    beat = _heartbeat(standby, settings.db.busy_timeout_ms)
+    if beat is not None and (started - beat).total_seconds() <= STANDBY_MAX_LAG_S:
+        log.info("extract: reading the standby, complete up to its heartbeat %s", iso(beat))
+        return standby, min(started, beat)
+    log.warning("extract: standby lag %s; reading the primary instead",
+                "unknown" if beat is None else f"{(started - beat).total_seconds():.1f}s")
+    return settings.reader_url, started
+
+
+def _heartbeat(url: str, busy_timeout_ms: int) -> datetime | None:
+    engine = make_engine(url, write=False, busy_timeout_ms=busy_timeout_ms, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            beat = conn.execute(sa.select(heartbeat.c.beat_at).where(heartbeat.c.id == 1)).scalar()
+    except sa.exc.SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return beat if isinstance(beat, datetime) else None
+
+
 def run_extract(settings: Settings, *, tables: list[str] | None = None, fmt: str | None = None,
                 full: bool = False, progress: bool = False) -> list[TableResult]:
     """Copy the tables (default: settings.extract.tables) from the read endpoint into the lake.
@@ -377,7 +411,8 @@ def run_extract(settings: Settings, *, tables: list[str] | None = None, fmt: str
     names = check_tables(settings, tables)
     started = utcnow()
     run_id = f"{started:%Y%m%dT%H%M%S}Z-{secrets.token_hex(4)}"
-    engine = make_engine(settings.reader_url, write=False, busy_timeout_ms=settings.db.busy_timeout_ms, pool_size=1)
+    source_url, as_of = choose_source(settings, started)
+    engine = make_engine(source_url, write=False, busy_timeout_ms=settings.db.busy_timeout_ms, pool_size=1)
     store = make_object_store(settings)
     shown = _Progress(progress)
     results = []
@@ -390,7 +425,8 @@ def run_extract(settings: Settings, *, tables: list[str] | None = None, fmt: str
                 # One read transaction per table: a consistent snapshot on MariaDB and on SQLite (WAL).
                 with engine.connect() as conn, conn.begin():
                     results.append(_extract_table(conn, store, settings, name, fmt=chosen, full=full,
-                                                  run_id=run_id, started=started, tmp=tmp, progress=shown,
+                                                  run_id=run_id, started=started, as_of=as_of, tmp=tmp,
+                                                  progress=shown,
                                                   pool=pool))
     finally:
         engine.dispose()

@@ -25,8 +25,7 @@ def create_app(settings: Settings, instance: str = "app-1") -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.app.workers_threads
         app.state.services = build_services(settings, instance)
-        log.info("started instance=%s database=%s cache=%s", instance,
-                 app.state.services.engines.writer.url.render_as_string(hide_password=True),
+        log.info("started instance=%s database=%s cache=%s", instance, app.state.services.engines.describe(),
                  settings.cache_backend)
         try:
             yield

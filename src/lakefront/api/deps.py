@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from lakefront.data.cache import CacheAside, make_backend
+from lakefront.data.endpoints import EndpointsFile
 from lakefront.data.engines import Engines, make_engines
 from lakefront.data.objects import make_object_store
+from lakefront.data.routing import RoutedEngines
 from lakefront.data.uow import UnitOfWorkFactory
 from lakefront.settings import Settings
 from lakefront.store import customers
@@ -30,16 +32,32 @@ class AppServices:
         self.engines.dispose()
 
 
+def database_engines(settings: Settings) -> Engines:
+    """Fixed endpoints from the settings, or (services profile with a standby) the ones the failover
+    monitor publishes, followed without a restart."""
+    endpoints_file = settings.db_endpoints_file
+    if endpoints_file is None:
+        return make_engines(settings.writer_url, settings.reader_url, busy_timeout_ms=settings.db.busy_timeout_ms,
+                            pool_size=settings.db.pool_size)
+    return RoutedEngines(EndpointsFile(endpoints_file), user=settings.db.user,
+                         password=settings.db.password.get_secret_value(), database=settings.db.name,
+                         pool_size=settings.db.pool_size, max_lag_ms=settings.db.max_replica_lag_ms,
+                         failover_wait_s=settings.db.failover_wait_s)
+
+
 def build_services(settings: Settings, instance: str) -> AppServices:
     """Build every adapter this process uses, chosen by the settings' profile, in one place."""
-    engines = make_engines(settings.writer_url, settings.reader_url, busy_timeout_ms=settings.db.busy_timeout_ms,
-                           pool_size=settings.db.pool_size)
+    engines = database_engines(settings)
     cache = CacheAside(make_backend(settings.cache_backend, settings.cache_path, settings.redis_url,
                                     settings.cache.timeout_s))
     objects = make_object_store(settings)
     limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
                          settings.media.thumb_size)
-    ctx = StoreContext(uow=UnitOfWorkFactory(engines), cache=cache, objects=objects, image_limits=limits)
+    # Reads that refill the cache after a write go to the primary for twice the lag bound: the bound,
+    # plus up to one lag measurement's age.
+    fresh_window_s = 2 * settings.db.max_replica_lag_ms / 1000 if settings.replicated or engines.routes_reads else 0.0
+    ctx = StoreContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, objects=objects,
+                       image_limits=limits)
     return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx)
 
 

@@ -6,11 +6,13 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from lakefront.data.engines import DatabaseUnavailable
 from lakefront.store.errors import (
     Conflict,
     Forbidden,
@@ -65,8 +67,7 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         if _database_unavailable(exc):
             # Retryable, and nothing was half done (the transaction rolled back): say so.
             log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
@@ -76,18 +77,33 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal error; the request id in the logs tells what happened")
 
+    # Registered per class, not only under Exception: Starlette re-raises what reaches its
+    # catch-all handler, which logged a traceback for every 503 during a failover.
+    for kind in (DatabaseUnavailable, sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError):
+        app.add_exception_handler(kind, _database_error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return await _database_error(request, exc)
+
 
 def _database_unavailable(exc: BaseException) -> bool:
     """A failure to reach the database (down, restarting, failing over), as opposed to a bad query."""
     import sqlalchemy.exc
 
+    if isinstance(exc, DatabaseUnavailable):
+        return True
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.TimeoutError):
         text = str(getattr(exc, "orig", exc)).lower()
+        if text.startswith(("(1213,", "(1205,")):  # deadlock victim, lock wait timeout: rolled back, retryable
+            return True
         # MySQL client errors 2002/2003/2006/2013 (cannot connect, gone away, lost connection),
+        # a fenced primary (1290 read-only) or a connection it killed (1927) during a switchover,
         # SQLite's busy database, a pool that could not hand out a connection in time.
         return any(marker in text for marker in (
-            "2002", "2003", "2006", "2013", "can't connect", "gone away", "lost connection",
-            "database is locked", "connection refused", "queuepool limit"))
+            "2002", "2003", "2006", "2013", "can't connect", "gone away", "lost connection", "(1290,",
+            "read-only", "(1927,", "connection was killed", "database is locked", "connection refused",
+            "queuepool limit"))
     return False

@@ -34,6 +34,9 @@ def register(app: typer.Typer) -> None:
             if not names:
                 raise UserError("--tables needs at least one table name")
         settings = settings_from_cli()
+        from lakefront import logs
+
+        logs.configure("extract", settings.log_level)  # one line naming the source it reads
         try:
             results = run_extract(settings, tables=names, fmt=fmt, full=full, progress=True)
         except ExtractError as exc:

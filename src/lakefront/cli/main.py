@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 run.register(app)
+run.register_failover(app)
 seed.register(app)
 diagram.register(app)
 db.register(app)

@@ -62,10 +62,12 @@ def register(app: typer.Typer) -> None:
         """Extract the database into the lake, then process it: `lakefront extract` followed by `lakefront process`."""
         from sqlalchemy.exc import OperationalError
 
+        from lakefront import logs
         from lakefront.analytics.extract import ExtractError, run_extract
 
         chosen = _check_engine(engine)
         settings = settings_from_cli()
+        logs.configure("pipeline", settings.log_level)
         try:
             extracted = run_extract(settings, progress=True)
         except ExtractError as exc:

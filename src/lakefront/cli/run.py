@@ -105,6 +105,45 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(0 if report["healthy"] else 1)
 
 
+def register_failover(app: typer.Typer) -> None:
+    @app.command("failover")
+    def failover_cmd(timeout: float = typer.Option(60.0, help="Seconds to wait for the switchover to finish.")) -> None:
+        """Planned switchover: the standby becomes the primary, the primary the standby (like RDS "reboot
+        with failover"). Writes arriving meanwhile wait for the new primary instead of failing."""
+        import os
+        import signal
+        import time
+        import uuid
+
+        from lakefront.control.state import read_state, running_settings, running_state
+
+        settings = running_settings(settings_from_cli())
+        state = running_state(settings.state_file)
+        if state is None:
+            raise UserError("lakefront is not running; start it with `lakefront up --profile services`")
+        database = state.get("database")
+        if not database:
+            raise UserError("the running system has no standby (it needs --profile services with db.standby on)")
+        request_id = uuid.uuid4().hex[:12]
+        request_file = settings.run_dir / "failover-request"
+        request_file.write_text(request_id)
+        typer.echo(f"switching over: {database['primary']} -> {database['standby']} (request {request_id})")
+        os.kill(int(state["pid"]), signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if running_state(settings.state_file) is None:
+                raise UserError("lakefront stopped during the switchover; see the output of `lakefront up`")
+            current = (read_state(settings.state_file) or {}).get("database") or {}
+            done = next((e for e in current.get("failovers", []) if e.get("id") == request_id), None)
+            if done is not None and done.get("old_primary_rejoined"):
+                typer.echo(f"done: {done['new_primary']} is the primary, {done['old_primary']} the standby "
+                           f"({done['old_primary_rejoined'] or 'rejoining'}); writes paused {done['duration_s']:.2f}s")
+                raise typer.Exit(0)
+        raise UserError(f"the switchover did not finish within {timeout:.0f}s; see the output of `lakefront up` "
+                        "and `lakefront status`")
+
+
 def _merged(profile: Profile | None, overrides: dict[str, Any]) -> Any:
     """Settings with nested CLI overrides merged into what the environment and files say."""
     base = settings_from_cli(profile)

@@ -83,6 +83,62 @@ def _database_row(comp: topology.Component, settings: Settings) -> Row:
     return Row(comp.id, comp.name, "ok", f"{count} products; {where}")
 
 
+def _node_server(settings: Settings, node: dict[str, Any]) -> Any:
+    from lakefront.servers.mariadb import MariaDBServer
+
+    root = settings.var_dir / ("mariadb" if node["name"] == "db-1" else "mariadb-2")
+    return MariaDBServer(root=root, port=int(node["port"]))
+
+
+def _replication_rows(settings: Settings, state: dict[str, Any], database: Row) -> Row:
+    """Roles, the last failover (on the database row) and the standby's replication, observed live."""
+    from lakefront.servers.mariadb import MariaDBError
+
+    cluster = state["database"]
+    comp = topology.component("standby")
+    nodes = {n["name"]: n for n in cluster["nodes"]}
+    primary, standby = nodes[cluster["primary"]], nodes[cluster["standby"]]
+    database.detail += f"; primary {primary['name']} (port {primary['port']})"
+    events = cluster.get("failovers") or []
+    if events:
+        last = events[-1]
+        database.detail += (f"; last {last['kind']} {last['old_primary']} -> {last['new_primary']} at "
+                            f"{last['promoted_at']} in {last['duration_s']:.2f}s")
+    try:
+        status = _node_server(settings, standby).role_status()
+    except MariaDBError as exc:
+        return Row(comp.id, comp.name, "failing", f"{standby['name']} (port {standby['port']}): {exc}")
+    lag = _heartbeat_lag_ms(settings, standby["port"])
+    lag_text = "lag unknown (no heartbeat)" if lag is None else f"lag {lag:.0f} ms"
+    replicating = status["io_running"] == "Yes" and status["sql_running"] == "Yes"
+    routed = "serving catalog reads" if (lag is not None and lag <= settings.db.max_replica_lag_ms
+                                          and standby["name"] in cluster.get("readers", [])) else "not serving reads"
+    detail = (f"{standby['name']} (port {standby['port']}) replicating from {primary['name']}: IO "
+              f"{status['io_running']}, SQL {status['sql_running']}, {lag_text} (bound "
+              f"{settings.db.max_replica_lag_ms} ms), {routed}; semi-sync "
+              f"{'in sync' if cluster.get('standby_in_sync') else 'NOT in sync'} (standby_loss="
+              f"{cluster.get('standby_loss')})")
+    if status["last_error"]:
+        detail += f"; error: {status['last_error'][:120]}"
+    if standby.get("rejoining"):
+        detail += "; rejoining"
+    return Row(comp.id, comp.name, "ok" if replicating else "failing", detail)
+
+
+def _heartbeat_lag_ms(settings: Settings, port: int) -> float | None:
+    import pymysql
+
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=port, user=settings.db.user, connect_timeout=2,
+                               password=settings.db.password.get_secret_value(), database=settings.db.name)
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT TIMESTAMPDIFF(MICROSECOND, beat_at, UTC_TIMESTAMP(6)) FROM lf_heartbeat WHERE id = 1")
+            row = cur.fetchone()
+    except pymysql.MySQLError:
+        return None
+    return None if not row or row[0] is None else float(row[0]) / 1000
+
+
 def _metrics(host: str, port: int) -> dict[str, float]:
     """One app instance's Prometheus counters, summed over labels."""
     try:
@@ -228,6 +284,9 @@ def observe(settings: Settings) -> dict[str, Any] | None:
             rows.append(Row(comp.id, comp.name, "ok" if ok else "failing", f"caddy pid {caddy.get('pid')}; {detail}"))
         elif comp.id == "database":
             rows.append(_database_row(comp, settings))
+        elif comp.id == "standby" and state.get("database"):
+            rows.append(_replication_rows(settings, state, rows[next(i for i, r in enumerate(rows)
+                                                                     if r.id == "database")]))
         elif comp.id == "cache":
             rows.append(_cache_row(comp, settings, counters))
         elif comp.id == "object_store":
@@ -250,5 +309,6 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         "components": [asdict(r) for r in rows],
         "upstreams": list(ups.values()),
         "servers": state.get("servers", []),
+        "database": state.get("database"),
         "cache": counters,
     }

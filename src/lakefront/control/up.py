@@ -9,12 +9,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lakefront import topology
+from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
 from lakefront.control.lb import LoadBalancer
 from lakefront.control.scheduler import Job
@@ -116,17 +118,43 @@ class Stack:
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
         self.data = DataServers(settings)
+        self.db: DatabaseCluster | None = DatabaseCluster(settings) if settings.replicated else None
+        if self.db is not None:
+            self.db.on_change = self.save
+        self._save_lock = threading.Lock()
         self.jobs: list[Job] = []
         self.seed = True
         self._prepared = False
         self._env = os.environ | settings.child_env()
         self._starters: dict[str, Callable[[], None]] = {
             **{cid: (lambda cid=cid: self.data.start(cid)) for cid in SERVERS},  # type: ignore[misc]
+            "database": self._start_database,
+            "standby": lambda: log.info("standby: %s", "attached by the failover monitor" if self.db else "off"),
             "app": lambda: self._start_group("app"),
             "internal_alb": lambda: self._open_listener("internal", "app"),
             "web": lambda: self._start_group("web"),
             "alb": lambda: self._open_listener("public", "web"),
         }
+
+    def _start_database(self) -> None:
+        if self.db is None:
+            self.data.start("database")
+            return
+        self.db.start()
+        log.info("database: primary %s, standby %s, monitor probing every %.2fs (failover after %d failures)",
+                 self.db.primary, self.db.standby, self.settings.db.probe_interval_s, self.settings.db.probe_failures)
+
+    def request_switchover(self) -> None:
+        """SIGUSR1 from `lakefront failover`: the request's id is in var/run/failover-request."""
+        if self.db is None:
+            log.warning("failover requested, but this system runs no standby")
+            return
+        try:
+            request_id = (self.settings.run_dir / "failover-request").read_text().strip()[:40]
+        except OSError:
+            request_id = ""
+        self.db.request_switchover(request_id or None)
+        log.info("database: switchover %s requested", request_id or "(no id)")
 
     @property
     def access_log(self) -> Path:
@@ -195,14 +223,22 @@ class Stack:
                       "admin_port": lb.admin_port, "public_port": lb.public_port,
                       "internal_port": lb.internal_port},
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
-            "servers": self.data.describe(),
+            "servers": self.data.describe() + (self._db_servers() if self.db else []),
+            "database": self.db.describe() if self.db else None,
             "jobs": [job.describe() for job in self.jobs],
             # The exact settings `up` runs with, so `status` and `down` observe the same system.
             "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
         }
 
+    def _db_servers(self) -> list[dict[str, Any]]:
+        assert self.db is not None
+        return [{"name": f"mariadb {n['name']} ({n['role']})", "component": "database" if n["role"] == "primary"
+                 else "standby", "pid": n["pid"], "port": n["port"], "restarts": n["restarts"]}
+                for n in self.db.describe()["nodes"]]
+
     def save(self) -> None:
-        write_state(self.settings.state_file, self.describe())
+        with self._save_lock:  # the failover monitor saves from its own thread
+            write_state(self.settings.state_file, self.describe())
 
     def supervise(self) -> None:
         """Watch every instance until asked to stop."""
@@ -239,6 +275,8 @@ class Stack:
         if self.caddy is not None:
             self.caddy.stop()
             log.info("caddy: stopped pid=%d", self.caddy.pid)
+        if self.db is not None:
+            self.db.stop()
         self.data.stop()
         remove_state(self.settings.state_file)
 
@@ -269,6 +307,14 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
         stack.stopping = True
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def on_failover(_signum: int, _frame: Any) -> None:
+        try:
+            stack.request_switchover()
+        except Exception as exc:  # a request must never take the system down
+            log.error("failover request failed: %s: %s", type(exc).__name__, exc)
+
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_failover)
     status = 0
     try:
         stack.start()

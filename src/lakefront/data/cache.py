@@ -283,8 +283,12 @@ class CacheAside:
         raw = self._get_raw(f"ns:{namespace}")
         return int(raw) if raw is not None else 0
 
-    def invalidate(self, keys: list[str], namespaces: list[str]) -> None:
+    def invalidate(self, keys: list[str], namespaces: list[str], *, written: str | None = None,
+                   written_for_s: float = 0.0) -> None:
         """Retire keys and whole namespaces. Call only after the write they depend on committed.
+
+        `written` marks a scope as written for `written_for_s` seconds (see recently_written): reads
+        that refill it meanwhile must not come from a standby that may not have the write yet.
 
         Invalidation does not consult the circuit breaker: a write must always try to retire what
         it made stale. If the cache is unreachable, the TTLs bound how long a stale value can live.
@@ -293,12 +297,27 @@ class CacheAside:
             return
         self.counters.invalidations += 1
         try:
+            if written and written_for_s > 0:
+                # Before the deletes: a reader that misses after them must already see the mark.
+                self.backend.set(f"written:{written}", b"1", written_for_s)
             if keys:
                 self.backend.delete(*keys)
             for ns in namespaces:
                 self.backend.incr(f"ns:{ns}")
         except Exception as exc:
             self._fallback("invalidate", exc)
+
+    def recently_written(self, scope: str) -> bool:
+        """True while a write's mark on `scope` lives; when unsure (cache unreachable), True."""
+        if not self.enabled:
+            return False
+        if not self._available():
+            return True
+        try:
+            return self.backend.get(f"written:{scope}") is not None
+        except Exception as exc:
+            self._fallback("get", exc)
+            return True
 
 
 def make_backend(kind: str, path: Path, redis_url: str | None = None, timeout_s: float = 0.25) -> CacheBackend:

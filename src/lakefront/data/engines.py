@@ -7,7 +7,6 @@ queue on busy_timeout instead of deadlocking when both try to upgrade a read loc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,21 +28,46 @@ class QueryCounter:
             self.counts[role] += 1
 
 
-@dataclass(frozen=True)
-class Engines:
-    writer: Engine
-    reader: Engine
-    queries: QueryCounter = field(default_factory=QueryCounter)
+class DatabaseUnavailable(Exception):
+    """No primary could be reached within the failover wait; the API answers 503 with Retry-After."""
 
-    def __post_init__(self) -> None:
-        self.queries.attach(self.writer, "writer")
-        if self.reader is not self.writer:
-            self.queries.attach(self.reader, "reader")
+
+class Engines:
+    """The writer and reader engines of one process (fixed URLs: SQLite, or endpoints from the settings)."""
+
+    def __init__(self, writer: Engine, reader: Engine, queries: QueryCounter | None = None) -> None:
+        self._writer = writer
+        self._reader = reader
+        self.queries = queries or QueryCounter()
+        self.queries.attach(writer, "writer")
+        if reader is not writer:
+            self.queries.attach(reader, "reader")
+
+    @property
+    def writer(self) -> Engine:
+        return self._writer
+
+    @property
+    def reader(self) -> Engine:
+        return self._reader
+
+    @property
+    def routes_reads(self) -> bool:
+        """True when reads may be served by a standby that lags the primary (a reader_url of its own)."""
+        return self._reader.url != self._writer.url and self._reader.dialect.name != "sqlite"
+
+    def connect(self, *, write: bool, fresh: bool = False) -> sa.Connection:
+        """A connection to the primary (write, or fresh: must see the latest commits) or to a reader."""
+        return (self.writer if write or fresh else self.reader).connect()
+
+    def describe(self) -> dict[str, Any]:
+        return {"writer": self.writer.url.render_as_string(hide_password=True),
+                "reader": self.reader.url.render_as_string(hide_password=True)}
 
     def dispose(self) -> None:
-        self.writer.dispose()
-        if self.reader is not self.writer:
-            self.reader.dispose()
+        self._writer.dispose()
+        if self._reader is not self._writer:
+            self._reader.dispose()
 
 
 def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: int) -> Engine:
@@ -80,8 +104,10 @@ def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_siz
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url, write=write, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+    # A dead server refuses at once on loopback; a frozen one must not hold a worker for PyMySQL's
+    # default 10 s connect timeout. No read timeout: a commit may legitimately wait for the standby.
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                            pool_recycle=1800)
+                            pool_recycle=1800, connect_args={"connect_timeout": 2})
 
 
 def make_engines(writer_url: str, reader_url: str | None = None, *, busy_timeout_ms: int = 15000,

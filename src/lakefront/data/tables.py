@@ -148,3 +148,13 @@ events = sa.Table(
 
 ORDER_STATUSES = ("placed", "shipped", "delivered", "cancelled")
 EVENT_KINDS = ("page_view", "add_to_cart")
+
+# One row, rewritten by the failover monitor through the primary every probe: on a standby,
+# UTC now minus `beat_at` is its replication lag (the pt-heartbeat method), which read routing bounds.
+heartbeat = sa.Table(
+    "lf_heartbeat",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("beat_at", UtcDateTime(), nullable=False),
+    sa.Column("node", sa.String(40), nullable=False),
+)

@@ -23,15 +23,16 @@ log = logging.getLogger("lakefront.data")
 
 
 class UnitOfWork:
-    def __init__(self, engines: Engines, *, write: bool) -> None:
-        self._engine = engines.writer if write else engines.reader
+    def __init__(self, engines: Engines, *, write: bool, fresh: bool = False) -> None:
+        self._engines = engines
         self.write = write
+        self.fresh = fresh
         self._conn: Connection | None = None
         self._after_commit: list[Callable[[], None]] = []
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self._conn = self._engine.connect()
+        self._conn = self._engines.connect(write=self.write, fresh=self.fresh)
         self._conn.begin()
         conn = self._conn
         self.catalog = CatalogRepo(conn)
@@ -67,10 +68,18 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """Hands out units of work: `uow(write=True)` for the primary, `uow()` for reads."""
+    """Hands out units of work: `uow(write=True)` for the primary, `uow()` for reads that may go to a
+    standby, `uow(fresh=True)` for reads that must see the latest commits (read-your-writes)."""
 
-    def __init__(self, engines: Engines) -> None:
+    def __init__(self, engines: Engines, *, fresh_window_s: float = 0.0) -> None:
         self.engines = engines
+        self.fresh_window_s = fresh_window_s
+        """How long after a write reads that fill shared caches should go to the primary (0: reads
+        never lag, nothing to do)."""
 
-    def __call__(self, *, write: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engines, write=write)
+    @property
+    def reads_may_lag(self) -> bool:
+        return self.engines.routes_reads
+
+    def __call__(self, *, write: bool = False, fresh: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engines, write=write, fresh=fresh)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from lakefront.data.types import utcnow
+from lakefront.data.uow import UnitOfWork
 from lakefront.store import cachekeys
 from lakefront.store.context import StoreContext
 from lakefront.store.errors import Conflict, InvalidInput, NotFound
@@ -36,9 +37,21 @@ def _check_paging(page: int, per_page: int) -> None:
         raise InvalidInput("per_page", f"must be between 1 and {MAX_PER_PAGE}")
 
 
+def _fill(ctx: StoreContext) -> UnitOfWork:
+    """A read that fills the shared cache: from a standby, unless a catalog write is younger than the
+    standby's lag bound (the standby may not have it yet, and the cache would keep the stale rows)."""
+    fresh = ctx.uow.reads_may_lag and ctx.cache.recently_written(cachekeys.CATALOG)
+    return ctx.uow(fresh=fresh)
+
+
+def mark_written(ctx: StoreContext, keys: list[str], namespaces: list[str]) -> None:
+    """After a catalog write commits: retire what it made stale, and keep refills off lagging standbys."""
+    ctx.cache.invalidate(keys, namespaces, written=cachekeys.CATALOG, written_for_s=ctx.uow.fresh_window_s)
+
+
 def categories(ctx: StoreContext) -> list[dict[str, Any]]:
     def load() -> list[dict[str, Any]]:
-        with ctx.uow() as uow:
+        with _fill(ctx) as uow:
             return uow.catalog.categories()
 
     return ctx.cache.get_or_load(cachekeys.categories(ctx.cache.version(cachekeys.CATALOG)),
@@ -54,7 +67,7 @@ def category(ctx: StoreContext, slug: str) -> dict[str, Any]:
 
 def home(ctx: StoreContext) -> dict[str, Any]:
     def load() -> dict[str, Any]:
-        with ctx.uow() as uow:
+        with _fill(ctx) as uow:
             popular, _ = uow.catalog.page(sort="popular", limit=8)
             newest, _ = uow.catalog.page(sort="newest", limit=8)
         return {"popular": [public_product(p) for p in popular], "newest": [public_product(p) for p in newest]}
@@ -65,7 +78,7 @@ def home(ctx: StoreContext) -> dict[str, Any]:
 
 def product(ctx: StoreContext, product_id: int, *, include_inactive: bool = False) -> dict[str, Any]:
     def load() -> dict[str, Any] | None:
-        with ctx.uow() as uow:
+        with _fill(ctx) as uow:
             found = uow.catalog.product(product_id)
         return None if found is None else public_product(found)
 
@@ -83,7 +96,7 @@ def products(ctx: StoreContext, *, category_slug: str | None = None, query: str 
     category_id = category(ctx, category_slug)["id"] if category_slug else None
 
     def load() -> dict[str, Any]:
-        with ctx.uow() as uow:
+        with _fill(ctx) as uow:
             items, total = uow.catalog.page(category_id=category_id, words=words, sort=sort,
                                             offset=(page - 1) * per_page, limit=per_page)
         return _paged(items, total, page, per_page)
@@ -100,7 +113,7 @@ def products(ctx: StoreContext, *, category_slug: str | None = None, query: str 
 
 
 def _invalidate_product(ctx: StoreContext, product_id: int) -> None:
-    ctx.cache.invalidate([cachekeys.product(product_id)], [cachekeys.CATALOG])
+    mark_written(ctx, [cachekeys.product(product_id)], [cachekeys.CATALOG])
 
 
 def admin_products(ctx: StoreContext, *, query: str | None, page: int, per_page: int) -> dict[str, Any]:
@@ -152,7 +165,7 @@ def update_product(ctx: StoreContext, product_id: int, changes: dict[str, Any]) 
 
 def set_product_image(ctx: StoreContext, product_id: int, data: bytes) -> dict[str, Any]:
     """Check and re-encode an upload, store both sizes, then point the product at them."""
-    with ctx.uow() as uow:
+    with ctx.uow(fresh=True) as uow:  # an admin may upload right after creating it
         if uow.catalog.product(product_id) is None:
             raise NotFound("product", product_id)
     image = process_image(data, ctx.image_limits)

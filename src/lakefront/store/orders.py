@@ -14,6 +14,7 @@ import sqlalchemy.exc
 
 from lakefront.data.types import utcnow
 from lakefront.store import cachekeys
+from lakefront.store.catalog import mark_written
 from lakefront.store.context import StoreContext
 from lakefront.store.errors import EmptyCart, InvalidInput, NotFound, OutOfStock
 
@@ -60,7 +61,7 @@ def checkout(ctx: StoreContext, customer_id: int, idempotency_key: str | None = 
             order = _get(uow, order_id)
             touched = [cachekeys.product(line["product_id"]) for line in order_lines]
             # Listings show "in stock": retire them only when something actually sold out.
-            uow.after_commit(lambda: ctx.cache.invalidate(touched, [cachekeys.CATALOG] if sold_out else []))
+            uow.after_commit(lambda: mark_written(ctx, touched, [cachekeys.CATALOG] if sold_out else []))
             uow.commit()
     except sqlalchemy.exc.IntegrityError:
         # Two attempts with one key raced on a database without serialized writers: the other won.

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Response
+from sqlalchemy.engine import make_url
 
 from lakefront.api.deps import AppServices, services
-from lakefront.api.problems import problem
 from lakefront.api.schemas import HealthPublic
 
 router = APIRouter(tags=["operations"])
 Services = Annotated[AppServices, Depends(services)]
 
 
-@router.get("/healthz", response_model=HealthPublic, responses={503: {"description": "Database unreachable"}})
+@router.get("/healthz", response_model=HealthPublic)
 def healthz(app: Services) -> object:
-    """Healthy when this instance can query the database."""
-    try:
-        with app.engines.writer.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        return problem(503, f"database unreachable: {type(exc).__name__}")
-    return {"status": "ok", "instance": app.instance, "tier": "app", "database": app.engines.writer.dialect.name}
+    """Healthy when this instance serves requests. Shallow on purpose: the database is shared, so a
+    database outage or failover is no reason for the balancer to drop, or the control plane to
+    replace, every app instance at once; requests then answer 503 with Retry-After instead."""
+    database = make_url(app.settings.writer_url).get_backend_name()
+    return {"status": "ok", "instance": app.instance, "tier": "app", "database": database}
 
 
 @router.get("/metrics", response_class=Response)
@@ -43,4 +40,15 @@ def metrics(app: Services) -> Response:
     lines += [f"# HELP {name} SQL statements sent to the database, by endpoint role.", f"# TYPE {name} counter"]
     lines += [f'{name}{{instance="{app.instance}",role="{role}"}} {count}'
               for role, count in app.engines.queries.counts.items()]
+    routing = app.engines.describe()
+    if "reads_routed" in routing:  # following a primary and a standby (services profile)
+        name = "lakefront_db_reads_routed_total"
+        lines += [f"# HELP {name} Reads that could go to the standby, by where they went (lag bound).",
+                  f"# TYPE {name} counter"]
+        lines += [f'{name}{{instance="{app.instance}",to="{to}"}} {count}'
+                  for to, count in routing["reads_routed"].items()]
+        name = "lakefront_db_reader_lag_ms"
+        lag = routing["reader_lag_ms"]
+        lines += [f"# HELP {name} The standby's replication lag at the last check (heartbeat age); NaN: unknown.",
+                  f"# TYPE {name} gauge", f'{name}{{instance="{app.instance}"}} {"NaN" if lag is None else lag}']
     return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
