@@ -213,6 +213,19 @@ class ProcessSettings(Section):
     layer's window over 18M events failed to pin its blocks under 1GB (measured); 4GB runs it."""
 
 
+class AnalyticsSettings(Section):
+    refresh_s: float = Field(5.0, ge=0, le=3600)
+    """How often, at most, an app instance checks the lake for newly committed marts (one LIST of their
+    manifests); when one changed it reloads the changed marts and drops its cached dashboard results. 0: on every
+    request. Dashboards are at most this much older than the last processing run."""
+    cache_entries: int = Field(1024, ge=0, le=1_000_000)
+    """Dataset results kept in memory per app instance (least recently used dropped first); 0: no caching."""
+    duckdb_memory_limit: str = Field("1GB", pattern=r"^[0-9]+(MB|GB)$")
+    """Memory limit of each app instance's in-memory DuckDB holding the marts."""
+    duckdb_threads: int = Field(4, ge=1, le=64)
+    """Threads one dashboard query may use."""
+
+
 class Settings(BaseSettings):
     """Lakefront's configuration. Every field has a safe default for the embedded profile."""
 
@@ -241,6 +254,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     extract: ExtractSettings = ExtractSettings()
     process: ProcessSettings = ProcessSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @classmethod
     def settings_customise_sources(

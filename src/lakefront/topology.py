@@ -110,7 +110,7 @@ COMPONENTS: tuple[Component, ...] = (
               {Profile.embedded: Implementation("DuckDB (lakefront process)"),
                Profile.services: Implementation("Spark local[*] (lakefront process)")}),
     Component("quicksight", "Amazon QuickSight (dashboards)", Tier.analytics, "QuickSight",
-              _both("dashboards served by the web tier", "planned", 7)),
+              _both("dashboards as code at /dashboards (web tier; analytics API over the marts)")),
 )
 
 EDGES: tuple[Edge, ...] = (

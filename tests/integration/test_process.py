@@ -191,12 +191,13 @@ def test_inventory_equals_stock_and_the_last_30_days_of_sales_in_the_source(shop
         WHERE o.status <> 'cancelled' AND {DAY} > :start GROUP BY l.product_id""",
         start=(as_of - timedelta(days=30)).isoformat())}
     expected = {}
-    for product, name, category, stock, active in shop.rows(
-            "SELECT p.id, p.name, c.name, p.stock, p.is_active FROM products p "
+    for product, name, category_id, category, stock, active in shop.rows(
+            "SELECT p.id, p.name, p.category_id, c.name, p.stock, p.is_active FROM products p "
             "JOIN categories c ON c.id = p.category_id"):
         units = sold.get(product, 0)
         expected[product] = {
-            "product_id": product, "name": name, "category_name": category, "stock": stock, "is_active": bool(active),
+            "product_id": product, "name": name, "category_id": category_id, "category_name": category,
+            "stock": stock, "is_active": bool(active),
             "as_of_day": as_of, "units_sold_30d": units, "days_of_cover": stock * 30 // units if units else None,
             "low_stock": bool(active) and (stock <= 5 or stock * 30 < units * 14)}
     got = {r["product_id"]: r for r in shop.mart("mart_inventory")}

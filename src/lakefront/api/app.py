@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from lakefront import __version__
 from lakefront.api import problems
 from lakefront.api.deps import build_services
-from lakefront.api.routes import admin, auth, cart, catalog, events, health, media, orders
+from lakefront.api.routes import admin, analytics, auth, cart, catalog, events, health, media, orders
 from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.api")
@@ -36,7 +36,7 @@ def create_app(settings: Settings, instance: str = "app-1") -> FastAPI:
     app = FastAPI(title="Lakefront app tier", version=__version__, lifespan=lifespan,
                   description="The store's JSON API (the Elastic Beanstalk role). Money is in integer cents.")
     problems.install(app)
-    for module in (catalog, auth, cart, orders, admin, media, events, health):
+    for module in (catalog, auth, cart, orders, admin, media, events, health, analytics):
         app.include_router(module.router)
 
     @app.middleware("http")

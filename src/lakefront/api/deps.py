@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
+from lakefront.analytics.serving import Analytics, build_analytics
 from lakefront.data.cache import CacheAside, make_backend
 from lakefront.data.endpoints import EndpointsFile
 from lakefront.data.engines import Engines, make_engines
@@ -26,8 +27,11 @@ class AppServices:
     instance: str
     engines: Engines
     ctx: StoreContext
+    analytics: Analytics
+    """Dashboards (checked at start-up) and the query service over the lake's marts."""
 
     def close(self) -> None:
+        self.analytics.close()
         self.ctx.cache.backend.close()
         self.engines.dispose()
 
@@ -58,7 +62,8 @@ def build_services(settings: Settings, instance: str) -> AppServices:
     fresh_window_s = 2 * settings.db.max_replica_lag_ms / 1000 if settings.replicated or engines.routes_reads else 0.0
     ctx = StoreContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, objects=objects,
                        image_limits=limits)
-    return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx)
+    analytics = build_analytics(settings, objects)
+    return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx, analytics=analytics)
 
 
 def services(request: Request) -> AppServices:

@@ -245,6 +245,17 @@ def _marts_row(comp: topology.Component, settings: Settings) -> Row:
                                          f"changed {newest.get('committed_at')} by {newest.get('engine')}")
 
 
+def _dashboards_row(comp: topology.Component, public_url: str) -> Row:
+    from lakefront.analytics.dashboards import DashboardError, load_catalog
+
+    try:
+        catalog = load_catalog()
+    except DashboardError as exc:
+        return Row(comp.id, comp.name, "failing", str(exc))
+    return Row(comp.id, comp.name, "ok", f"{len(catalog.dashboards)} dashboards, {len(catalog.datasets)} datasets "
+                                         f"at {public_url}/dashboards (admins); data from the marts below")
+
+
 def _add_managed_server(row: Row, state: dict[str, Any]) -> None:
     """Name the process `up` runs for this role (services profile), and fail the row if it is gone."""
     for server in state.get("servers", []):
@@ -295,6 +306,8 @@ def observe(settings: Settings) -> dict[str, Any] | None:
             rows.append(_extract_row(comp, settings, state))
         elif comp.id == "emr":
             rows.append(_marts_row(comp, settings))
+        elif comp.id == "quicksight":
+            rows.append(_dashboards_row(comp, public_url))
         else:
             rows.append(Row(comp.id, comp.name, "info", impl.name))
         _add_managed_server(rows[-1], state)

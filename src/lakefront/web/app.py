@@ -20,7 +20,7 @@ from lakefront.settings import Settings
 from lakefront.web import pages
 from lakefront.web.client import ApiError, AppClient, AppUnavailable
 from lakefront.web.middleware import RequestLogMiddleware
-from lakefront.web.routes import account, admin, catalog, shopping
+from lakefront.web.routes import account, admin, catalog, dashboards, shopping
 
 log = logging.getLogger("lakefront.web")
 
@@ -114,6 +114,7 @@ def create_app(settings: Settings, instance: str) -> Starlette:
         *account.routes,
         *shopping.routes,
         *admin.routes,
+        *dashboards.routes,
     ]
     middleware = [
         Middleware(RequestLogMiddleware),

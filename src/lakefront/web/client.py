@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -116,6 +116,63 @@ class Order(OrderSummary):
     lines: list[OrderLine]
 
 
+# Analytics dashboards (the QuickSight role): definitions and data come from the app tier's
+# /api/analytics, which reads the committed marts; the web tier only lays them out and proxies data.
+class DashboardSummary(Wire):
+    id: str
+    title: str
+    description: str = ""
+
+
+class DashboardFilter(Wire):
+    id: str
+    type: str
+    default_days: int | None = None
+
+
+class Visual(Wire):
+    # Kept open: the browser draws from the visual's definition, so fields the app tier adds later
+    # (new encodings, options) reach it without a web-tier release.
+    model_config = {"extra": "allow"}
+
+    id: str
+    title: str
+    type: str
+    dataset: str = ""
+    filters: list[str] = []
+    width: int = 12
+    encoding: dict[str, Any] = {}
+    format: dict[str, str] = {}
+    drill: dict[str, str] | None = None
+
+
+class DateBounds(Wire):
+    min: date
+    max: date
+
+
+class CategoryRef(Wire):
+    slug: str
+    name: str
+
+
+class Dashboard(DashboardSummary):
+    filters: list[DashboardFilter] = []
+    visuals: list[Visual] = []
+    as_of: datetime | None = None
+    run_id: str | None = None
+    date_bounds: DateBounds | None = None
+    categories: list[CategoryRef] = []
+    empty: bool = False
+
+
+@dataclass
+class Download:
+    content: bytes
+    content_type: str
+    disposition: str
+
+
 class AppUnavailable(Exception):
     """The app tier could not answer: unreachable, timed out, 5xx, or an answer we cannot read."""
 
@@ -165,6 +222,7 @@ _PRODUCT_PAGE = TypeAdapter(Page[ProductSummary])
 _ADMIN_PAGE = TypeAdapter(Page[Product])
 _CATEGORIES = TypeAdapter(list[Category])
 _ORDERS = TypeAdapter(list[OrderSummary])
+_DASHBOARDS = TypeAdapter(list[DashboardSummary])
 
 
 class AppClient:
@@ -348,3 +406,22 @@ class Api:
         return await self._model(Product, "PUT",
                                 f"/api/admin/products/{product_id}/image",
                                 files={"image": (filename, content, content_type)})
+
+    # Analytics (admin only: the app tier answers 401/403 to anyone else)
+    async def dashboards(self) -> list[DashboardSummary]:
+        return await self._adapted(_DASHBOARDS, "GET", "/api/analytics/dashboards")
+
+    async def dashboard(self, dashboard_id: str) -> Dashboard:
+        return await self._model(Dashboard, "GET", f"/api/analytics/dashboards/{dashboard_id}")
+
+    async def visual_data(self, dashboard_id: str, visual_id: str, filters: dict[str, str]) -> bytes:
+        """The visual's rows as the app tier's JSON, unparsed: the web tier passes it to the browser."""
+        response = await self._send("GET", f"/api/analytics/dashboards/{dashboard_id}/visuals/{visual_id}",
+                                    params=filters)
+        return response.content
+
+    async def visual_csv(self, dashboard_id: str, visual_id: str, filters: dict[str, str]) -> Download:
+        response = await self._send("GET", f"/api/analytics/dashboards/{dashboard_id}/visuals/{visual_id}",
+                                    params={**filters, "format": "csv"}, extra_headers={"Accept": "text/csv"})
+        return Download(response.content, response.headers.get("content-type", "text/csv"),
+                        response.headers.get("content-disposition", ""))

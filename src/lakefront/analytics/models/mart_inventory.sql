@@ -19,6 +19,7 @@ stock AS (
     SELECT
         p.id AS product_id,
         p.name,
+        p.category_id,
         c.name AS category_name,
         CAST(p.stock AS BIGINT) AS stock,
         p.is_active,
@@ -32,6 +33,7 @@ stock AS (
 SELECT
     product_id,
     name,
+    category_id,
     category_name,
     stock,
     is_active,

@@ -1,0 +1,415 @@
+"""The query service (the SPICE role): dataset queries over the latest committed marts, answered from memory.
+
+Each app instance keeps one in-memory DuckDB database holding the marts the pipeline last committed, read from
+the object store (directory or S3) through their manifests, and the results of the dataset queries it ran,
+keyed by (dataset, filter values). Filter values are bound as parameters, never formatted into SQL.
+
+Freshness: at most every ``analytics.refresh_s`` seconds, a request lists the marts' manifests (one LIST) and
+compares each mart's latest sequence with the one loaded. When any changed, the changed marts are reloaded in one
+DuckDB transaction (queries already running keep reading the old rows) and every cached result is dropped. Other
+requests do not wait for that check: they answer from what is loaded; only the first request of an instance
+waits for the first load. A lake without marts is not an error: the datasets that read them answer empty.
+
+Thread-safe: the app tier runs handlers in a thread pool. Each query runs on its own DuckDB cursor; a result is
+cached only if no reload happened while it ran, and concurrent requests for the same uncached key run it once.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakefront.analytics import lake
+from lakefront.analytics.dashboards import Catalog, Dataset, load_catalog
+from lakefront.analytics.dashboards.spec import CATEGORIES_MART, Metric
+from lakefront.data.objects import ObjectStore
+from lakefront.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_MANIFEST_FILE = re.compile(r"^(\d{8})-[A-Za-z0-9._=\-]+\.json$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9\-]{0,79}$")
+
+
+class FilterError(ValueError):
+    """A filter value the service refuses; `field` is the query parameter at fault (from, to, category)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+class LakeUnavailable(RuntimeError):
+    """The object store could not be read and nothing was loaded before: retry shortly."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Filter values as the request gave them (checked for form; the category slug is resolved later)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    category: str | None = None
+
+
+def parse_filters(date_from: str | None, date_to: str | None, category: str | None) -> Filters:
+    """Check the query parameters' form; FilterError naming from, to or category."""
+
+    def day(name: str, value: str | None) -> date | None:
+        if value is None or value == "":
+            return None
+        try:
+            if not _DATE.match(value):
+                raise ValueError
+            return date.fromisoformat(value)
+        except ValueError:
+            raise FilterError(name, f"{name} must be a date as YYYY-MM-DD, got {value[:40]!r}") from None
+
+    start, end = day("from", date_from), day("to", date_to)
+    if start is not None and end is not None and start > end:
+        raise FilterError("to", f"to ({end}) is before from ({start})")
+    if category == "":
+        category = None
+    if category is not None and not _SLUG.match(category):
+        raise FilterError("category", f"category must be a category slug, got {category[:40]!r}")
+    return Filters(start, end, category)
+
+
+@dataclass(frozen=True)
+class Result:
+    dataset: str
+    columns: list[dict[str, str]]
+    rows: list[dict[str, Any]]
+    cached: bool
+    empty: bool
+    """True when a mart the dataset reads has no committed output yet."""
+    as_of: str | None
+    """The newest committed_at among the marts it read (ISO-8601 UTC), or None."""
+    run_id: str | None
+    filters: dict[str, str | None]
+    """The filter values applied: from, to (YYYY-MM-DD) and category (slug); None where not applied."""
+
+
+@dataclass
+class _Loaded:
+    """What the DuckDB database holds: per mart, the manifest of the output loaded."""
+
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generation: int = 0
+
+
+def _column_type(kind: pa.DataType) -> str:
+    if pa.types.is_integer(kind):
+        return "integer"
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "number"
+    if pa.types.is_date(kind):
+        return "date"
+    if pa.types.is_timestamp(kind):
+        return "timestamp"
+    if pa.types.is_boolean(kind):
+        return "boolean"
+    return "string"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class QueryService:
+    """Dataset queries over the lake's latest committed marts, with results kept in memory until marts change."""
+
+    def __init__(self, store: ObjectStore, prefix: str, *, refresh_s: float = 5.0, cache_entries: int = 1024,
+                 memory_limit: str = "1GB", threads: int = 4,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store, self._prefix = store, prefix
+        self._refresh_s, self._cache_entries, self._clock = refresh_s, cache_entries, clock
+        self._conn = duckdb.connect(":memory:", config={"memory_limit": memory_limit, "threads": threads})
+        self._conn.execute("SET TimeZone = 'UTC'")
+        self._conn_lock = threading.Lock()  # creating cursors and reloading marts
+        self._refresh_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._loaded = _Loaded()
+        self._checked: float | None = None
+        self._results: OrderedDict[tuple[Any, ...], tuple[list[dict[str, str]], list[dict[str, Any]]]] = (
+            OrderedDict())
+        self._inflight: dict[tuple[Any, ...], threading.Event] = {}
+
+    # ---- freshness -------------------------------------------------------------------------------------------
+
+    def _latest_manifests(self) -> dict[str, tuple[int, str]]:
+        """{mart: (sequence, manifest key)} of every mart's latest committed output: one LIST."""
+        latest: dict[str, tuple[int, str]] = {}
+        for info in self._store.list(f"{self._prefix}/_manifests/{lake.MARTS_ZONE}/"):
+            parts = info.key.split("/")
+            match = _MANIFEST_FILE.match(parts[-1])
+            if match and len(parts) >= 2:
+                found = (int(match.group(1)), info.key)
+                if parts[-2] not in latest or found > latest[parts[-2]]:
+                    latest[parts[-2]] = found
+        return latest
+
+    def _reload(self) -> None:
+        """Load the marts whose latest committed output is not the one loaded; drop cached results if any was."""
+        latest = self._latest_manifests()
+        loaded = self._loaded.manifests
+        changed = {mart: key for mart, (sequence, key) in latest.items()
+                   if loaded.get(mart, {}).get("sequence") != sequence}
+        if not changed:
+            return
+        manifests = {mart: lake.load_manifest(self._store, key) for mart, key in changed.items()}
+        tables = {mart: self._read(manifest) for mart, manifest in manifests.items()}
+        with self._conn_lock:
+            cursor = self._conn.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            for mart, table in tables.items():
+                cursor.register("_incoming", table)
+                cursor.execute(f"CREATE OR REPLACE TABLE {_quote(mart)} AS SELECT * FROM _incoming")
+                cursor.unregister("_incoming")
+            cursor.execute("COMMIT")
+        except duckdb.Error:
+            cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+        with self._cache_lock:
+            self._loaded = _Loaded({**loaded, **manifests}, self._loaded.generation + 1)
+            self._results.clear()
+        log.info("analytics: loaded %s", ", ".join(f"{m} #{manifests[m]['sequence']}" for m in sorted(manifests)))
+
+    def _read(self, manifest: dict[str, Any]) -> pa.Table:
+        parts = [pq.read_table(io.BytesIO(self._store.get(entry["key"])[0])) for entry in manifest["files"]]
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Check the lake for newly committed marts if refresh_s has passed since the last check (or `force`).
+
+        Only the first check of an instance makes others wait; later ones run in one thread while the others
+        answer from what is loaded. A failed check keeps what is loaded (logged) unless nothing was ever loaded.
+        """
+        now = self._clock()
+        if not force and self._checked is not None and now - self._checked < self._refresh_s:
+            return
+        first = self._checked is None
+        if not self._refresh_lock.acquire(blocking=first or force):
+            return
+        try:
+            if not force and self._checked is not None and self._clock() - self._checked < self._refresh_s:
+                return
+            try:
+                self._reload()
+            except (OSError, duckdb.Error) as exc:  # object-store errors are OSErrors (FileNotFoundError too)
+                if self._checked is None:
+                    raise LakeUnavailable(f"cannot read the lake's marts: {exc}") from exc
+                log.warning("analytics: keeping the loaded marts, the lake check failed: %s", exc)
+            self._checked = self._clock()
+        finally:
+            self._refresh_lock.release()
+
+    def clear(self, *, results_only: bool = False) -> None:
+        """Drop every cached result and (unless `results_only`) every loaded mart: the next request starts cold,
+        as after a pipeline commit (results only) or in a new instance (benchmarks use it)."""
+        if results_only:
+            with self._cache_lock:
+                self._loaded = _Loaded(self._loaded.manifests, self._loaded.generation + 1)
+                self._results.clear()
+            return
+        with self._refresh_lock:
+            with self._conn_lock:
+                for mart in self._loaded.manifests:
+                    self._conn.execute(f"DROP TABLE IF EXISTS {_quote(mart)}")
+            with self._cache_lock:
+                self._loaded = _Loaded(generation=self._loaded.generation + 1)
+                self._results.clear()
+            self._checked = None
+
+    # ---- lake state ------------------------------------------------------------------------------------------
+
+    def manifests(self, marts: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The loaded manifests of those of `marts` that have a committed output."""
+        self.refresh()
+        loaded = self._loaded.manifests
+        return {m: loaded[m] for m in marts if m in loaded}
+
+    @staticmethod
+    def newest(manifests: dict[str, dict[str, Any]]) -> tuple[str | None, str | None]:
+        """(committed_at, run_id) of the newest of `manifests`, or (None, None)."""
+        if not manifests:
+            return None, None
+        newest = max(manifests.values(), key=lambda m: str(m["committed_at"]))
+        return str(newest["committed_at"]), str(newest["run_id"])
+
+    def categories(self) -> list[dict[str, Any]]:
+        """[{slug, name, id}] of every category in the lake, by name; [] before the first processing run."""
+        _, rows, empty = self._run(("_categories",), (CATEGORIES_MART,),
+                                   f"SELECT slug, name, category_id AS id FROM {_quote(CATEGORIES_MART)} "
+                                   "ORDER BY name, slug", {})
+        return [] if empty else rows
+
+    def category_id(self, slug: str | None) -> int | None:
+        """The id of the category with this slug; FilterError('category') if the lake has none."""
+        if slug is None:
+            return None
+        for row in self.categories():
+            if row["slug"] == slug:
+                return int(row["id"])
+        raise FilterError("category", f"unknown category {slug!r}")
+
+    def date_bounds(self, mart: str, column: str) -> dict[str, str] | None:
+        """{min, max} (YYYY-MM-DD) of a mart's date column, or None when it has no rows."""
+        _, rows, empty = self._run(("_bounds", mart, column), (mart,),
+                                   f"SELECT MIN({_quote(column)}) AS min, MAX({_quote(column)}) AS max "
+                                   f"FROM {_quote(mart)}", {})
+        if empty or not rows or rows[0]["min"] is None:
+            return None
+        return {"min": str(rows[0]["min"]), "max": str(rows[0]["max"])}
+
+    # ---- queries ---------------------------------------------------------------------------------------------
+
+    def query(self, dataset: Dataset, filters: Filters, applied: Iterable[str] | None = None) -> Result:
+        """Run `dataset` with the `applied` filters (default: every filter it takes); others are bound as NULL."""
+        wanted = set(dataset.filters if applied is None else applied) & set(dataset.filters)
+        category_id = self.category_id(filters.category)  # an unknown slug is refused even where not applied
+        values: dict[str, Any] = {"date_from": None, "date_to": None, "category_id": None}
+        shown: dict[str, str | None] = {"from": None, "to": None, "category": None}
+        if "date" in wanted:
+            values["date_from"], values["date_to"] = filters.date_from, filters.date_to
+            shown["from"] = filters.date_from.isoformat() if filters.date_from else None
+            shown["to"] = filters.date_to.isoformat() if filters.date_to else None
+        if "category" in wanted:
+            values["category_id"], shown["category"] = category_id, filters.category
+        params = {name: values[name] for name in dataset.parameters}
+        key = (dataset.name, *(params[p] for p in dataset.parameters))
+        columns, rows, empty, cached = self._run_cached(key, dataset.marts, dataset.sql, params)
+        if empty:
+            columns = [{"name": name, "type": "unknown"} for name in dataset.columns]
+        as_of, run_id = self.newest(self.manifests(dataset.marts))
+        return Result(dataset.name, columns, rows, cached, empty, as_of, run_id, shown)
+
+    def _run(self, key: tuple[Any, ...], marts: Iterable[str], sql: str,
+             params: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool]:
+        columns, rows, empty, _ = self._run_cached(key, marts, sql, params)
+        return columns, rows, empty
+
+    def _run_cached(self, key: tuple[Any, ...], marts: Iterable[str], sql: str,
+                    params: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool, bool]:
+        self.refresh()
+        marts = tuple(marts)
+        while True:
+            with self._cache_lock:
+                loaded = self._loaded
+                if any(m not in loaded.manifests for m in marts):
+                    return [], [], True, False
+                hit = self._results.get(key)
+                if hit is not None:
+                    self._results.move_to_end(key)
+                    return hit[0], hit[1], False, True
+                waiting = self._inflight.get(key)
+                if waiting is None:
+                    done = self._inflight[key] = threading.Event()
+                    break
+            waiting.wait()  # someone else is running this query: take its result
+        try:
+            columns, rows = self._execute(sql, params)
+            with self._cache_lock:
+                if self._loaded.generation == loaded.generation and self._cache_entries > 0:
+                    self._results[key] = (columns, rows)
+                    while len(self._results) > self._cache_entries:
+                        self._results.popitem(last=False)
+            return columns, rows, False, False
+        finally:
+            with self._cache_lock:
+                del self._inflight[key]
+            done.set()
+
+    def _execute(self, sql: str, params: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+        with self._conn_lock:
+            cursor = self._conn.cursor()
+        try:
+            cursor.execute(sql, params)
+            table = cursor.to_arrow_table()
+        finally:
+            cursor.close()
+        columns = [{"name": f.name, "type": _column_type(f.type)} for f in table.schema]
+        rows = [{k: _json_value(v) for k, v in row.items()} for row in table.to_pylist()]
+        return columns, rows
+
+    def close(self) -> None:
+        with self._conn_lock:
+            self._conn.close()
+
+
+KPI_COLUMN_TYPES = [{"name": "metric", "type": "string"}, {"name": "label", "type": "string"},
+                    {"name": "value", "type": "number"}, {"name": "previous", "type": "number"},
+                    {"name": "change_pct", "type": "number"}, {"name": "format", "type": "string"}]
+
+
+def kpi_rows(rows: list[dict[str, Any]], metrics: list[Metric]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One row per metric from a kpi dataset's 'current' and 'previous' rows; and the two periods.
+
+    change_pct: (value - previous) * 100 / previous, None when previous is 0 or None (or value is None).
+    """
+    by_period = {row["period"]: row for row in rows}
+    current, previous = by_period.get("current", {}), by_period.get("previous", {})
+    out = []
+    for metric in metrics:
+        value, before = current.get(metric.column), previous.get(metric.column)
+        change = None if value is None or not before else (value - before) * 100 / before
+        out.append({"metric": metric.id, "label": metric.label, "value": value, "previous": before,
+                    "change_pct": change, "format": metric.format})
+    periods = {name: ({"from": row.get("period_from"), "to": row.get("period_to")} if row else None)
+               for name, row in (("period", current), ("previous_period", previous))}
+    return out, periods
+
+
+@dataclass
+class Analytics:
+    """An app instance's dashboards (checked at start-up) and its query service."""
+
+    catalog: Catalog
+    service: QueryService
+
+    def close(self) -> None:
+        self.service.close()
+
+
+def build_analytics(settings: Settings, store: ObjectStore) -> Analytics:
+    """Check every dashboard definition (DashboardError naming the field) and set up the query service.
+
+    Nothing is read from the lake here: the first dashboard request loads the marts.
+    """
+    catalog = load_catalog()
+    analytics = settings.analytics
+    service = QueryService(store, settings.extract.prefix, refresh_s=analytics.refresh_s,
+                           cache_entries=analytics.cache_entries, memory_limit=analytics.duckdb_memory_limit,
+                           threads=analytics.duckdb_threads)
+    return Analytics(catalog, service)
+
+
+__all__ = ["KPI_COLUMN_TYPES", "Analytics", "FilterError", "Filters", "LakeUnavailable", "QueryService", "Result",
+           "build_analytics", "kpi_rows", "parse_filters"]

@@ -1,0 +1,395 @@
+"""The dashboards' API on a real app process over a real lake: SQLite -> directory, MariaDB -> SeaweedFS S3.
+
+Every figure is checked twice: against the marts as the lake holds them (lake.read_mart) and against SQL run on
+the SOURCE database, so a mistake in a dataset's SQL, its filters or the service's binding shows as a difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from lakefront.analytics import lake
+from lakefront.analytics.extract import run_extract
+from lakefront.analytics.process import run_process
+from lakefront.data import tables as t
+from lakefront.data.objects import ObjectStore, make_object_store
+from lakefront.demo import seed
+from lakefront.settings import ExtractSettings, ProcessSettings, Settings
+from support import Api, AppStack, app_stack, profile_settings
+
+UNTIL = date(2026, 3, 1)
+FROM, TO = "2025-12-01", "2026-01-15"  # 46 days; the previous period is 2025-10-16 .. 2025-11-30
+DAY = "SUBSTR(CAST(DATE(o.placed_at) AS CHAR), 1, 10)"
+SALES = """FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN products p ON p.id = l.product_id
+           JOIN categories c ON c.id = p.category_id WHERE o.status <> 'cancelled'"""
+
+
+@dataclass
+class Shop:
+    stack: AppStack
+    settings: Settings
+    engine: sa.Engine
+    store: ObjectStore
+    admin: Api
+    customer: Api
+    anonymous: Api
+
+    def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+
+    def mart(self, model: str) -> list[dict[str, Any]]:
+        return [{k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
+                for row in lake.read_mart(self.store, "lake", model).to_pylist()]
+
+    def get(self, path: str, **params: str) -> dict[str, Any]:
+        r = self.admin.request("GET", path, params=params)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def visual(self, dashboard: str, visual: str, **params: str) -> dict[str, Any]:
+        return self.get(f"/api/analytics/dashboards/{dashboard}/visuals/{visual}", **params)
+
+    def pipeline(self) -> None:
+        run_extract(self.settings)
+        run_process(self.settings)
+
+
+@pytest.fixture(scope="module")
+def shop(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    var_dir: Path = tmp_path_factory.mktemp("analytics")
+    settings = profile_settings(var_dir, profile_env, extract=ExtractSettings(prefix="lake", safety_lag_s=0),
+                                process=ProcessSettings(engine="duckdb"))
+    seed(settings, scale=0.01, seed=11, until=UNTIL, progress=False)
+    # Check the lake on every request, so a test sees a commit at once (the default is every 5 s).
+    env = {**profile_env, "LAKEFRONT_ANALYTICS__REFRESH_S": "0", "LAKEFRONT_EXTRACT__SAFETY_LAG_S": "0"}
+    with app_stack(var_dir, count=1, profile_env=env) as stack:
+        admin_token, customer_token = stack.db.add_customers("analyst", 2)
+        stack.db.make_admin("analyst0@example.com")
+        url = stack.instances[0].url
+        engine = sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool)
+        store = make_object_store(settings)
+        yield Shop(stack, settings, engine, store, Api(url, admin_token), Api(url, customer_token), Api(url))
+        engine.dispose()
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+
+
+@pytest.fixture(scope="module")
+def processed(shop: Shop) -> Shop:
+    shop.pipeline()
+    return shop
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)  # MariaDB's SUM is a Decimal; an empty SUM is NULL
+
+
+def _category(shop: Shop) -> tuple[int, str, str]:
+    """The category with the most revenue in [FROM, TO]: (id, slug, name)."""
+    found = shop.rows(f"SELECT c.id, c.slug, c.name {SALES} AND {DAY} BETWEEN :lo AND :hi "
+                      "GROUP BY c.id, c.slug, c.name ORDER BY SUM(l.line_total_cents) DESC, c.id LIMIT 1",
+                      lo=FROM, hi=TO)
+    return found[0]
+
+
+def _source_kpis(shop: Shop, lo: str, hi: str, category: int | None) -> dict[str, int | None]:
+    if category is None:
+        orders, revenue = shop.rows(f"SELECT COUNT(*), SUM(o.total_cents) FROM orders o "
+                                    f"WHERE o.status <> 'cancelled' AND {DAY} BETWEEN :lo AND :hi", lo=lo, hi=hi)[0]
+        customers = shop.rows(f"SELECT COUNT(DISTINCT o.customer_id) FROM orders o "
+                              f"WHERE o.status <> 'cancelled' AND {DAY} BETWEEN :lo AND :hi", lo=lo, hi=hi)[0][0]
+    else:
+        orders, revenue, customers = shop.rows(
+            f"SELECT COUNT(DISTINCT o.id), SUM(l.line_total_cents), COUNT(DISTINCT o.customer_id) {SALES} "
+            f"AND {DAY} BETWEEN :lo AND :hi AND p.category_id = :c", lo=lo, hi=hi, c=category)[0]
+    orders, revenue = _int(orders), _int(revenue)
+    return {"revenue": revenue, "orders": orders, "customers": _int(customers),
+            "average_order_value": (2 * revenue + orders) // (2 * orders) if orders else None}
+
+
+def _problem_field(shop: Shop, path: str, **params: str) -> str:
+    r = shop.admin.request("GET", path, params=params)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    fields = [e["field"] for e in r.json()["errors"]]
+    assert len(fields) == 1
+    return fields[0]
+
+
+ENDPOINTS = ["/api/analytics/dashboards", "/api/analytics/dashboards/sales",
+             "/api/analytics/dashboards/sales/visuals/kpis", "/api/analytics/datasets",
+             "/api/analytics/datasets/daily_sales", "/api/analytics/dashboards/nope",
+             "/api/analytics/datasets/daily_sales?format=csv"]
+
+
+def test_an_empty_lake_says_empty_and_every_visual_answers_with_no_rows(shop: Shop) -> None:
+    listed = shop.get("/api/analytics/dashboards")
+    assert [d["id"] for d in listed] == ["sales", "customers", "funnel", "inventory"]
+    for summary in listed:
+        board = shop.get(f"/api/analytics/dashboards/{summary['id']}")
+        assert board["empty"] is True
+        assert (board["as_of"], board["run_id"], board["date_bounds"], board["categories"]) == (None, None, None, [])
+        for visual in board["visuals"]:
+            data = shop.visual(summary["id"], visual["id"], **{"from": FROM, "to": TO})
+            assert (data["rows"], data["empty"], data["as_of"]) == ([], True, None)
+            assert data["columns"]
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_only_admins_reach_the_analytics_api(shop: Shop, path: str) -> None:
+    anonymous = shop.anonymous.request("GET", path)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    customer = shop.customer.request("GET", path)
+    assert customer.status_code == 403
+    assert customer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_dashboard_describes_its_filters_visuals_and_data(processed: Shop) -> None:
+    board = processed.get("/api/analytics/dashboards/sales")
+    assert board["empty"] is False
+    assert board["filters"] == [{"id": "date", "type": "date_range", "default_days": 30},
+                                {"id": "category", "type": "category"}]
+    visuals = {v["id"]: v for v in board["visuals"]}
+    assert {v["type"] for v in visuals.values()} == {"kpi", "line", "bar", "table"}
+    assert visuals["revenue_by_category"]["drill"] == {"filter": "category", "field": "category_slug"}
+    assert visuals["revenue_by_category"]["filters"] == ["date"]
+    assert visuals["revenue_over_time"]["encoding"] == {"x": "day", "y": "revenue_cents"}
+    assert all(1 <= v["width"] <= 12 for v in visuals.values())
+    first, last = processed.rows(f"SELECT MIN({DAY}), MAX({DAY}) FROM orders o WHERE o.status <> 'cancelled'")[0]
+    assert board["date_bounds"] == {"min": first, "max": last}
+    assert board["categories"] == [{"slug": s, "name": n} for n, s in sorted(
+        (n, s) for s, n in processed.rows("SELECT slug, name FROM categories"))]
+    newest = max((lake.last_mart_manifest(processed.store, "lake", m) or {} for m in board["marts"]),
+                 key=lambda m: m["committed_at"])
+    assert (board["as_of"], board["run_id"]) == (newest["committed_at"], newest["run_id"])
+    heatmap = processed.get("/api/analytics/dashboards/customers")["visuals"][0]
+    assert (heatmap["type"], heatmap["encoding"]) == (
+        "heatmap", {"x": "months_since", "y": "cohort_month", "value": "retention"})
+
+
+@pytest.mark.parametrize("with_category", [False, True])
+def test_sales_kpis_equal_the_source_for_the_period_and_the_one_before(processed: Shop, with_category: bool) -> None:
+    category_id, slug, _ = _category(processed)
+    params = {"from": FROM, "to": TO} | ({"category": slug} if with_category else {})
+    data = processed.visual("sales", "kpis", **params)
+    cat = category_id if with_category else None
+    now = _source_kpis(processed, FROM, TO, cat)
+    before = _source_kpis(processed, "2025-10-16", "2025-11-30", cat)
+    assert (data["period"], data["previous_period"]) == (
+        {"from": FROM, "to": TO}, {"from": "2025-10-16", "to": "2025-11-30"})
+    assert data["filters"] == {"from": FROM, "to": TO, "category": slug if with_category else None}
+    assert [c["name"] for c in data["columns"]] == ["metric", "label", "value", "previous", "change_pct", "format"]
+    got = {row["metric"]: row for row in data["rows"]}
+    assert list(got) == ["revenue", "orders", "average_order_value", "customers"]
+    assert now["revenue"] and now["orders"]
+    for metric, row in got.items():
+        assert (row["value"], row["previous"]) == (now[metric], before[metric]), metric
+        prev = before[metric]
+        assert row["change_pct"] == (None if not prev else (now[metric] - prev) * 100 / prev)  # type: ignore[operator]
+    assert got["revenue"]["format"] == "cents" and got["customers"]["format"] == "count"
+
+
+def test_kpis_without_dates_cover_the_whole_history_as_in_the_marts(processed: Shop) -> None:
+    data = processed.visual("sales", "kpis")
+    daily = processed.mart("mart_daily_sales")
+    got = {row["metric"]: row["value"] for row in data["rows"]}
+    assert got["revenue"] == sum(r["revenue_cents"] for r in daily)
+    assert got["orders"] == sum(r["orders"] for r in daily)
+    assert got["customers"] == len({r["customer_id"] for r in processed.mart("mart_customer_sales_daily")})
+    assert data["period"] == {"from": min(r["day"] for r in daily), "to": max(r["day"] for r in daily)}
+
+
+@pytest.mark.parametrize("with_category", [False, True])
+def test_revenue_per_day_has_every_day_of_the_period_and_equals_the_source(processed: Shop,
+                                                                           with_category: bool) -> None:
+    category_id, slug, _ = _category(processed)
+    params = {"from": FROM, "to": TO} | ({"category": slug} if with_category else {})
+    rows = processed.visual("sales", "revenue_over_time", **params)["rows"]
+    where = " AND p.category_id = :c" if with_category else ""
+    expected = {day: _int(revenue) for day, revenue in processed.rows(
+        f"SELECT {DAY}, SUM(l.line_total_cents) {SALES} AND {DAY} BETWEEN :lo AND :hi{where} GROUP BY {DAY}",
+        lo=FROM, hi=TO, c=category_id)}
+    assert [r["day"] for r in rows] == [(date(2025, 12, 1) + timedelta(days=i)).isoformat() for i in range(46)]
+    assert {r["day"]: r["revenue_cents"] for r in rows if r["revenue_cents"]} == expected
+    if not with_category:
+        marts = {r["day"]: r for r in processed.mart("mart_daily_sales") if FROM <= r["day"] <= TO}
+        assert {r["day"]: (r["revenue_cents"], r["orders"]) for r in rows if r["orders"]} == {
+            d: (r["revenue_cents"], r["orders"]) for d, r in marts.items()}
+
+
+def test_revenue_by_category_ignores_the_category_filter_and_equals_the_source(processed: Shop) -> None:
+    _, slug, _ = _category(processed)
+    data = processed.visual("sales", "revenue_by_category", **{"from": FROM, "to": TO, "category": slug})
+    assert data["filters"] == {"from": FROM, "to": TO, "category": None}
+    expected = {s: (n, _int(r), o) for s, n, r, o in processed.rows(
+        f"SELECT c.slug, c.name, SUM(l.line_total_cents), COUNT(DISTINCT o.id) {SALES} "
+        f"AND {DAY} BETWEEN :lo AND :hi GROUP BY c.slug, c.name", lo=FROM, hi=TO)}
+    got = {r["category_slug"]: (r["category_name"], r["revenue_cents"], r["orders"]) for r in data["rows"]}
+    assert got == expected
+    assert [r["revenue_cents"] for r in data["rows"]] == sorted((r["revenue_cents"] for r in data["rows"]),
+                                                                reverse=True)
+    # The drill field's values are slugs the category filter takes.
+    last = data["rows"][-1]["category_slug"]
+    drilled = processed.visual("sales", "kpis", **{"from": FROM, "to": TO, "category": last})
+    assert drilled["filters"]["category"] == last
+
+
+def test_top_products_filtered_by_category_equal_the_mart_and_the_source(processed: Shop) -> None:
+    category_id, slug, _ = _category(processed)
+    rows = processed.visual("sales", "top_products", category=slug, **{"from": FROM})["rows"]
+    mart = sorted((r for r in processed.mart("mart_product_sales") if r["category_id"] == category_id),
+                  key=lambda r: (-r["revenue_cents"], r["product_id"]))[:20]
+    assert [(r["product_id"], r["revenue_cents"], r["units"]) for r in rows] == [
+        (r["product_id"], r["revenue_cents"], r["units"]) for r in mart]
+    source = {p: _int(r) for p, r in processed.rows(
+        f"SELECT p.id, SUM(l.line_total_cents) {SALES} AND p.category_id = :c GROUP BY p.id", c=category_id)}
+    assert {r["product_id"]: r["revenue_cents"] for r in rows} == dict(
+        sorted(source.items(), key=lambda kv: (-kv[1], kv[0]))[:20])
+    assert rows[0]["rank"] == 1
+
+
+def test_mart_datasets_filter_by_date_exactly_as_the_marts_read(processed: Shop) -> None:
+    for dataset, mart, keys in [("daily_sales", "mart_daily_sales", ("day",)),
+                                ("funnel_daily", "mart_funnel_daily", ("day",)),
+                                ("order_status_daily", "mart_order_status_daily", ("day", "status"))]:
+        everything = processed.get(f"/api/analytics/datasets/{dataset}")
+        assert everything["filters"] == {"from": None, "to": None, "category": None}
+        expected = sorted(processed.mart(mart), key=lambda r: tuple(r[k] for k in keys))
+        assert everything["rows"] == expected, dataset
+        some = processed.get(f"/api/analytics/datasets/{dataset}", **{"from": FROM, "to": TO})["rows"]
+        assert some == [r for r in expected if FROM <= r["day"] <= TO], dataset
+        assert some and len(some) < len(expected)
+    columns = processed.get("/api/analytics/datasets/daily_sales")["columns"]
+    assert {c["name"]: c["type"] for c in columns}["day"] == "date"
+    assert {c["name"]: c["type"] for c in columns}["revenue_cents"] == "integer"
+
+
+def test_new_and_returning_customers_equal_the_source(processed: Shop) -> None:
+    rows = processed.visual("customers", "new_vs_returning", **{"from": FROM, "to": TO})["rows"]
+    expected = {day: (new, returning) for day, new, returning in processed.rows(f"""
+        WITH valid AS (SELECT o.customer_id, {DAY} AS day FROM orders o WHERE o.status <> 'cancelled'),
+             firsts AS (SELECT customer_id, MIN(day) AS first_day FROM valid GROUP BY customer_id)
+        SELECT v.day, COUNT(DISTINCT CASE WHEN f.first_day = v.day THEN v.customer_id END),
+               COUNT(DISTINCT CASE WHEN f.first_day < v.day THEN v.customer_id END)
+        FROM valid v JOIN firsts f ON f.customer_id = v.customer_id
+        WHERE v.day BETWEEN :lo AND :hi GROUP BY v.day""", lo=FROM, hi=TO)}
+    assert {r["day"]: (r["new_customers"], r["returning_customers"]) for r in rows} == expected
+
+
+def test_cohorts_and_the_funnel_steps_equal_the_marts(processed: Shop) -> None:
+    cohorts = processed.visual("customers", "cohort_retention", **{"from": FROM, "to": TO})["rows"]
+    assert cohorts == sorted((r for r in processed.mart("mart_customer_cohorts")
+                              if "2025-12-01" <= r["cohort_month"] <= TO),
+                             key=lambda r: (r["cohort_month"], r["months_since"]))
+    assert {r["cohort_month"] for r in cohorts} == {"2025-12-01", "2026-01-01"}
+    steps = processed.visual("funnel", "steps", **{"from": FROM, "to": TO})["rows"]
+    funnel = [r for r in processed.mart("mart_funnel_daily") if FROM <= r["day"] <= TO]
+    counts = [sum(r[c] for r in funnel) for c in ("sessions_with_view", "sessions_with_cart", "orders")]
+    assert [r["count"] for r in steps] == counts
+    assert [r["share_of_views"] for r in steps] == [c / counts[0] for c in counts]
+    source_orders = processed.rows(f"SELECT COUNT(*) FROM orders o WHERE o.status <> 'cancelled' "
+                                   f"AND {DAY} BETWEEN :lo AND :hi", lo=FROM, hi=TO)[0][0]
+    assert steps[2]["count"] == source_orders
+
+
+def test_inventory_equals_the_source_stock_and_the_low_stock_mart(processed: Shop) -> None:
+    stock = processed.visual("inventory", "stock_by_category")["rows"]
+    expected = {slug: (_int(units), count) for slug, units, count in processed.rows(
+        "SELECT c.slug, SUM(CASE WHEN p.is_active THEN p.stock ELSE 0 END), "
+        "SUM(CASE WHEN p.is_active THEN 1 ELSE 0 END) FROM categories c LEFT JOIN products p "
+        "ON p.category_id = c.id GROUP BY c.slug")}
+    assert {r["category_slug"]: (r["stock_units"], r["active_products"]) for r in stock} == expected
+    _, slug, name = _category(processed)
+    low = processed.visual("inventory", "low_stock", category=slug)["rows"]
+    mart = {r["product_id"] for r in processed.mart("mart_inventory") if r["low_stock"] and r["category_name"] == name}
+    assert {r["product_id"] for r in low} == mart
+    assert {r["product_id"] for r in processed.visual("inventory", "low_stock")["rows"]} == {
+        r["product_id"] for r in processed.mart("mart_inventory") if r["low_stock"]}
+
+
+def test_csv_downloads_carry_the_same_rows(processed: Shop) -> None:
+    path = "/api/analytics/dashboards/sales/visuals/revenue_by_category"
+    params = {"from": FROM, "to": TO}
+    data = processed.visual("sales", "revenue_by_category", **params)
+    r = processed.admin.request("GET", path, params=params | {"format": "csv"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.headers["content-disposition"] == 'attachment; filename="sales-revenue_by_category.csv"'
+    lines = r.text.splitlines()
+    assert lines[0] == ",".join(c["name"] for c in data["columns"])
+    assert len(lines) == 1 + len(data["rows"])
+    assert lines[1].split(",")[2] == str(data["rows"][0]["revenue_cents"])
+
+
+def test_bad_filters_are_problems_naming_the_parameter(processed: Shop) -> None:
+    path = "/api/analytics/dashboards/sales/visuals/kpis"
+    assert _problem_field(processed, path, **{"from": "2026-13-01"}) == "from"
+    assert _problem_field(processed, path, **{"from": "yesterday"}) == "from"
+    assert _problem_field(processed, path, to="2026-02-30") == "to"
+    assert _problem_field(processed, path, **{"from": "2026-02-01", "to": "2026-01-01"}) == "to"
+    assert _problem_field(processed, path, category="no-such-category") == "category"
+    assert _problem_field(processed, path, category="Not A Slug!") == "category"
+    assert _problem_field(processed, "/api/analytics/datasets/top_products", category="nope") == "category"
+    assert _problem_field(processed, path, format="xml") == "format"
+    for missing in ("/api/analytics/dashboards/nope", "/api/analytics/dashboards/sales/visuals/nope",
+                    "/api/analytics/datasets/nope"):
+        r = processed.admin.request("GET", missing)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", missing
+
+
+def test_results_are_cached_until_the_pipeline_commits_new_marts(processed: Shop) -> None:
+    category_id, slug, _ = _category(processed)
+    params = {"from": "2025-12-02", "to": TO, "category": slug}  # asked for by no other test
+    first = processed.visual("sales", "kpis", **params)
+    again = processed.visual("sales", "kpis", **params)
+    assert (first["cached"], again["cached"]) == (False, True)
+    assert again["rows"] == first["rows"]
+    product, price = processed.rows("SELECT id, price_cents FROM products WHERE category_id = :c AND is_active "
+                                    "ORDER BY id LIMIT 1", c=category_id)[0]
+    customer = processed.rows("SELECT id FROM customers WHERE email = 'analyst1@example.com'")[0][0]
+    now = datetime.now(UTC)
+    placed = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    with processed.engine.begin() as conn:
+        order = conn.execute(t.orders.insert().values(
+            customer_id=customer, status="placed", total_cents=2 * price, item_count=2, placed_at=placed,
+            created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(t.order_lines.insert().values(
+            order_id=order, product_id=product, quantity=2, unit_price_cents=price, line_total_cents=2 * price,
+            created_at=now, updated_at=now))
+    unchanged = processed.visual("sales", "kpis", **params)
+    assert unchanged["cached"] is True  # the database changed, the lake did not
+    processed.pipeline()
+    after = processed.visual("sales", "kpis", **params)
+    assert after["cached"] is False
+    assert after["run_id"] != first["run_id"] and after["as_of"] > first["as_of"]
+    values = {row["metric"]: row["value"] for row in after["rows"]}
+    old = {row["metric"]: row["value"] for row in first["rows"]}
+    assert values["revenue"] == old["revenue"] + 2 * price
+    assert values["orders"] == old["orders"] + 1
+    assert values["customers"] == old["customers"] + 1  # a customer who had never ordered
+    assert values == _source_kpis(processed, "2025-12-02", TO, category_id)
+    assert processed.visual("sales", "kpis", **params)["cached"] is True
+
+
+def test_concurrent_requests_for_one_uncached_result_run_its_query_once(processed: Shop) -> None:
+    params = {"from": "2025-11-03", "to": "2026-02-03"}  # asked for by no other test
+    path = "/api/analytics/dashboards/sales/visuals/revenue_over_time"
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda _: processed.admin.request("GET", path, params=params), range(32)))
+    assert all(r.status_code == 200 for r in answers)
+    bodies = [r.json() for r in answers]
+    assert sum(not b["cached"] for b in bodies) == 1
+    assert all(b["rows"] == bodies[0]["rows"] for b in bodies)
+    assert len(bodies[0]["rows"]) == 93
