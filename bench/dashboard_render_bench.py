@@ -33,7 +33,6 @@ import platform
 import re
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
+from _up import start_up, stop_up
 
 from lakefront.servers.procs import free_port
 
@@ -105,30 +104,10 @@ class Stack:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        out = open(self.var_dir / "up.out", "ab")  # noqa: SIM115  (the child writes to it until stop)
-        self.proc = subprocess.Popen([sys.executable, "-m", "lakefront", "up"], env=self.env, stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.var_dir)
-        deadline = time.monotonic() + 600
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"lakefront up failed; see {self.var_dir / 'up.out'}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("lakefront up not ready in 10 minutes")
-            time.sleep(0.5)
+        self.proc = start_up(self.var_dir, self.env, timeout_s=600)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_up(self.proc)
 
 
 @dataclass

@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 import pymysql
+from _up import output, start_up, stop_up
 
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
 from lakefront.servers.procs import free_port
@@ -91,30 +92,13 @@ class Stack:
         return db
 
     def output(self) -> str:
-        return "".join((self.var_dir / n).read_text() for n in ("up.out", "up.err") if (self.var_dir / n).exists())
+        return output(self.var_dir)
 
     def up(self) -> None:
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.var_dir / "up.out", "wb") as out, open(self.var_dir / "up.err", "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "lakefront", "up"], env=self.env, stdout=out,
-                                         stderr=err, stdin=subprocess.DEVNULL, cwd=self.var_dir)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while "store " not in (self.var_dir / "up.out").read_text():
-            if self.proc.poll() is not None:
-                raise SystemExit(f"lakefront up exited with {self.proc.returncode}:\n{self.output()[-3000:]}")
-            if time.monotonic() > deadline:
-                self.down()
-                raise SystemExit(f"lakefront up not ready in {READY_TIMEOUT_S:.0f}s:\n{self.output()[-3000:]}")
-            time.sleep(0.2)
+        self.proc = start_up(self.var_dir, self.env, timeout_s=READY_TIMEOUT_S)
 
     def down(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_up(self.proc)
 
     def node_server(self, name: str) -> MariaDBServer:
         node = next(n for n in self.database()["nodes"] if n["name"] == name)
