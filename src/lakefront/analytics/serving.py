@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakefront.analytics import lake
-from lakefront.analytics.dashboards import Catalog, Dataset, load_catalog
+from lakefront.analytics.dashboards import Catalog, Dataset, load_catalog, mart_columns
 from lakefront.analytics.dashboards.spec import CATEGORIES_MART, Metric
 from lakefront.data.objects import ObjectStore
 from lakefront.settings import Settings
@@ -158,6 +158,8 @@ class QueryService:
         self._results: OrderedDict[tuple[Any, ...], tuple[list[dict[str, str]], list[dict[str, Any]]]] = (
             OrderedDict())
         self._inflight: dict[tuple[Any, ...], threading.Event] = {}
+        self._expected = mart_columns()  # {mart: the columns its model produces now}
+        self._outdated: dict[str, int] = {}  # {mart: sequence} committed by an older model, not loaded
 
     # ---- freshness -------------------------------------------------------------------------------------------
 
@@ -178,10 +180,20 @@ class QueryService:
         latest = self._latest_manifests()
         loaded = self._loaded.manifests
         changed = {mart: key for mart, (sequence, key) in latest.items()
-                   if loaded.get(mart, {}).get("sequence") != sequence}
+                   if loaded.get(mart, {}).get("sequence") != sequence and self._outdated.get(mart) != sequence}
         if not changed:
             return
         manifests = {mart: lake.load_manifest(self._store, key) for mart, key in changed.items()}
+        for mart in list(manifests):
+            # A mart committed by an older version of its model lacks columns the datasets read: leave it
+            # out (dashboards show "no data yet") until the next pipeline run commits the current model.
+            missing = sorted(set(self._expected.get(mart, ())) - {c["name"] for c in manifests[mart]["schema"]})
+            if missing:
+                log.warning("analytics: mart %s in the lake lacks %s (an older model); not loading it until "
+                            "`lakefront pipeline` commits it again", mart, ", ".join(missing))
+                self._outdated[mart] = int(manifests.pop(mart)["sequence"])
+        if not manifests:
+            return
         tables = {mart: self._read(manifest) for mart, manifest in manifests.items()}
         with self._conn_lock:
             cursor = self._conn.cursor()
