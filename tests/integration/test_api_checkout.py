@@ -1,4 +1,4 @@
-"""Checkout on real app-tier processes over the embedded data layer."""
+"""Checkout and carts on real app-tier processes, in both profiles (SQLite; MariaDB)."""
 
 from __future__ import annotations
 
@@ -100,3 +100,23 @@ def test_stock_never_goes_below_zero_in_the_database(stack) -> None:
     app: AppStack = stack[0]
     assert app.db.scalar("SELECT COUNT(*) FROM products WHERE stock < 0") == 0
 
+
+
+def test_customers_filling_their_first_carts_at_once_all_succeed(stack) -> None:
+    # UPDATE-then-INSERT took a gap lock on the missing cart row and then inserted into the gap:
+    # two customers adding their first item at once deadlocked on InnoDB (a 500, or a 503 at best).
+    app, instances, admin, category_id = stack
+    products = [_product(admin, category_id, f"CART-{n}", stock=1000) for n in range(3)]
+    shoppers = [Api(instances[i % 2].url, token) for i, token in enumerate(app.db.add_customers("carts", 40))]
+
+    def fill(shopper: Api) -> list[int]:
+        return [shopper.request("PUT", f"/api/cart/items/{product}", json={"quantity": q}).status_code
+                for q in (1, 2) for product in products]
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = [s for result in pool.map(fill, shoppers) for s in result]
+
+    assert statuses == [200] * len(statuses)
+    assert app.db.scalar("SELECT COUNT(*) FROM cart_items WHERE product_id IN (:a, :b, :c)",
+                         a=products[0], b=products[1], c=products[2]) == 40 * 3
+    assert app.db.scalar("SELECT SUM(quantity) FROM cart_items WHERE product_id = :id", id=products[0]) == 40 * 2
