@@ -9,6 +9,7 @@ nobody asked for, and no transaction from the old primary after the promotion.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -392,6 +393,10 @@ def test_a_planned_switchover_fails_no_order(dbstack: Stack, products: list[int]
     not_ok = [(o.key, o.outcome, o.attempts) for o in load.orders if o.outcome != "ok"]
     assert not not_ok, f"orders that did not succeed during a planned switchover: {not_ok}"
     _assert_orders_kept(load, _node_server(dbstack, new))
+    status = dbstack.lakefront("status", "--json")
+    rows = {row["id"]: row for row in json.loads(status.stdout)["components"]}
+    assert f"last switchover {old} -> {new}" in rows["database"]["detail"], rows["database"]
+    assert f"{old} (port" in rows["standby"]["detail"] and rows["standby"]["status"] == "ok", rows["standby"]
     # A planned switchover never needs a rebuild: the old primary has nothing the new one lacks (also
     # when the new primary was itself rebuilt from a dump by the crash drill: REJOINED says which).
     assert event["old_primary_rejoined"] == "replicated", (event, REJOINED)
@@ -501,3 +506,53 @@ def test_reads_leave_a_paused_replica_and_come_back(dbstack: Stack, products: li
 
     wait_for(reader_serves_searches, 30, "searches served by the standby again")
 
+
+
+def test_a_primary_lost_while_the_standby_was_behind_is_restarted_not_failed_over(dbstack: Stack,
+                                                                                   products: list[int]) -> None:
+    # standby_loss=continue: with the standby's IO thread stopped, commits go on without it after the
+    # semi-sync timeout. Promoting it then would lose those acknowledged orders: the monitor must
+    # restart the old primary in place instead, and every order acknowledged meanwhile must be there.
+    wait_for(lambda: bool(dbstack.state()["database"]["readers"]), 60, "a replicating standby")
+    before = dbstack.state()["database"]
+    primary, failovers = before["primary"], len(before["failovers"])
+    restarts = next(n["restarts"] for n in before["nodes"] if n["name"] == primary)
+    _replication(dbstack, "STOP SLAVE IO_THREAD")
+    try:
+        # The heartbeat's next commit waits the semi-sync timeout, then the primary goes on alone.
+        wait_for(lambda: dbstack.state()["database"]["standby_in_sync"] is False, 30, "the standby out of sync")
+        shopper = Browser(dbstack.public_url)
+        try:
+            shopper.signup(f"alone-{uuid.uuid4().hex[:8]}@example.com", "Alone")
+            shopper.get("/cart")
+            assert shopper.post(f"/cart/items/{products[0]}", {"quantity": "1"}).status_code == 303
+            key = IDEMPOTENCY.search(shopper.get("/checkout").text)
+            assert key is not None
+            placed = shopper.post("/checkout", {"idempotency_key": key.group(1)})
+            assert placed.status_code == 303, placed.status_code
+            order_id = int(_ORDER_PATH.match(placed.headers["location"])[1])  # type: ignore[index]
+            standby = _node_server(dbstack, before["standby"])
+            assert _query(standby, "SELECT COUNT(*) FROM orders WHERE id = %s", (order_id,)) == [(0,)]
+
+            pid = next(n["pid"] for n in dbstack.state()["database"]["nodes"] if n["name"] == primary)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: next(n["restarts"] for n in dbstack.state()["database"]["nodes"]
+                                  if n["name"] == primary) > restarts, 60, "the primary restarted")
+            after = dbstack.state()["database"]
+            assert after["primary"] == primary and len(after["failovers"]) == failovers, after
+            # Writable again, with the order it acknowledged alone.
+            assert _query(_node_server(dbstack, primary), "SELECT COUNT(*) FROM orders WHERE id = %s",
+                          (order_id,)) == [(1,)]
+            assert f'href="/orders/{order_id}"' in shopper.get("/orders").text
+            shopper.get("/cart")
+            assert shopper.post(f"/cart/items/{products[0]}", {"quantity": "1"}).status_code == 303
+            key = IDEMPOTENCY.search(shopper.get("/checkout").text)
+            assert key is not None
+            assert shopper.post("/checkout", {"idempotency_key": key.group(1)}).status_code == 303
+        finally:
+            shopper.close()
+    finally:
+        _replication(dbstack, "START SLAVE IO_THREAD")
+    wait_for(lambda: dbstack.state()["database"]["standby_in_sync"] is True, 60, "the standby back in sync")
+    assert _query(_node_server(dbstack, before["standby"]), "SELECT COUNT(*) FROM orders WHERE id = %s",
+                  (order_id,)) == [(1,)]

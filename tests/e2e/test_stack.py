@@ -110,6 +110,8 @@ def test_status_reports_every_running_component_healthy(stack: Stack) -> None:
         assert report["database"]["primary"] == "db-1" and report["database"]["readers"] == ["db-2"]
     else:
         assert by_id["standby"]["status"] == "planned"
+        refused = stack.lakefront("failover")
+        assert refused.returncode != 0 and "no standby" in refused.stderr and "Traceback" not in refused.stderr
     assert int(by_id["database"]["detail"].split()[0]) > 0  # demo products were loaded
     names = {i["name"] for cid in ("web", "app") for i in by_id[cid]["instances"]}
     assert names == {"web-1", "web-2", "app-1", "app-2"}

@@ -279,6 +279,8 @@ class DatabaseCluster:
                 if node.name == self.primary:
                     # Failing over was impossible or refused: it has every acknowledged commit; writable again.
                     node.server.promote()
+                    if self.readers:
+                        node.server.set_semi_sync_master(True, self.semi_sync_timeout_ms)
                     self._restart_in_place = False
                     self._close_probe()
                     self.publish()
