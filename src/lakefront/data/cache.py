@@ -95,12 +95,25 @@ class EmbeddedCache:
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=self._busy_timeout_ms / 1000)
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._wal(conn)
             # Losing cache writes in a power cut is harmless; waiting for fsync on every set is not.
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             self._local.conn = conn
         return conn
+
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """WAL mode, once per file. Switching needs the file to itself and SQLite reports a busy file
+        at once instead of waiting: two instances starting together made one exit ("database is
+        locked"). WAL persists in the file, so later connections find it set and skip the switch."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def get(self, key: str) -> bytes | None:
         row = self._conn().execute(
