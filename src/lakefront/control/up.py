@@ -71,11 +71,11 @@ def product_count(url: str, busy_timeout_ms: int = 15000) -> int:
 
 def prepare_data(settings: Settings, *, seed: bool) -> None:
     """Migrate the database, then load demo data into an empty one."""
+    # Alembic narrates its plugins at INFO when imported; `up` logs one line for the migration instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from lakefront.data.engines import make_engine
     from lakefront.data.migrations import migrate
 
-    # Alembic narrates its plugins at INFO; `up` logs one line for the migration instead.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     engine = make_engine(settings.writer_url, write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
     try:
         migrate(engine)
