@@ -28,16 +28,13 @@ import math
 import os
 import platform
 import random
-import re
 import shlex
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,18 +45,15 @@ import httpx
 import pymysql
 from _up import output, start_up, stop_up
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shoppers the e2e tests use
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
 from lakefront.servers.procs import free_port
 from lakefront.servers.seaweedfs import pick_s3_port
+from support.shoppers import Shoppers
 
-ORDER_DEADLINE_S = 30.0
-REQUEST_TIMEOUT_S = 15.0
 AMPLE_STOCK = 1_000_000
 READY_TIMEOUT_S = 180.0
 ADMIN = {"email": "admin@lakefront.local", "password": "lakefront-admin"}
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-IDEMPOTENCY = re.compile(r'name="idempotency_key" value="([^"]+)"')
-ORDER_PATH = re.compile(r"^/orders/(\d+)$")
 
 
 def step(message: str) -> None:
@@ -134,143 +128,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
     return time.monotonic() - started
 
 
-# Shoppers.
-
-
-class Browser:
-    """Cookies and the session's CSRF token, as a browser keeps them."""
-
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, follow_redirects=False, timeout=REQUEST_TIMEOUT_S)
-        self.csrf = ""
-
-    def get(self, path: str) -> httpx.Response:
-        response = self.http.get(path)
-        found = CSRF.search(response.text) if "text/html" in response.headers.get("content-type", "") else None
-        if found:
-            self.csrf = found.group(1)
-        return response
-
-    def post(self, path: str, data: dict[str, str]) -> httpx.Response:
-        return self.http.post(path, data={**data, "csrf_token": self.csrf})
-
-
-@dataclass
-class Order:
-    key: str
-    client: int
-    outcome: str = "unknown"  # ok (order id received), failed (definite refusal), unknown (errors until deadline)
-    order_id: int | None = None
-    answer_sent: float = 0.0  # monotonic time the answered attempt was sent
-    answered: float = 0.0  # and answered
-    attempts: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Load:
-    base_url: str
-    products: list[int]
-    clients: int
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    stop: threading.Event = field(default_factory=threading.Event)
-    orders: list[Order] = field(default_factory=list)
-    statuses: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> None:
-        for client in range(self.clients):
-            thread = threading.Thread(target=self._shop, args=(client,), daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=ORDER_DEADLINE_S + REQUEST_TIMEOUT_S + 10)
-
-    def placed(self, client: int) -> int:
-        with self.lock:
-            return sum(1 for o in self.orders if o.client == client and o.outcome == "ok")
-
-    def _retrying(self, send: Callable[[], httpx.Response], deadline: float,
-                  attempts: list[str] | None = None) -> httpx.Response | None:
-        backoff = 0.1
-        while True:
-            try:
-                response: httpx.Response | None = send()
-                answer = str(response.status_code) if response is not None else "?"
-            except httpx.TransportError as exc:
-                response, answer = None, type(exc).__name__
-            with self.lock:
-                self.statuses[answer] += 1
-            if attempts is not None:
-                attempts.append(answer)
-            if response is not None and response.status_code < 500:
-                return response
-            if time.monotonic() >= deadline:
-                return None
-            pause = backoff
-            if response is not None and (retry_after := response.headers.get("retry-after", "")).isdigit():
-                pause = max(pause, min(float(retry_after), 2.0))
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            backoff = min(backoff * 2, 1.0)
-
-    def _shop(self, client: int) -> None:
-        browser = Browser(self.base_url)
-        product_id = self.products[client % len(self.products)]
-        try:
-            deadline = time.monotonic() + 60
-            page = self._retrying(lambda: browser.get("/signup"), deadline)
-            signed = self._retrying(lambda: browser.post("/signup", {
-                "email": f"drill-{self.tag}-{client}@example.com", "name": f"Drill {client}",
-                "password": "correct horse battery"}), deadline) if page is not None else None
-            if signed is None or signed.status_code != 303:
-                raise RuntimeError(f"sign-up failed: {signed.status_code if signed else 'no answer'}")
-            while not self.stop.is_set():
-                order = self._order(browser, client, product_id)
-                if order is not None:
-                    with self.lock:
-                        self.orders.append(order)
-        except Exception as exc:
-            with self.lock:
-                self.problems.append(f"client {client}: {exc!r}")
-        finally:
-            browser.http.close()
-
-    def _order(self, browser: Browser, client: int, product_id: int) -> Order | None:
-        deadline = time.monotonic() + ORDER_DEADLINE_S
-        cart = self._retrying(lambda: browser.get("/cart"), deadline)
-        if cart is None or cart.status_code != 200:
-            return None
-        line = self._retrying(lambda: browser.post(f"/cart/items/{product_id}", {"quantity": "1"}), deadline)
-        if line is None or line.status_code != 303:
-            return None
-        form = self._retrying(lambda: browser.get("/checkout"), deadline)
-        found = IDEMPOTENCY.search(form.text) if form is not None and form.status_code == 200 else None
-        if found is None:
-            return None
-        order = Order(key=found.group(1), client=client)
-        sent = 0.0
-
-        def post() -> httpx.Response:
-            nonlocal sent
-            sent = time.monotonic()
-            return browser.post("/checkout", {"idempotency_key": order.key})
-
-        answer = self._retrying(post, time.monotonic() + ORDER_DEADLINE_S, order.attempts)
-        if answer is None:
-            return order
-        order.answer_sent, order.answered = sent, time.monotonic()
-        location = ORDER_PATH.match(answer.headers.get("location", "")) if answer.status_code == 303 else None
-        if location:
-            order.outcome, order.order_id = "ok", int(location.group(1))
-        else:
-            order.outcome = "failed"
-        return order
-
-
 # One drill.
 
 
@@ -301,12 +158,12 @@ def run_drill(stack: Stack, number: int, products: list[int], clients: int, rng:
     old_pid = int(next(n["pid"] for n in db["nodes"] if n["name"] == old))
     old_restarts = int(next(n["restarts"] for n in db["nodes"] if n["name"] == old))
     old_sid = 1 if old == "db-1" else 2
-    load = Load(stack.public_url, products, clients)
+    load = Shoppers(stack.public_url, products, clients)
     drill = Drill(number, old, rng.uniform(0.5, 4.0))
     began = time.monotonic()
     load.start()
     try:
-        wait_for(lambda: all(load.placed(c) >= 1 for c in range(clients)) or bool(load.problems), 90,
+        wait_for(lambda: all(load.count(c, outcomes=("ok",)) >= 1 for c in range(clients)) or bool(load.problems), 90,
                  "every shopper has an order")
         time.sleep(drill.kill_after_s)
         killed_at = time.monotonic()
@@ -318,7 +175,8 @@ def run_drill(stack: Stack, number: int, products: list[int], clients: int, rng:
     drill.problems += load.problems
     drill.outcomes = Counter(o.outcome for o in load.orders)
     drill.statuses = load.statuses
-    after = [o.answered - killed_at for o in load.orders if o.outcome == "ok" and o.answer_sent > killed_at]
+    after = [o.answered - killed_at for o in load.orders
+             if o.outcome == "ok" and o.answer_sent and o.answered and o.answer_sent > killed_at]
     drill.first_write_s = min(after) if after else None
 
     event = stack.database()["failovers"][-1]

@@ -19,7 +19,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,20 +26,18 @@ import pymysql
 import pytest
 
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
-from support.web import IDEMPOTENCY, Browser
+from support.shoppers import ORDER_DEADLINE_S, REQUEST_TIMEOUT_S, Shoppers, place_order
+from support.web import Browser
 
 from .conftest import Stack, services_env, start_stack
 
 pytestmark = pytest.mark.e2e
 
 CLIENTS = 8
-ORDER_DEADLINE_S = 30.0  # a shopper gives up on an order after retrying it this long
-REQUEST_TIMEOUT_S = 15.0  # longer than db.failover_wait_s (5 s): an app instance answers 503 before
 AMPLE_STOCK = 1_000_000
 LIMITED_STOCK = 15  # one product runs out during the crash drill: refused orders, and stock never below 0
 MAX_LAG_MS = 500
 ADMIN = {"email": "admin@lakefront.local", "password": "lakefront-admin"}
-_ORDER_PATH = re.compile(r"^/orders/(\d+)$")
 # How the crash drill's old primary came back ("replicated" or "rebuilt"), for the switchover test.
 REJOINED: dict[str, str] = {}
 _QUERIES = re.compile(r'^lakefront_db_queries_total\{instance="([^"]+)",role="(reader|writer)"\} (\d+)$', re.M)
@@ -112,138 +109,6 @@ def _recovered(stack: Stack, event_id: str) -> bool:
             and event is not None and bool(event["old_primary_rejoined"]))
 
 
-# Shoppers.
-
-
-@dataclass
-class Order:
-    key: str
-    client: int
-    product_id: int
-    first_sent: float  # time.monotonic() of the first POST with this key
-    outcome: str = "unknown"  # ok (confirmed: order id), failed (a definite refusal), unknown (only errors)
-    order_id: int | None = None
-    answer_sent: float | None = None  # when the attempt that got the definite answer was sent
-    attempts: list[str] = field(default_factory=list)  # what each POST got: a status or an exception name
-
-
-@dataclass
-class Load:
-    """CLIENTS shoppers placing orders until `stop` is set; every answer they got, counted."""
-
-    stack: Stack
-    products: list[int]
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    stop: threading.Event = field(default_factory=threading.Event)
-    orders: list[Order] = field(default_factory=list)
-    statuses: Counter[str] = field(default_factory=Counter)  # every answer to every request of the run
-    setup_failures: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def email(self, client: int) -> str:
-        return f"drill-{self.tag}-{client}@example.com"
-
-    def start(self) -> None:
-        for client in range(CLIENTS):
-            thread = threading.Thread(target=self._shop, args=(client,), name=f"shopper-{client}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=ORDER_DEADLINE_S + REQUEST_TIMEOUT_S + 10)
-            assert not thread.is_alive(), f"{thread.name} is stuck"
-
-    def answered(self, client: int) -> int:
-        """The client's orders with a definite answer (placed, or refused once the limited product ran out)."""
-        with self.lock:
-            return sum(1 for o in self.orders if o.client == client and o.outcome != "unknown")
-
-    def _note(self, answer: str) -> None:
-        with self.lock:
-            self.statuses[answer] += 1
-
-    def _retrying(self, send: Callable[[], httpx.Response], deadline: float,
-                  attempts: list[str] | None = None) -> httpx.Response | None:
-        """Send until an answer below 500 or the deadline; a 5xx or a transport error is retried."""
-        backoff = 0.1
-        while True:
-            try:
-                response = send()
-                answer = str(response.status_code)
-            except httpx.TransportError as exc:
-                response, answer = None, type(exc).__name__
-            self._note(answer)
-            if attempts is not None:
-                attempts.append(answer)
-            if response is not None and response.status_code < 500:
-                return response
-            if time.monotonic() >= deadline:
-                return None
-            pause = backoff
-            if response is not None and (retry_after := response.headers.get("retry-after", "")).isdigit():
-                pause = max(pause, min(float(retry_after), 2.0))
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            backoff = min(backoff * 2, 1.0)
-
-    def _shop(self, client: int) -> None:
-        browser = Browser(self.stack.public_url)
-        browser.http.timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
-        product_id = self.products[client % len(self.products)]
-        try:
-            deadline = time.monotonic() + 60
-            r = self._retrying(lambda: browser.get("/signup"), deadline)
-            assert r is not None and r.status_code == 200
-            r = self._retrying(lambda: browser.post("/signup", {"email": self.email(client), "name": f"Drill {client}",
-                                                                "password": "correct horse battery"}), deadline)
-            assert r is not None and r.status_code == 303, (r.status_code if r else None)
-            while not self.stop.is_set():
-                order = self._order(browser, client, product_id)
-                if order is not None:
-                    with self.lock:
-                        self.orders.append(order)
-        except Exception as exc:  # reported by the test: a shopper that could not shop
-            with self.lock:
-                self.setup_failures.append(f"client {client}: {exc!r}")
-        finally:
-            browser.close()
-
-    def _order(self, browser: Browser, client: int, product_id: int) -> Order | None:
-        """One order: cart, checkout form, then its POST retried with the form's key. None: no key was sent."""
-        deadline = time.monotonic() + ORDER_DEADLINE_S
-        cart = self._retrying(lambda: browser.get("/cart"), deadline)  # for the session's CSRF token
-        if cart is None or cart.status_code != 200:
-            return None
-        set_line = self._retrying(lambda: browser.post(f"/cart/items/{product_id}", {"quantity": "1"}), deadline)
-        if set_line is None or set_line.status_code != 303:
-            return None
-        form = self._retrying(lambda: browser.get("/checkout"), deadline)
-        found = IDEMPOTENCY.search(form.text) if form is not None and form.status_code == 200 else None
-        if found is None:
-            return None
-        order = Order(key=found.group(1), client=client, product_id=product_id, first_sent=time.monotonic())
-        deadline = time.monotonic() + ORDER_DEADLINE_S
-        sent = 0.0
-
-        def post() -> httpx.Response:
-            nonlocal sent
-            sent = time.monotonic()
-            return browser.post("/checkout", {"idempotency_key": order.key})
-
-        answer = self._retrying(post, deadline, order.attempts)
-        if answer is None:
-            return order  # unknown: only errors and timeouts until the deadline
-        order.answer_sent = sent
-        location = _ORDER_PATH.match(answer.headers.get("location", "")) if answer.status_code == 303 else None
-        if location:
-            order.outcome, order.order_id = "ok", int(location.group(1))
-        else:
-            order.outcome = "failed"
-        return order
-
-
 def _drill_rows(server: MariaDBServer, tag: str) -> list[tuple[int, str, int]]:
     """(order id, idempotency key, total) of every order placed by this run's shoppers."""
     rows = _query(server, "SELECT o.id, o.idempotency_key, o.total_cents FROM orders o "
@@ -257,7 +122,7 @@ def _stocks(server: MariaDBServer, ids: list[int]) -> dict[int, int]:
                                                tuple(ids))}
 
 
-def _assert_orders_kept(load: Load, server: MariaDBServer) -> list[tuple[int, str, int]]:
+def _assert_orders_kept(load: Shoppers, server: MariaDBServer) -> list[tuple[int, str, int]]:
     """The database holds every acknowledged order once, nothing nobody sent, nothing refused."""
     rows = _drill_rows(server, load.tag)
     by_key: dict[str, list[int]] = {}
@@ -275,24 +140,25 @@ def _assert_orders_kept(load: Load, server: MariaDBServer) -> list[tuple[int, st
     return rows
 
 
-def _summary(load: Load) -> str:
+def _summary(load: Shoppers) -> str:
     outcomes = Counter(o.outcome for o in load.orders)
     retried = sum(1 for o in load.orders if len(o.attempts) > 1)
     return f"orders {dict(outcomes)}, retried {retried}, answers {dict(load.statuses)}"
 
 
-def _run_load_around(stack: Stack, load: Load, action: Callable[[], None], after_s: float) -> None:
+def _run_load_around(stack: Stack, load: Shoppers, action: Callable[[], None], after_s: float) -> None:
     """Start the shoppers, run `action` once each has two answered orders, keep shopping `after_s` more."""
     load.start()
     try:
-        wait_for(lambda: all(load.answered(c) >= 2 for c in range(CLIENTS)) or bool(load.setup_failures),
+        wait_for(lambda: all(load.count(c) >= 2 for c in range(CLIENTS)) or bool(load.problems),
                  60, "every shopper has placed orders")
-        assert not load.setup_failures, load.setup_failures
+        assert not load.problems, load.problems
         action()
         time.sleep(after_s)
     finally:
-        load.finish()
-    assert not load.setup_failures, load.setup_failures
+        stuck = load.finish()
+    assert not stuck, f"shoppers stuck: {stuck}"
+    assert not load.problems, load.problems
 
 
 # The tests.
@@ -305,7 +171,7 @@ def test_a_crashed_primary_loses_no_acknowledged_order_and_doubles_none(dbstack:
     old_pid = next(n["pid"] for n in before["nodes"] if n["name"] == old)
     old_server_id = 1 if old == "db-1" else 2
     stock_before = _stocks(_node_server(dbstack, old), products)
-    load = Load(dbstack, products)
+    load = Shoppers(dbstack.public_url, products, CLIENTS)
     killed_at = 0.0
 
     def crash() -> None:
@@ -373,7 +239,7 @@ def test_a_planned_switchover_fails_no_order(dbstack: Stack, products: list[int]
     wait_for(lambda: bool(dbstack.state()["database"]["readers"]), 60, "a replicating standby")
     before = dbstack.state()["database"]
     old, new = before["primary"], before["standby"]
-    load = Load(dbstack, products[:2])  # ample stock: every order can succeed
+    load = Shoppers(dbstack.public_url, products[:2], CLIENTS)  # ample stock: every order can succeed
     result: list[subprocess.CompletedProcess[str]] = []
 
     def switchover() -> None:
@@ -489,14 +355,7 @@ def test_reads_leave_a_paused_replica_and_come_back(dbstack: Stack, products: li
         browser = Browser(dbstack.public_url)
         try:
             browser.signup(f"paused-{uuid.uuid4().hex[:8]}@example.com", "Paused Replica")
-            browser.get("/cart")
-            assert browser.post(f"/cart/items/{products[0]}", {"quantity": "1"}).status_code == 303
-            key = IDEMPOTENCY.search(browser.get("/checkout").text)
-            assert key is not None
-            placed = browser.post("/checkout", {"idempotency_key": key.group(1)})
-            assert placed.status_code == 303, placed.status_code
-            order_path = placed.headers["location"]
-            assert _ORDER_PATH.match(order_path), order_path
+            order_path = f"/orders/{place_order(browser, products[0])}"
             assert f'href="{order_path}"' in browser.get("/orders").text
             assert browser.get(order_path).status_code == 200
         finally:
@@ -524,13 +383,7 @@ def test_a_primary_lost_while_the_standby_was_behind_is_restarted_not_failed_ove
         shopper = Browser(dbstack.public_url)
         try:
             shopper.signup(f"alone-{uuid.uuid4().hex[:8]}@example.com", "Alone")
-            shopper.get("/cart")
-            assert shopper.post(f"/cart/items/{products[0]}", {"quantity": "1"}).status_code == 303
-            key = IDEMPOTENCY.search(shopper.get("/checkout").text)
-            assert key is not None
-            placed = shopper.post("/checkout", {"idempotency_key": key.group(1)})
-            assert placed.status_code == 303, placed.status_code
-            order_id = int(_ORDER_PATH.match(placed.headers["location"])[1])  # type: ignore[index]
+            order_id = place_order(shopper, products[0])
             standby = _node_server(dbstack, before["standby"])
             assert _query(standby, "SELECT COUNT(*) FROM orders WHERE id = %s", (order_id,)) == [(0,)]
 
@@ -544,11 +397,7 @@ def test_a_primary_lost_while_the_standby_was_behind_is_restarted_not_failed_ove
             assert _query(_node_server(dbstack, primary), "SELECT COUNT(*) FROM orders WHERE id = %s",
                           (order_id,)) == [(1,)]
             assert f'href="/orders/{order_id}"' in shopper.get("/orders").text
-            shopper.get("/cart")
-            assert shopper.post(f"/cart/items/{products[0]}", {"quantity": "1"}).status_code == 303
-            key = IDEMPOTENCY.search(shopper.get("/checkout").text)
-            assert key is not None
-            assert shopper.post("/checkout", {"idempotency_key": key.group(1)}).status_code == 303
+            assert place_order(shopper, products[0]) > order_id
         finally:
             shopper.close()
     finally:
