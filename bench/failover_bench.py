@@ -46,6 +46,7 @@ import pymysql
 from _up import output, start_up, stop_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shoppers the e2e tests use
+from lakefront.control.database import node_server
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
 from lakefront.servers.procs import free_port
 from lakefront.servers.seaweedfs import pick_s3_port
@@ -96,8 +97,7 @@ class Stack:
 
     def node_server(self, name: str) -> MariaDBServer:
         node = next(n for n in self.database()["nodes"] if n["name"] == name)
-        root = self.var_dir / ("mariadb" if name == "db-1" else "mariadb-2")
-        return MariaDBServer(root, int(node["port"]), server_id=1 if name == "db-1" else 2)
+        return node_server(self.var_dir, name, int(node["port"]))
 
 
 def stack_env(var_dir: Path, scale: float) -> dict[str, str]:

@@ -306,10 +306,7 @@ class Settings(BaseSettings):
         if self.db.writer_url:
             return self.db.writer_url
         if self.profile is Profile.services:
-            password = self.db.password.get_secret_value()
-            port = self._primary_port()
-            return (f"mysql+pymysql://{self.db.user}:{password}@127.0.0.1:{port}/{self.db.name}"
-                    "?charset=utf8mb4")
+            return self._managed_url(self._primary_port())
         return f"sqlite:///{self.sqlite_path}"
 
     @property
@@ -334,29 +331,31 @@ class Settings(BaseSettings):
     @property
     def standby_url(self) -> str | None:
         """URL of the standby the failover monitor publishes as a reader, if `up` runs one and it is attached."""
-        if not self.replicated:
-            return None
-        try:
-            readers = json.loads((self.run_dir / "db-endpoints.json").read_text()).get("readers") or []
-            port = int(readers[0]["port"]) if readers else None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            port = None
-        if port is None:
-            return None
+        readers = self._published().get("readers") or []
+        return self._managed_url(int(readers[0]["port"])) if readers else None
+
+    def _managed_url(self, port: int) -> str:
+        """URL of the app's database on a MariaDB node `lakefront up` runs, as the app user."""
         password = self.db.password.get_secret_value()
         return f"mysql+pymysql://{self.db.user}:{password}@127.0.0.1:{port}/{self.db.name}?charset=utf8mb4"
+
+    def _published(self) -> dict[str, Any]:
+        """The endpoints the failover monitor last published (format: data/endpoints.py), or {}."""
+        path = self.db_endpoints_file
+        try:
+            data = json.loads(path.read_text()) if path is not None else {}
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def _primary_port(self) -> int:
         """With a standby, the primary moves: the port the failover monitor last published as the writer
         (or recorded as the primary in var/db-roles.json while nothing runs), else db.port."""
         if not self.replicated:
             return self.db.port
-        try:
-            writer = json.loads((self.run_dir / "db-endpoints.json").read_text()).get("writer")
-            if writer:
-                return int(writer["port"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
+        writer = self._published().get("writer")
+        if writer:
+            return int(writer["port"])
         try:
             primary = json.loads((self.var_dir / "db-roles.json").read_text()).get("primary")
         except (OSError, ValueError, AttributeError):

@@ -25,6 +25,7 @@ import httpx
 import pymysql
 import pytest
 
+from lakefront.control.database import node_server
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
 from support.shoppers import ORDER_DEADLINE_S, REQUEST_TIMEOUT_S, Shoppers, place_order
 from support.web import Browser
@@ -84,8 +85,7 @@ def products(dbstack: Stack) -> list[int]:
 
 def _node_server(stack: Stack, name: str) -> MariaDBServer:
     node = next(n for n in stack.state()["database"]["nodes"] if n["name"] == name)
-    root = stack.var_dir / ("mariadb" if name == "db-1" else "mariadb-2")
-    return MariaDBServer(root, int(node["port"]), server_id=1 if name == "db-1" else 2)
+    return node_server(stack.var_dir, name, int(node["port"]))
 
 
 def _query(server: MariaDBServer, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from lakefront.control.database import node_server
 from lakefront.servers.mariadb import MariaDBServer
 
 from .conftest import Stack, services_env, start_stack
@@ -37,7 +38,7 @@ def lagging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def _standby(stack: Stack) -> MariaDBServer:
     db = stack.state()["database"]
     node = next(n for n in db["nodes"] if n["name"] == db["standby"])
-    return MariaDBServer(stack.var_dir / ("mariadb" if node["name"] == "db-1" else "mariadb-2"), int(node["port"]))
+    return node_server(stack.var_dir, node["name"], int(node["port"]))
 
 
 def _standby_price(stack: Stack, product_id: int) -> int:

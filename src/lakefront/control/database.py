@@ -52,6 +52,14 @@ MAX_EVENTS = 20
 REPLAY_LIMIT = 1000  # an empty standby replays up to this many transactions; beyond, it is rebuilt from a dump
 
 
+NODE_DIRS = {"db-1": "mariadb", "db-2": "mariadb-2"}  # under var/: db-1 keeps the single-node layout
+
+
+def node_server(var_dir: Path, name: str, port: int, **kwargs: Any) -> MariaDBServer:
+    """The MariaDB server of node `name` (db-1 or db-2) under `var_dir`, for the monitor, status and tests."""
+    return MariaDBServer(var_dir / NODE_DIRS[name], port, server_id=int(name.removeprefix("db-")), **kwargs)
+
+
 class ClusterError(RuntimeError):
     """The pair cannot do what was asked; one line."""
 
@@ -102,12 +110,9 @@ class DatabaseCluster:
         self.settings = settings
         db = settings.db
         timeout = db.semi_sync_timeout_ms if db.standby_loss == "continue" else WAIT_FOREVER_MS
-        self.nodes = {
-            "db-1": DbNode("db-1", MariaDBServer(settings.var_dir / "mariadb", db.port, server_id=1,
-                                                 semi_sync_timeout_ms=timeout)),
-            "db-2": DbNode("db-2", MariaDBServer(settings.var_dir / "mariadb-2", settings.standby_port, server_id=2,
-                                                 semi_sync_timeout_ms=timeout)),
-        }
+        ports = {"db-1": db.port, "db-2": settings.standby_port}
+        self.nodes = {name: DbNode(name, node_server(settings.var_dir, name, port, semi_sync_timeout_ms=timeout))
+                      for name, port in ports.items()}
         self.semi_sync_timeout_ms = timeout
         self.roles_file = settings.var_dir / "db-roles.json"
         self.endpoints_file: Path = settings.db_endpoints_file or settings.run_dir / "db-endpoints.json"

@@ -83,15 +83,9 @@ def _database_row(comp: topology.Component, settings: Settings) -> Row:
     return Row(comp.id, comp.name, "ok", f"{count} products; {where}")
 
 
-def _node_server(settings: Settings, node: dict[str, Any]) -> Any:
-    from lakefront.servers.mariadb import MariaDBServer
-
-    root = settings.var_dir / ("mariadb" if node["name"] == "db-1" else "mariadb-2")
-    return MariaDBServer(root=root, port=int(node["port"]))
-
-
 def _replication_rows(settings: Settings, state: dict[str, Any], database: Row) -> Row:
     """Roles, the last failover (on the database row) and the standby's replication, observed live."""
+    from lakefront.control.database import node_server
     from lakefront.servers.mariadb import MariaDBError
 
     cluster = state["database"]
@@ -105,7 +99,7 @@ def _replication_rows(settings: Settings, state: dict[str, Any], database: Row) 
         database.detail += (f"; last {last['kind']} {last['old_primary']} -> {last['new_primary']} at "
                             f"{last['promoted_at']} in {last['duration_s']:.2f}s")
     try:
-        status = _node_server(settings, standby).role_status()
+        status = node_server(settings.var_dir, standby["name"], int(standby["port"])).role_status()
     except MariaDBError as exc:
         return Row(comp.id, comp.name, "failing", f"{standby['name']} (port {standby['port']}): {exc}")
     lag = _heartbeat_lag_ms(settings, standby["port"])

@@ -52,6 +52,11 @@ class Engines:
         return self._reader
 
     @property
+    def dialect(self) -> str:
+        """The database's kind (sqlite, mysql, ...), known without a connection."""
+        return self._writer.dialect.name
+
+    @property
     def routes_reads(self) -> bool:
         """True when reads may be served by a standby that lags the primary (a reader_url of its own)."""
         return self._reader.url != self._writer.url and self._reader.dialect.name != "sqlite"

@@ -120,6 +120,10 @@ class RoutedEngines(Engines):
         return self.writer
 
     @property
+    def dialect(self) -> str:
+        return "mysql"  # every node is a MariaDB server `lakefront up` runs (mysql_url)
+
+    @property
     def routes_reads(self) -> bool:
         return self._r is not None and self.max_lag_ms > 0
 

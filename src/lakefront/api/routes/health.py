@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy.engine import make_url
 
 from lakefront.api.deps import AppServices, services
 from lakefront.api.schemas import HealthPublic
@@ -19,8 +18,7 @@ def healthz(app: Services) -> object:
     """Healthy when this instance serves requests. Shallow on purpose: the database is shared, so a
     database outage or failover is no reason for the balancer to drop, or the control plane to
     replace, every app instance at once; requests then answer 503 with Retry-After instead."""
-    database = make_url(app.settings.writer_url).get_backend_name()
-    return {"status": "ok", "instance": app.instance, "tier": "app", "database": database}
+    return {"status": "ok", "instance": app.instance, "tier": "app", "database": app.engines.dialect}
 
 
 @router.get("/metrics", response_class=Response)
