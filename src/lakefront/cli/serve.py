@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from lakefront.cli.common import settings_from_cli
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _run(tier: str, port: int, name: str, host: str) -> None:
@@ -14,6 +19,7 @@ def _run(tier: str, port: int, name: str, host: str) -> None:
 
     settings = settings_from_cli()
     logs.configure(name, settings.log_level)
+    asgi: Starlette  # FastAPI (app tier) is a Starlette application too
     if tier == "app":
         from lakefront.api.app import create_app as create_api
 
