@@ -40,7 +40,7 @@ from typing import Any
 
 from lakefront.control.supervisor import now_iso
 from lakefront.data.endpoints import Endpoints, Node, write_endpoints
-from lakefront.servers.mariadb import HOST, MariaDBError, MariaDBServer, diverged, parse_gtid_list
+from lakefront.servers.mariadb import HOST, MariaDBError, MariaDBServer, diverged
 from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
@@ -193,7 +193,7 @@ class DatabaseCluster:
         self._save_roles()
         self.publish()
         log.info("database: %s is the primary on %s:%d", self.primary, HOST, primary.port)
-        self._rejoin(self.nodes[self.standby], first_start=True)
+        self._rejoin(self.nodes[self.standby])
         self._thread = threading.Thread(target=self._run, name="db-monitor", daemon=True)
         self._thread.start()
 
@@ -217,7 +217,7 @@ class DatabaseCluster:
 
     # Standby attachment.
 
-    def _rejoin(self, node: DbNode, *, first_start: bool = False) -> None:
+    def _rejoin(self, node: DbNode) -> None:
         """Make `node` the standby of the current primary: replicate, or rebuild if it diverged."""
         s = self.settings
         primary = self.nodes[self.primary]
@@ -225,7 +225,7 @@ class DatabaseCluster:
             if not node.alive():
                 node.needs_rejoin = True
                 return
-            theirs, ours = node.server.gtid_binlog_state(), self._history(primary)
+            theirs, ours = node.server.gtid_binlog_state(), primary.server.gtid_history()
             how = "replicated"
             if diverged(theirs, ours) or (not theirs and sum(ours.values()) > REPLAY_LIMIT):
                 # Diverged: replicating on top would fork history. Empty beside a primary with history:
@@ -238,7 +238,7 @@ class DatabaseCluster:
                 how = "rebuilt"
             else:
                 node.server.replicate_from(HOST, primary.port, REPL_USER, self._repl_password(),
-                                           use_gtid="slave_pos" if first_start and not theirs else "current_pos")
+                                           use_gtid="current_pos" if theirs else "slave_pos")
                 node.server.wait_replicating(timeout=30)
             primary.server.set_semi_sync_master(True, self.semi_sync_timeout_ms)
             node.needs_rejoin = node.busy = False  # before _changed(): the saved state must not say rejoining
@@ -252,15 +252,6 @@ class DatabaseCluster:
         except MariaDBError as exc:
             node.needs_rejoin = True
             log.error("database: %s could not join as the standby: %s", node.name, exc)
-
-    @staticmethod
-    def _history(node: DbNode) -> dict[tuple[int, int], int]:
-        """Every GTID `node` holds: its binlog's, plus what it applied as a replica (a node rebuilt from a
-        dump has the dumped history in gtid_slave_pos only; its binlog starts after the dump)."""
-        history = dict(node.server.gtid_binlog_state())
-        for key, seq in parse_gtid_list(str(node.server.role_status().get("gtid_slave_pos") or "")).items():
-            history[key] = max(seq, history.get(key, seq))
-        return history
 
     def _recover(self, node: DbNode) -> None:
         """On the nodes worker: restart a dead node (read-only), then make it the standby again, or (when
@@ -443,7 +434,7 @@ class DatabaseCluster:
 
     def _promote(self, new: DbNode, event: FailoverEvent, started: float) -> None:
         # Apply everything the standby received (acknowledged commits are in its relay log), then promote.
-        received = _received_gtid(new.server)
+        received = new.server.received_gtid()
         if received and not new.server.wait_for_gtid(received, timeout=30):
             log.error("database: %s did not apply its relay log within 30 s; promoting anyway", new.name)
         new.server.promote()
@@ -511,19 +502,6 @@ class DatabaseCluster:
                 "generation": self.generation, "standby_loss": self.settings.db.standby_loss,
                 "semi_sync_timeout_ms": self.semi_sync_timeout_ms, "standby_in_sync": self.standby_in_sync,
                 "nodes": nodes, "failovers": [e.as_dict() for e in self.events]}
-
-
-def _received_gtid(server: MariaDBServer) -> str:
-    """Gtid_IO_Pos: the last GTID the replica received (in its relay log), applied or not."""
-    import pymysql
-
-    try:
-        with server.connect_root(connect_timeout=2) as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute("SHOW SLAVE STATUS")
-            row = cur.fetchone()
-    except pymysql.MySQLError as exc:
-        raise MariaDBError(f"{server.port}: cannot read slave status: {exc}") from exc
-    return str(row.get("Gtid_IO_Pos") or "") if row else ""
 
 
 def _iso(ts: float) -> str:

@@ -321,6 +321,24 @@ class Replication:
             row = cur.fetchone()
         return parse_gtid_list(row[0] if row is not None else "")
 
+    def gtid_history(self) -> dict[tuple[int, int], int]:
+        """Every GTID this node holds, as gtid_binlog_state: its binlog's, plus what it applied as a replica
+        (a node rebuilt from a dump has the dumped history in gtid_slave_pos only; its binlog starts after)."""
+        with self._admin("gtid_history") as cur:
+            cur.execute("SELECT @@gtid_binlog_state, @@gtid_slave_pos")
+            row = cur.fetchone()
+        binlog, applied = (row[0], row[1]) if row is not None else ("", "")
+        history = parse_gtid_list(binlog)
+        for key, seq in parse_gtid_list(applied).items():
+            history[key] = max(seq, history.get(key, seq))
+        return history
+
+    def received_gtid(self) -> str:
+        """Gtid_IO_Pos: the last GTIDs this replica received (in its relay log), applied or not."""
+        with self._admin("received_gtid") as cur:
+            status = self._slave_status(cur)
+        return str(status.get("Gtid_IO_Pos") or "") if status else ""
+
     def rebuild_from(self, source: MariaDBServer, *, repl_user: str, repl_password: str, db_name: str,
                      app_user: str, app_password: str, template: Path | None = None,
                      timeout: float = 60.0) -> float:
