@@ -30,6 +30,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from _seed import seed_once
+
 UNTIL = date(2026, 10, 31)  # fixed, so a scale always gives the same data
 
 
@@ -45,24 +47,10 @@ def percentile(values: list[float], q: float) -> float:
 def prepare(var_dir: Path, scale: float, seed_value: int) -> Any:
     from lakefront.analytics.extract import run_extract
     from lakefront.analytics.process import run_process
-    from lakefront.data.engines import make_engine
-    from lakefront.demo import has_data, seed
     from lakefront.settings import Settings
 
     settings = Settings(var_dir=var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    seeded = False
-    if settings.sqlite_path.exists():
-        engine = make_engine(settings.writer_url, write=False, busy_timeout_ms=1000)
-        try:
-            seeded = has_data(engine)
-        finally:
-            engine.dispose()
-    if not seeded:
-        step(f"seeding scale {scale} into {var_dir}")
-        began = time.perf_counter()
-        seed(settings, scale=scale, seed=seed_value, until=UNTIL, progress=False)
-        step(f"seeded in {time.perf_counter() - began:.0f} s")
+    seed_once(settings, scale=scale, seed=seed_value, until=UNTIL, step=step)
     began = time.perf_counter()
     extracted = run_extract(settings)
     step(f"extracted {sum(r.rows for r in extracted):,} rows in {time.perf_counter() - began:.1f} s")

@@ -30,6 +30,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from _seed import seed_once
+
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("duckdb", "spark")
 UNTIL = date(2026, 10, 31)  # fixed, so a scale always gives the same data
@@ -149,23 +151,9 @@ def measure(engine: str, var_dir: Path, args: argparse.Namespace) -> Run:
 def prepare(var_dir: Path, scale: float, args: argparse.Namespace) -> None:
     """Seed and extract once per var dir; a second bench run reuses both."""
     from lakefront.analytics.extract import run_extract
-    from lakefront.data.engines import make_engine
-    from lakefront.demo import has_data, seed
 
     settings = settings_for(var_dir, args)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    seeded = False
-    if settings.sqlite_path.exists():
-        engine = make_engine(settings.writer_url, write=False, busy_timeout_ms=1000)
-        try:
-            seeded = has_data(engine)
-        finally:
-            engine.dispose()
-    if not seeded:
-        step(f"seeding scale {scale} into {var_dir}")
-        began = time.perf_counter()
-        seed(settings, scale=scale, seed=args.seed, until=UNTIL, progress=False)
-        step(f"seeded in {time.perf_counter() - began:.0f} s")
+    seed_once(settings, scale=scale, seed=args.seed, until=UNTIL, step=step)
     if not (settings.objects_root / settings.extract.prefix / "_manifests" / "raw").exists():
         began = time.perf_counter()
         results = run_extract(settings)
