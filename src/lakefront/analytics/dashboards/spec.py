@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-import sqlglot
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlglot import exp
-from sqlglot.errors import ParseError
+
+from lakefront.analytics.models import parse_select, tables_read
 
 FILTER_TYPES = {"date": "date_range", "category": "category"}
 """The filters a dashboard may offer: id -> type. The HTTP query names them from/to and category."""
@@ -26,7 +26,6 @@ FILTER_PARAMETERS = {"date": ("date_from", "date_to"), "category": ("category_id
 """The SQL parameters each filter binds."""
 FORMATS = ("cents", "count", "percent", "date", "text", "days")
 VISUAL_TYPES = ("kpi", "line", "bar", "table", "heatmap")
-DIALECT = "duckdb"
 CATEGORIES_MART = "mart_categories"
 """Where the category filter's slugs, names and ids come from."""
 _IDENT = r"^[a-z][a-z0-9_]{0,62}$"
@@ -193,14 +192,10 @@ class Dataset:
                   marts: dict[str, list[str]]) -> tuple[str, list[str], tuple[str, ...], tuple[str, ...]]:
         sql = str(spec.sql).strip().rstrip(";").strip()
         try:
-            statements = sqlglot.parse(sql, read=DIALECT)
-        except ParseError as exc:
-            raise DashboardError(f"{owner}: sql: does not parse: {str(exc).splitlines()[0]}") from None
-        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-            raise DashboardError(f"{owner}: sql: must be exactly one SELECT")
-        tree = statements[0]
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        tables = sorted({t.name.lower() for t in tree.find_all(exp.Table) if t.name} - ctes)
+            tree = parse_select(sql)
+        except ValueError as exc:
+            raise DashboardError(f"{owner}: sql: {exc}") from None
+        tables = sorted(tables_read(tree))
         for table in tables:
             if table not in marts:
                 raise DashboardError(f"{owner}: sql: unknown mart {table!r} (datasets read marts only)")

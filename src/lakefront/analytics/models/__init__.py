@@ -88,18 +88,29 @@ def split_header(name: str, text: str) -> tuple[str, str]:
     return "\n".join(header), body
 
 
-def referenced_tables(name: str, sql: str) -> set[str]:
-    """Names of the tables `sql` reads, without its own CTEs; ModelError unless it is one SELECT."""
+def parse_select(sql: str) -> exp.Query:
+    """The one SELECT statement `sql` holds; ValueError saying what is wrong otherwise."""
     try:
         statements = sqlglot.parse(sql, read=DIALECT)
     except ParseError as exc:
-        raise ModelError(f"model {name}: SQL does not parse: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"does not parse: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise ModelError(f"model {name}: a model is exactly one SELECT statement")
-    tree = statements[0]
+        raise ValueError("must be exactly one SELECT statement")
+    return statements[0]
+
+
+def tables_read(tree: exp.Query) -> set[str]:
+    """Names of the tables a SELECT reads, without its own CTEs."""
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    tables = {table.name.lower() for table in tree.find_all(exp.Table) if table.name}
-    return tables - ctes
+    return {table.name.lower() for table in tree.find_all(exp.Table) if table.name} - ctes
+
+
+def referenced_tables(name: str, sql: str) -> set[str]:
+    """Names of the tables `sql` reads, without its own CTEs; ModelError unless it is one SELECT."""
+    try:
+        return tables_read(parse_select(sql))
+    except ValueError as exc:
+        raise ModelError(f"model {name}: SQL {exc}") from None
 
 
 def parse_model(name: str, text: str, *, known: Iterable[str] | None = None) -> Model:
