@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/bandit -c pyproject.toml -r src -q
 
 test: $(STAMP) lint  ## everything CI runs: lint, import contracts, types, unit, integration, e2e, browser
 	scripts/ensure-chromium

@@ -14,9 +14,10 @@ from lakefront.demo.vocabulary import EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES
 from lakefront.store.passwords import hash_password_with_salt
 
 ADMIN_EMAIL = "admin@lakefront.local"
-ADMIN_PASSWORD = "lakefront-admin"
+# The demo's documented sign-ins (README); a real deployment loads no demo data.
+ADMIN_PASSWORD = "lakefront-admin"  # nosec B105
 DEMO_EMAIL = "customer@lakefront.local"
-DEMO_PASSWORD = "lakefront-demo"
+DEMO_PASSWORD = "lakefront-demo"  # nosec B105
 ADMIN_ID = 1
 DEMO_CUSTOMER_ID = 2
 FIRST_GENERATED_ID = 3

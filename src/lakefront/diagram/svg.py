@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+
+# Escaping our own output; nothing is parsed.
+from xml.sax.saxutils import escape, quoteattr  # nosec B406
 
 from lakefront.diagram.layout import Layout, Node, marker
 from lakefront.topology import TIER_TITLES, Tier

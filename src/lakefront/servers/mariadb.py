@@ -132,7 +132,7 @@ class MariaDBServer(Replication):
         path = self.root.resolve() / "sock"
         if len(str(path)) <= _MAX_SOCKET_PATH:
             return path
-        digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+        digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"lakefront-mariadb-{digest}.sock"
 
     @property
@@ -231,7 +231,8 @@ class MariaDBServer(Replication):
 
         def query() -> bool:
             # root@127.0.0.1 (empty password) is created by install-db; it matches despite skip-name-resolve.
-            with (_connect(host=HOST, port=self.port, user="root", password="", connect_timeout=2) as conn,
+            with (_connect(host=HOST, port=self.port, user="root", password="", connect_timeout=2)  # nosec B106
+                  as conn,
                   conn.cursor() as cur):
                 cur.execute("SELECT 1")
             return True
@@ -250,7 +251,8 @@ class MariaDBServer(Replication):
         """
         import pymysql
 
-        conn = _connect(unix_socket=str(self.socket_path), user="root", password="", defer_connect=True,
+        # root over the node's own socket, as mariadb-install-db created it (the node is ours alone).
+        conn = _connect(unix_socket=str(self.socket_path), user="root", password="", defer_connect=True,  # nosec B106
                         connect_timeout=connect_timeout, read_timeout=read_timeout)
         # Connected here rather than by pymysql, which leaks the socket when a unix-socket connect fails.
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -343,7 +345,9 @@ def install_datadir(data_dir: Path) -> None:
             # Passed through to the bootstrap server: the redo log is created at the size the server uses,
             # so the first start does not resize it and a copied template stays small.
             "--innodb-log-file-size=16M"]
-    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    # Fixed argv.
+    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,  # nosec B603
+                          check=False)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise MariaDBError(f"{binaries.install_db.name} failed with status {done.returncode}: {tail[0]}")

@@ -34,7 +34,8 @@ def spawn(argv: Sequence[str], *, log_path: Path, env: dict[str, str] | None = N
     """Start `argv` with stdout and stderr appended to `log_path`, tied to this process's life."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
+        # The argv is the control plane's own (a server binary or `lakefront serve`), never a shell string.
+        return subprocess.Popen(  # nosec B603
             list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             cwd=cwd, preexec_fn=_die_with_parent(os.getpid()), close_fds=True,
         )

@@ -110,7 +110,10 @@ class Replication:
 
         def ensure_database(self, name: str, user: str, password: str, *, log_bin: bool = True) -> None: ...
 
-    def ensure_replication_user(self, user: str = "repl", password: str = "", *, log_bin: bool = True) -> None:
+    # An empty password by default: the nodes `up` runs listen on loopback only and are throwaway or var/-local;
+    # a deployment with reachable nodes passes one (on AWS, RDS runs replication itself).
+    def ensure_replication_user(self, user: str = "repl", password: str = "",  # nosec B107
+                                *, log_bin: bool = True) -> None:
         """Create (or re-password) `user`@'%' with what a replica's IO thread needs on a primary.
 
         REPLICATION SLAVE lets it read the binlog; REPLICATION CLIENT, SLAVE MONITOR and BINLOG MONITOR
@@ -386,10 +389,13 @@ class Replication:
         load_argv = [str(client_bin), "--no-defaults", f"--socket={self.socket_path}", "--user=root",
                      "--init-command=SET SESSION sql_log_bin=0", "--batch"]
         with tempfile.TemporaryFile() as dump_err, tempfile.TemporaryFile() as load_err:
-            dump = subprocess.Popen(dump_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=dump_err)
+            # Fixed argv (no shell) of MariaDB's own client tools, with ports and paths we chose.
+            dump = subprocess.Popen(dump_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # nosec B603
+                                    stderr=dump_err)
             try:
                 assert dump.stdout is not None
-                load = subprocess.Popen(load_argv, stdin=dump.stdout, stdout=subprocess.DEVNULL, stderr=load_err)
+                load = subprocess.Popen(load_argv, stdin=dump.stdout, stdout=subprocess.DEVNULL,  # nosec B603
+                                        stderr=load_err)
                 dump.stdout.close()  # the client holds the read end; the dump sees EPIPE if the client dies
                 try:
                     load_status = load.wait(timeout)

@@ -97,7 +97,8 @@ def pick_s3_port(host: str = "127.0.0.1", attempts: int = 200) -> int:
     if top <= low:
         raise SeaweedFSError("no port range left below the ephemeral ports for SeaweedFS")
     for _ in range(attempts):
-        base = random.randrange(low // _BLOCK, top // _BLOCK) * _BLOCK
+        # Spreads port blocks, no secret.
+        base = random.randrange(low // _BLOCK, top // _BLOCK) * _BLOCK  # nosec B311
         if base in _handed_out:
             continue
         if all(_bindable(host, port) for port in port_set(base).values()):
@@ -215,7 +216,8 @@ class SeaweedFSServer:
 
     def _remove_sockets(self) -> None:
         # weed leaves /tmp/seaweedfs-<role>[-grpc]-<port>.sock behind whichever way it ends.
-        tmp = Path("/tmp")
+        # Where weed itself puts them; we only remove ours.
+        tmp = Path("/tmp")  # nosec B108
         for name, port in self.ports.items():
             role, _, grpc = name.partition(".")
             (tmp / f"seaweedfs-{role}{'-grpc' if grpc else ''}-{port}.sock").unlink(missing_ok=True)

@@ -99,7 +99,8 @@ class DuckDBEngine:
         if sources:
             files = ", ".join(quote_str(source) for source in sources)
             columns = ", ".join(quote_ident(field.name) for field in schema)
-            sql = f"SELECT {columns} FROM read_parquet([{files}], union_by_name = true)"
+            # Column names come from the lake's own schema, quoted; file names are quoted literals.
+            sql = f"SELECT {columns} FROM read_parquet([{files}], union_by_name = true)"  # nosec B608
         else:
             columns = ", ".join(f"CAST(NULL AS {_SQL_TYPES.get(f.type, 'VARCHAR')}) AS {quote_ident(f.name)}"
                                 for f in schema)
