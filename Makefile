@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/bandit -c pyproject.toml -r src -q
+	$(BIN)/python scripts/audit
 
 test: $(STAMP) lint  ## everything CI runs: lint, import contracts, types, unit, integration, e2e, browser
 	scripts/ensure-chromium
