@@ -17,7 +17,7 @@ from lakefront.servers.seaweedfs import SeaweedFSServer, managed_seaweedfs, pick
 from lakefront.settings import Settings
 from support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
-UPLOAD = "products/ab/ab0123456789abcdef0123456789ab.jpg"
+UPLOAD = "products/ab/ab0123456789abcdef0123456789abcd.jpg"
 DEMO = "demo/products/KIT-000001-thumb.jpg"
 RAW = "lake/raw/customers/dt=2026-01-01/20260101T000000Z-0badc0de-part-00000.parquet"
 MANIFEST = "lake/_manifests/raw/customers/00000001-20260101T000000Z-0badc0de.json"

@@ -168,7 +168,7 @@ def test_listing_by_prefix_returns_exactly_the_keys_under_it(store: ObjectStore)
 # The areas apart: what the public media path may reach is the images bucket, and only it.
 
 LAKE_KEY = "lake/raw/customers/dt=2026-01-01/20260101T000000Z-0badc0de-part-00000.parquet"
-IMAGE_KEY = "products/ab/ab0123456789abcdef0123456789ab.jpg"
+IMAGE_KEY = "products/ab/ab0123456789abcdef0123456789abcd.jpg"
 
 
 @pytest.mark.parametrize("backend", ["directory", "s3"])

@@ -80,12 +80,13 @@ def test_uploaded_and_demo_image_keys_have_the_public_shape() -> None:
     "lake/_manifests/raw/customers/00000001-20260101T000000Z-0badc0de.json",
     "products/x.jpg",
     "products/aa/nothing.jpg",
-    "products/ab/cd0123456789abcdef0123456789ab.jpg",  # the fan-out must be the name's first two digits
-    "products/ab/AB0123456789ABCDEF0123456789AB.jpg",
-    "products/ab/ab0123456789abcdef0123456789ab.png",
-    "products/ab/ab0123456789abcdef0123456789ab.jpg\n",
-    "products/ab/ab0123456789abcdef0123456789ab.jpg/../../lake/raw/x.parquet",
-    "../products/ab/ab0123456789abcdef0123456789ab.jpg",
+    "products/ab/cd0123456789abcdef0123456789abcd.jpg",  # the fan-out must be the name's first two digits
+    "products/AB/AB0123456789ABCDEF0123456789ABCD.jpg",
+    "products/ab/ab0123456789abcdef0123456789ab.jpg",  # a uuid4 has 32 hex digits
+    "products/ab/ab0123456789abcdef0123456789abcd.png",
+    "products/ab/ab0123456789abcdef0123456789abcd.jpg\n",
+    "products/ab/ab0123456789abcdef0123456789abcd.jpg/../../lake/raw/x.parquet",
+    "../products/ab/ab0123456789abcdef0123456789abcd.jpg",
     "demo/products/KIT-000007.jpg.json",
     "demo/products/../../lake/raw/customers.csv",
     "demo/customers.csv",
