@@ -18,8 +18,8 @@ from typing import Any
 from lakefront import topology
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
-from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.lb import LoadBalancer
+from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
