@@ -124,7 +124,7 @@ def lakefront_recipe(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         profile="services",
         var_dir=Path(spec["work_dir"]) / "var",
         db={"writer_url": spec["writer_url"]},
-        objects={"backend": "s3", "s3_endpoint": spec["endpoint"], "bucket": spec["bucket"],
+        objects={"backend": "s3", "s3_endpoint": spec["endpoint"], "lake_bucket": spec["bucket"],
                  "region": spec["region"], "access_key": spec["access_key"], "secret_key": spec["secret_key"]},
         extract={"prefix": spec["prefix"], "tables": ["order_lines"], "format": "parquet"},
     )

@@ -46,6 +46,7 @@ from typing import Any
 from _up import start_up, stop_up
 
 from lakefront.servers.procs import free_port
+from lakefront.settings import ExtractSettings, ObjectStoreSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ("sales", "customers", "funnel", "inventory")
@@ -82,7 +83,9 @@ def prepare(var_dir: Path, scale: float, seed: int) -> None:
         began = time.perf_counter()
         lakefront(env, "seed", "--scale", str(scale), "--seed", str(seed), "--until", UNTIL.isoformat())
         step(f"seeded in {time.perf_counter() - began:.0f} s")
-    if not (var_dir / "objects" / "lake" / "_manifests" / "marts").exists():
+    # The children run with the default settings (base_env), so the lake is in the default lake bucket.
+    lake_dir = var_dir / "objects" / ObjectStoreSettings().buckets["lake"] / ExtractSettings().prefix
+    if not (lake_dir / "_manifests" / "marts").exists():
         began = time.perf_counter()
         lakefront(env, "pipeline")
         step(f"pipeline in {time.perf_counter() - began:.0f} s")

@@ -37,7 +37,11 @@ CONTENDERS = ("lakefront", "pandas", "connectorx")
 # Not run by default: ConnectorX's batch stream (bounded memory), for comparison with the extractor's design.
 EXTRA_CONTENDERS = ("connectorx-stream",)
 DB_NAME, DB_USER, DB_PASSWORD = "lakefront", "bench", "bench-secret"
-ACCESS_KEY, SECRET_KEY, BUCKET, REGION = "bench-access", "bench-secret-0123456789", "lakefront-bench", "us-east-1"
+ACCESS_KEY, SECRET_KEY, REGION = "bench-access", "bench-secret-0123456789", "us-east-1"
+BUCKETS = "lakefront-bench"
+"""Name prefix of the benchmark's buckets (objects.bucket): the demo images go to -images."""
+BUCKET = f"{BUCKETS}-lake"
+"""The lake bucket: every contender writes its Parquet here, and verify() reads it back."""
 COLUMNS = "order_id, product_id, quantity, unit_price_cents, line_total_cents, created_at, updated_at"
 _began = time.monotonic()
 
@@ -76,6 +80,7 @@ class Servers:
         self.weed: Any = None
 
     def start(self) -> None:
+        from lakefront.data.objects import AREAS
         from lakefront.servers.seaweedfs import SeaweedFSError, SeaweedFSServer, pick_s3_port
 
         self.mariadb.initialize()
@@ -86,7 +91,7 @@ class Servers:
         for attempt in range(3):
             # Another process may take one of the port set between the check and the bind: try another set.
             self.weed = SeaweedFSServer(self.tmp / "seaweedfs", pick_s3_port(), ACCESS_KEY, SECRET_KEY,
-                                        bucket=BUCKET, region=REGION)
+                                        buckets=tuple(f"{BUCKETS}-{area}" for area in AREAS), region=REGION)
             self.weed.start(self.tmp / "weed.log")
             try:
                 self.weed.wait_ready(60)
@@ -120,7 +125,7 @@ def settings_for(servers: Servers, var_dir: Path) -> Any:
 
     return Settings(
         profile="services", var_dir=var_dir, db={"writer_url": servers.writer_url},
-        objects={"backend": "s3", "s3_endpoint": servers.weed.endpoint_url, "bucket": BUCKET, "region": REGION,
+        objects={"backend": "s3", "s3_endpoint": servers.weed.endpoint_url, "bucket": BUCKETS, "region": REGION,
                  "access_key": ACCESS_KEY, "secret_key": SECRET_KEY},
     )
 

@@ -148,13 +148,18 @@ def measure(engine: str, var_dir: Path, args: argparse.Namespace) -> Run:
     return Run(args.current_scale, engine, wall, peak / 1024, usage.ru_maxrss / 1024, report)
 
 
+def lake_dir(settings: Any) -> Path:
+    """Where the directory store keeps the lake: its prefix in the lake bucket's directory."""
+    return Path(settings.objects_root / settings.objects.buckets["lake"] / settings.extract.prefix)
+
+
 def prepare(var_dir: Path, scale: float, args: argparse.Namespace) -> None:
     """Seed and extract once per var dir; a second bench run reuses both."""
     from lakefront.analytics.extract import run_extract
 
     settings = settings_for(var_dir, args)
     seed_once(settings, scale=scale, seed=args.seed, until=UNTIL, step=step)
-    if not (settings.objects_root / settings.extract.prefix / "_manifests" / "raw").exists():
+    if not (lake_dir(settings) / "_manifests" / "raw").exists():
         began = time.perf_counter()
         results = run_extract(settings)
         step(f"extracted {sum(r.rows for r in results):,} rows in {time.perf_counter() - began:.1f} s")
@@ -162,8 +167,8 @@ def prepare(var_dir: Path, scale: float, args: argparse.Namespace) -> None:
 
 def clear_marts(var_dir: Path, args: argparse.Namespace) -> None:
     settings = settings_for(var_dir, args)
-    lake_dir = settings.objects_root / settings.extract.prefix
-    for path in (lake_dir / "marts", lake_dir / "_manifests" / "marts"):
+    lake = lake_dir(settings)
+    for path in (lake / "marts", lake / "_manifests" / "marts"):
         shutil.rmtree(path, ignore_errors=True)
 
 

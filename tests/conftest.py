@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lakefront.data.objects import AREAS
 from lakefront.data.objects_s3 import S3Store
 from lakefront.servers.seaweedfs import SeaweedFSServer
 from support.s3 import REGION, seaweedfs
@@ -31,7 +32,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHand
 
 @pytest.fixture(scope="session")
 def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFSServer]:
-    """One throwaway SeaweedFS S3 for the session; take a bucket of your own with `fresh_bucket()`."""
+    """One throwaway SeaweedFS S3 for the session; `profile_env` gives each module buckets of its own."""
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
 
@@ -41,8 +42,8 @@ def profile_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """Environment for processes of one profile. The same test cases run against both.
 
     embedded: nothing to set (SQLite, embedded cache, directory under the test's var dir).
-    services: a fresh database on the session's MariaDB, the session's Redis (flushed) and a fresh
-    bucket on the session's SeaweedFS.
+    services: a fresh database on the session's MariaDB, the session's Redis (flushed) and fresh
+    buckets (images, lake, backups) on the session's SeaweedFS.
     """
     if request.param == "embedded":
         return {}
@@ -53,9 +54,12 @@ def profile_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
     with redis.Redis.from_url(redis_handle.url) as client:
         client.flushdb()  # a previous module's cached rows belong to another database
-    bucket = f"t{next(_buckets)}-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"[:60]
-    with S3Store(s3.endpoint_url, bucket, REGION, s3.access_key, s3.secret_key) as store:
-        store.ensure_bucket()
+    # The name prefix of the module's buckets (<prefix>-images, -lake, -backups): at most 55 characters, and
+    # ending in a letter or digit as bucket names must.
+    bucket = f"t{next(_buckets)}-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"[:48].rstrip("-")
+    for area in AREAS:
+        with S3Store(s3.endpoint_url, f"{bucket}-{area}", REGION, s3.access_key, s3.secret_key) as store:
+            store.ensure_bucket()
     return {
         "LAKEFRONT_PROFILE": "services",
         "LAKEFRONT_DB__WRITER_URL": mariadb.fresh_url(),

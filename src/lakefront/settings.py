@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -131,6 +141,11 @@ class CacheSettings(Section):
     """Longest wait for one cache operation before the read falls back to the database."""
 
 
+_BUCKET_NAME = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
+"""An S3 bucket name: 3-63 characters, lowercase letters, digits, dots and hyphens, alphanumeric at both ends."""
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+
+
 class ObjectStoreSettings(Section):
     backend: Literal["directory", "s3"] | None = None
     """directory: a local directory under var/; s3: an S3 API (SeaweedFS locally, S3 on AWS).
@@ -141,8 +156,18 @@ class ObjectStoreSettings(Section):
     """S3 endpoint URL. Default (services): the SeaweedFS server `lakefront up` runs. On AWS: unset + region."""
     s3_port: int = Field(8333, ge=1, le=65535)
     """services profile: S3 port of the SeaweedFS server `lakefront up` runs (its other ports follow it)."""
-    bucket: str = Field("lakefront", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-    """Bucket holding images, backups and the lake. Private: nothing in it is publicly readable."""
+    bucket: str = Field("lakefront", pattern=_BUCKET_NAME)
+    """Name prefix of the store's buckets: product images, the lake and backups each live in a bucket of their
+    own (as in the AWS design), by default `<bucket>-images`, `<bucket>-lake` and `<bucket>-backups`, so at most
+    55 characters. Every bucket is private: nothing in any of them is publicly readable."""
+    images_bucket: str | None = Field(None, pattern=_BUCKET_NAME)
+    """Bucket of product images (uploads and demo images), the only objects the tiers serve to anyone.
+    Default: `<bucket>-images`."""
+    lake_bucket: str | None = Field(None, pattern=_BUCKET_NAME)
+    """Bucket of the lake (raw extracts, marts, manifests), read only by the analytics pipeline and the query
+    service. Default: `<bucket>-lake`."""
+    backups_bucket: str | None = Field(None, pattern=_BUCKET_NAME)
+    """Bucket reserved for database backups. Default: `<bucket>-backups`."""
     region: str = "us-east-1"
     """S3 region (signature v4)."""
     access_key: str = "lakefront"
@@ -152,6 +177,31 @@ class ObjectStoreSettings(Section):
     """S3 secret key."""
     presign_ttl_s: int = Field(300, ge=1, le=86400)
     """Lifetime of presigned URLs."""
+
+    @property
+    def buckets(self) -> dict[str, str]:
+        """The bucket of each area (images, lake, backups): the one set, or the prefix's default."""
+        given = {"images": self.images_bucket, "lake": self.lake_bucket, "backups": self.backups_bucket}
+        return {area: name or f"{self.bucket}-{area}" for area, name in given.items()}
+
+    @field_validator("bucket", "images_bucket", "lake_bucket", "backups_bucket")
+    @classmethod
+    def _s3_bucket_name(cls, name: str | None, info: ValidationInfo) -> str | None:
+        # The pattern checks length and characters; S3 refuses these shapes as well.
+        if name is None:
+            return None
+        if ".." in name or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name) or name.startswith(_RESERVED_PREFIXES):
+            raise ValueError("not a valid S3 bucket name (no '..', no IP address, no xn--/sthree- prefix)")
+        if info.field_name == "bucket" and len(name) > 63 - len("-backups"):
+            raise ValueError("at most 55 characters: the bucket names derived from it (<bucket>-backups) "
+                             "must stay within S3's 63")
+        return name
+
+    @model_validator(mode="after")
+    def _buckets_apart(self) -> ObjectStoreSettings:
+        if len(set(self.buckets.values())) < len(self.buckets):
+            raise ValueError(f"images_bucket, lake_bucket and backups_bucket must differ, got {self.buckets}")
+        return self
 
 
 class MediaSettings(Section):

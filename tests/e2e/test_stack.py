@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -113,6 +114,9 @@ def test_status_reports_every_running_component_healthy(stack: Stack) -> None:
         refused = stack.lakefront("failover")
         assert refused.returncode != 0 and "no standby" in refused.stderr and "Traceback" not in refused.stderr
     assert int(by_id["database"]["detail"].split()[0]) > 0  # demo products were loaded
+    # The demo images went to the images bucket, and the lake's bucket and the backups' are there too.
+    assert re.search(r"^images [1-9]\d* objects, .*; lake \d+ objects, .*; backups \d+ objects",
+                     by_id["object_store"]["detail"]), by_id["object_store"]
     names = {i["name"] for cid in ("web", "app") for i in by_id[cid]["instances"]}
     assert names == {"web-1", "web-2", "app-1", "app-2"}
     assert report["profile"] == stack.profile

@@ -77,7 +77,7 @@ def shop(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         stack.db.make_admin("analyst0@example.com")
         url = stack.instances[0].url
         engine = sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool)
-        store = make_object_store(settings)
+        store = make_object_store(settings, "lake")
         yield Shop(stack, settings, engine, store, Api(url, admin_token), Api(url, customer_token), Api(url))
         engine.dispose()
         close = getattr(store, "close", None)

@@ -49,15 +49,16 @@ class Runs:
     spark: SparkEngine
 
     def mart(self, engine: str, model: str) -> pa.Table:
-        store = make_object_store(self.settings[engine])
+        store = make_object_store(self.settings[engine], "lake")
         return lake.read_mart(store, self.settings[engine].extract.prefix, model)
 
     def mart_path(self, engine: str, model: str) -> Path:
         key = self.manifest(engine, model)["files"][0]["key"]
-        return self.settings[engine].objects_root / key
+        settings = self.settings[engine]
+        return settings.objects_root / settings.objects.buckets["lake"] / key
 
     def manifest(self, engine: str, model: str) -> dict[str, Any]:
-        store = make_object_store(self.settings[engine])
+        store = make_object_store(self.settings[engine], "lake")
         found = lake.last_mart_manifest(store, self.settings[engine].extract.prefix, model)
         assert found is not None, f"{engine} committed no {model}"
         return found

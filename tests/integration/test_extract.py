@@ -90,7 +90,7 @@ def source(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     # History ends two days ago, so no seeded row is younger than any safety lag a test uses.
     seed(settings, scale=0.01, seed=1, until=date.today() - timedelta(days=2), progress=False)
     src = Source(var_dir, profile_env, sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool),
-                 make_object_store(settings))
+                 make_object_store(settings, "lake"))
     yield src
     src.engine.dispose()
     close = getattr(src.store, "close", None)
@@ -250,7 +250,7 @@ def test_a_concurrent_reader_only_ever_sees_whole_runs(source: Source) -> None:
     errors: list[BaseException] = []
 
     def read_loop() -> None:
-        store = make_object_store(settings)
+        store = make_object_store(settings, "lake")
         try:
             while not stop.is_set():
                 seen.append(lake.read_table(store, prefix, "categories").num_rows)

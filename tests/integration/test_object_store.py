@@ -1,6 +1,8 @@
-"""One suite for every object store: a local directory, and S3 on a real SeaweedFS server.
+"""One suite for every object store: a local directory, and S3 on a real SeaweedFS server, for each area's bucket
+(images, lake, backups) as make_object_store builds it.
 
-The S3 cases at the end check what only S3 has: a private bucket, presigned URLs, a restart.
+Then the areas' separation: a key stored in one area's bucket is invisible through the others. The S3 cases at
+the end check what only S3 has: a private bucket, presigned URLs, a restart.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lakefront.data.objects import DirectoryStore, ObjectInfo, ObjectStore, make_object_store
+from lakefront.data.objects import AREAS, Area, DirectoryStore, ObjectInfo, ObjectStore, make_object_store
 from lakefront.data.objects_s3 import S3PermissionError, S3Store, S3StoreError, S3UnavailableError
 from lakefront.servers.seaweedfs import SeaweedFSServer, pick_s3_port
 from lakefront.settings import Settings
@@ -32,6 +34,20 @@ def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFSServer]:
         yield server
 
 
+def area_settings(backend: str, var_dir: Path, weed: SeaweedFSServer | None = None) -> Settings:
+    """Settings whose buckets are this test's own: a fresh name prefix on S3 (each area's bucket created)."""
+    if backend == "directory":
+        return Settings(var_dir=var_dir)
+    assert weed is not None
+    settings = Settings(profile="services", var_dir=var_dir, objects={  # type: ignore[arg-type]
+        "s3_endpoint": weed.endpoint_url, "bucket": f"case-{next(_buckets)}", "access_key": ACCESS_KEY,
+        "secret_key": SECRET_KEY})
+    for bucket in settings.objects.buckets.values():
+        with S3Store(weed.endpoint_url, bucket, REGION, ACCESS_KEY, SECRET_KEY) as client:
+            client.ensure_bucket()
+    return settings
+
+
 @pytest.fixture
 def s3(weed: SeaweedFSServer) -> Iterator[S3Store]:
     """An S3Store over a bucket of its own, so each test starts from an empty store."""
@@ -40,13 +56,17 @@ def s3(weed: SeaweedFSServer) -> Iterator[S3Store]:
         yield store
 
 
-@pytest.fixture(params=["directory", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    if request.param == "directory":
-        return DirectoryStore(tmp_path / "objects")
+@pytest.fixture(params=[(backend, area) for backend in ("directory", "s3") for area in AREAS],
+                ids=lambda param: "-".join(param))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
+    backend, area = request.param
     # Only the S3 cases start SeaweedFS: `-k directory` runs without it.
-    s3_store: S3Store = request.getfixturevalue("s3")
-    return s3_store
+    weed = request.getfixturevalue("weed") if backend == "s3" else None
+    built = make_object_store(area_settings(backend, tmp_path, weed), area)
+    yield built
+    close = getattr(built, "close", None)
+    if close is not None:
+        close()
 
 
 def test_an_object_comes_back_with_its_bytes_and_content_type(store: ObjectStore) -> None:
@@ -145,6 +165,61 @@ def test_listing_by_prefix_returns_exactly_the_keys_under_it(store: ObjectStore)
     assert list(store.list("nothing/")) == []
 
 
+# The areas apart: what the public media path may reach is the images bucket, and only it.
+
+LAKE_KEY = "lake/raw/customers/dt=2026-01-01/20260101T000000Z-0badc0de-part-00000.parquet"
+IMAGE_KEY = "products/ab/ab0123456789abcdef0123456789abcd.jpg"
+
+
+@pytest.mark.parametrize("backend", ["directory", "s3"])
+def test_a_key_in_one_area_cannot_be_read_through_another_areas_store(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    settings = area_settings(backend, tmp_path, request.getfixturevalue("weed") if backend == "s3" else None)
+    stores: dict[Area, ObjectStore] = {area: make_object_store(settings, area) for area in AREAS}
+    try:
+        stores["lake"].put(LAKE_KEY, b"emails and names", "application/vnd.apache.parquet")
+        stores["images"].put(IMAGE_KEY, PNG, "image/jpeg")
+        stores["backups"].put("db/2026-01-01.sql.gz", b"dump", "application/gzip")
+        owned = {"lake": LAKE_KEY, "images": IMAGE_KEY, "backups": "db/2026-01-01.sql.gz"}
+
+        for area, store in stores.items():
+            assert [info.key for info in store.list()] == [owned[area]]
+            for other, key in owned.items():
+                if other == area:
+                    continue
+                assert not store.exists(key), (area, key)
+                with pytest.raises(FileNotFoundError):
+                    store.get(key)
+        # The images bucket sits beside the lake's, yet no key climbs out of it.
+        lake_bucket = settings.objects.buckets["lake"]
+        with pytest.raises(ValueError):
+            stores["images"].get(f"../{lake_bucket}/{LAKE_KEY}")
+    finally:
+        for store in stores.values():
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+
+
+def test_each_area_of_the_directory_store_is_its_own_directory_under_the_objects_root(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, objects={"lake_bucket": "shop-analytics"})  # type: ignore[arg-type]
+
+    roots = {area: make_object_store(settings, area) for area in AREAS}
+
+    assert {area: store.root for area, store in roots.items() if isinstance(store, DirectoryStore)} == {
+        "images": tmp_path / "objects" / "lakefront-images", "lake": tmp_path / "objects" / "shop-analytics",
+        "backups": tmp_path / "objects" / "lakefront-backups"}
+
+
+def test_the_readiness_probe_creates_the_bucket_of_every_area(tmp_path: Path) -> None:
+    buckets = ("ready-images", "ready-lake", "ready-backups")
+    with seaweedfs(tmp_path, buckets=buckets) as server:
+        for bucket in buckets:
+            with S3Store(server.endpoint_url, bucket, REGION, ACCESS_KEY, SECRET_KEY) as client:
+                assert client.bucket_exists(), bucket
+                assert list(client.list()) == []  # the probe object is gone again
+
+
 # S3 only: what a private bucket on a real server must also guarantee.
 
 
@@ -221,28 +296,30 @@ def test_an_unreachable_endpoint_raises_a_connection_error() -> None:
 
 def test_the_factory_picks_s3_in_the_services_profile_and_a_directory_otherwise(
         weed: SeaweedFSServer, tmp_path: Path) -> None:
-    services = Settings(profile="services", var_dir=tmp_path, objects={  # type: ignore[arg-type]
-        "s3_endpoint": weed.endpoint_url, "bucket": weed.bucket, "access_key": ACCESS_KEY, "secret_key": SECRET_KEY})
+    services = area_settings("s3", tmp_path, weed)
     embedded = Settings(var_dir=tmp_path)
 
-    s3_store = make_object_store(services)
+    s3_store = make_object_store(services, "lake")
     assert isinstance(s3_store, S3Store)
+    assert s3_store.bucket == f"{services.objects.bucket}-lake"
     with s3_store:
         s3_store.put("factory.json", b"{}", "application/json")
         assert s3_store.get("factory.json") == (b"{}", "application/json")
-    local = make_object_store(embedded)
+    local = make_object_store(embedded, "images")
     assert isinstance(local, DirectoryStore)
-    assert local.root == tmp_path / "objects"
+    assert local.root == tmp_path / "objects" / "lakefront-images"
+    with pytest.raises(ValueError):
+        make_object_store(embedded, "everything")  # type: ignore[arg-type]
 
 
 def test_the_bucket_and_its_objects_survive_a_server_restart_on_the_same_dir(tmp_path: Path) -> None:
-    with seaweedfs(tmp_path, bucket="durable") as server:
+    with seaweedfs(tmp_path, buckets=("durable",)) as server:
         with store_for(server) as store:
             store.put("images/kept.png", PNG, "image/png")
         server.stop()  # a clean stop, as `lakefront down` does
         assert not server.running()
 
-        again = SeaweedFSServer(server.dir, server.s3_port, server.access_key, server.secret_key, bucket="durable")
+        again = SeaweedFSServer(server.dir, server.s3_port, server.access_key, server.secret_key, buckets=("durable",))
         again.start(tmp_path / "weed-again.log")
         try:
             again.wait_ready()
@@ -256,6 +333,6 @@ def test_the_bucket_and_its_objects_survive_a_server_restart_on_the_same_dir(tmp
 def test_the_embedded_profile_never_imports_boto3(tmp_path: Path) -> None:
     code = ("import sys; from lakefront.settings import Settings; "
             "from lakefront.data.objects import make_object_store; "
-            f"make_object_store(Settings(var_dir={str(tmp_path)!r})); assert 'boto3' not in sys.modules")
+            f"make_object_store(Settings(var_dir={str(tmp_path)!r}), 'lake'); assert 'boto3' not in sys.modules")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEFRONT_")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)

@@ -71,7 +71,7 @@ def shop(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     seed(settings, scale=0.03, seed=7, until=UNTIL, progress=False)
     run_extract(settings)
     src = Shop(var_dir, profile_env, sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool),
-               make_object_store(settings), run_process(settings))
+               make_object_store(settings, "lake"), run_process(settings))
     yield src
     src.engine.dispose()
     close = getattr(src.store, "close", None)

@@ -20,7 +20,7 @@ from PIL import Image
 from lakefront.data import tables as t
 from lakefront.data.engines import make_engine
 from lakefront.data.migrations import migrate
-from lakefront.data.objects import DirectoryStore
+from lakefront.data.objects import make_object_store
 from lakefront.demo import DemoDataExists, SeedSummary, has_data, seed
 from lakefront.settings import DatabaseSettings, Settings
 from lakefront.store.passwords import verify_password
@@ -85,7 +85,7 @@ def table_digests(engine: sa.Engine) -> dict[str, str]:
 
 
 def object_digests(settings: Settings) -> dict[str, str]:
-    store = DirectoryStore(settings.objects_root)
+    store = make_object_store(settings, "images")
     return {info.key: hashlib.sha256(store.get(info.key)[0]).hexdigest() for info in store.list()}
 
 
@@ -293,7 +293,7 @@ def test_customers_have_unique_emails_and_only_the_demo_admin_is_admin(medium: S
 
 
 def test_every_product_image_and_thumbnail_exists_and_decodes(small: Seeded) -> None:
-    store = DirectoryStore(small.settings.objects_root)
+    store = make_object_store(small.settings, "images")
     products = small.rows(sa.select(t.products.c.image_key, t.products.c.thumb_key))
     assert len(products) == 10
     for image_key, thumb_key in products:

@@ -19,7 +19,8 @@ def test_app_tier_down_shows_the_503_page_and_web_health_stays_ok(stack: Stack) 
     try:
         assert b.get("/c/books").status_code == 200
         stack.stop("app")
-        for path in ("/", "/c/books", "/p/1", "/search?q=x", "/media/products/x.jpg"):
+        for path in ("/", "/c/books", "/p/1", "/search?q=x",
+                     "/media/products/ab/ab0123456789abcdef0123456789abcd.jpg"):
             response = b.get(path)
             assert response.status_code == 503, path
             assert "The store is temporarily unavailable" in response.text

@@ -16,11 +16,11 @@ REGION = "us-east-1"
 
 
 @contextmanager
-def seaweedfs(work_dir: Path, *, bucket: str = BUCKET) -> Iterator[SeaweedFSServer]:
-    """A ready SeaweedFS (bucket created) with its data in work_dir/data and its log at work_dir/weed.log."""
+def seaweedfs(work_dir: Path, *, buckets: tuple[str, ...] = (BUCKET,)) -> Iterator[SeaweedFSServer]:
+    """A ready SeaweedFS (buckets created) with its data in work_dir/data and its log at work_dir/weed.log."""
     server: SeaweedFSServer | None = None
     for attempt in range(3):
-        server = SeaweedFSServer(work_dir / "data", pick_s3_port(), ACCESS_KEY, SECRET_KEY, bucket=bucket)
+        server = SeaweedFSServer(work_dir / "data", pick_s3_port(), ACCESS_KEY, SECRET_KEY, buckets=buckets)
         server.start(work_dir / "weed.log")
         try:
             server.wait_ready()
@@ -39,5 +39,5 @@ def seaweedfs(work_dir: Path, *, bucket: str = BUCKET) -> Iterator[SeaweedFSServ
 
 
 def store_for(server: SeaweedFSServer, presign_ttl_s: int = 300) -> S3Store:
-    """A client of `server`'s bucket with the server's credentials; close it when done."""
+    """A client of `server`'s (first) bucket with the server's credentials; close it when done."""
     return S3Store(server.endpoint_url, server.bucket, REGION, server.access_key, server.secret_key, presign_ttl_s)

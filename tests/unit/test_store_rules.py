@@ -32,7 +32,7 @@ def ctx(tmp_path: Path):
             {"id": i, "email": f"c{i}@example.com", "name": f"C{i}", "password_hash": "x", "is_admin": False,
              "created_at": NOW, "updated_at": NOW} for i in (1, 2)])
     yield StoreContext(uow=UnitOfWorkFactory(engines), cache=CacheAside(NullCache()),
-                       objects=DirectoryStore(tmp_path / "objects"),
+                       images=DirectoryStore(tmp_path / "objects"),
                        image_limits=ImageLimits(1_000_000, 1_000_000, 400, 100))
     engines.dispose()
 

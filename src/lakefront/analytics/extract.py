@@ -413,7 +413,7 @@ def run_extract(settings: Settings, *, tables: list[str] | None = None, fmt: str
     run_id = f"{started:%Y%m%dT%H%M%S}Z-{secrets.token_hex(4)}"
     source_url, as_of = choose_source(settings, started)
     engine = make_engine(source_url, write=False, busy_timeout_ms=settings.db.busy_timeout_ms, pool_size=1)
-    store = make_object_store(settings)
+    store = make_object_store(settings, "lake")
     shown = _Progress(progress)
     results = []
     try:
@@ -438,7 +438,7 @@ def run_extract(settings: Settings, *, tables: list[str] | None = None, fmt: str
 
 def last_runs(settings: Settings) -> dict[str, dict[str, Any]]:
     """Per extracted table, a summary of its last committed run (for `lakefront status`); absent if never run."""
-    store = make_object_store(settings)
+    store = make_object_store(settings, "lake")
     try:
         found = {}
         for table in settings.extract.tables:

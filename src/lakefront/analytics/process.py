@@ -127,7 +127,7 @@ class _Sources:
         if fmt == "parquet" and isinstance(self._store, DirectoryStore):
             return str(self._store.root / key)
         if fmt == "parquet" and self._engine.reads_s3:
-            return f"s3://{self._settings.objects.bucket}/{key}"
+            return f"s3://{self._settings.objects.buckets['lake']}/{key}"
         data, _ = self._store.get(key)
         if fmt == "parquet":
             staged.write_bytes(data)
@@ -228,7 +228,7 @@ def run_process(settings: Settings, *, engine: str | None = None, models: list[s
     except ModelError as exc:
         raise ProcessError(str(exc)) from None
     prefix = settings.extract.prefix
-    store = make_object_store(settings)
+    store = make_object_store(settings, "lake")
     shown = _Progress(progress)
     results: list[ModelResult] = []
     started = datetime.now(UTC)

@@ -54,15 +54,15 @@ def build_services(settings: Settings, instance: str) -> AppServices:
     engines = database_engines(settings)
     cache = CacheAside(make_backend(settings.cache_backend, settings.cache_path, settings.redis_url,
                                     settings.cache.timeout_s))
-    objects = make_object_store(settings)
+    images = make_object_store(settings, "images")
     limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
                          settings.media.thumb_size)
     # Reads that refill the cache after a write go to the primary for twice the lag bound: the bound,
     # plus up to one lag measurement's age.
     fresh_window_s = 2 * settings.db.max_replica_lag_ms / 1000 if settings.replicated or engines.routes_reads else 0.0
-    ctx = StoreContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, objects=objects,
+    ctx = StoreContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, images=images,
                        image_limits=limits)
-    analytics = build_analytics(settings, objects)
+    analytics = build_analytics(settings, make_object_store(settings, "lake"))
     return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx, analytics=analytics)
 
 

@@ -176,20 +176,23 @@ def _cache_row(comp: topology.Component, settings: Settings, counters: dict[str,
 
 
 def _object_store_row(comp: topology.Component, settings: Settings) -> Row:
-    from lakefront.data.objects import make_object_store
+    """Objects and bytes in each area's bucket; failing if any bucket cannot be listed."""
+    from lakefront.data.objects import AREAS, make_object_store
 
-    store = make_object_store(settings)
-    try:
-        objects = list(store.list())
-    except Exception as exc:
-        return Row(comp.id, comp.name, "failing", f"{endpoint(settings, 'object_store')}: {exc}")
-    finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
-    size = sum(o.size for o in objects)
-    return Row(comp.id, comp.name, "ok",
-               f"{len(objects)} objects, {_human(size)}; {endpoint(settings, 'object_store')}")
+    counts = []
+    for area in AREAS:
+        store = make_object_store(settings, area)
+        try:
+            objects = list(store.list())
+        except Exception as exc:
+            return Row(comp.id, comp.name, "failing",
+                       f"{area} bucket {settings.objects.buckets[area]}: {exc}; {endpoint(settings, 'object_store')}")
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+        counts.append(f"{area} {len(objects)} objects, {_human(sum(o.size for o in objects))}")
+    return Row(comp.id, comp.name, "ok", f"{'; '.join(counts)}; {endpoint(settings, 'object_store')}")
 
 
 def _extract_row(comp: topology.Component, settings: Settings, state: dict[str, Any]) -> Row:
@@ -221,7 +224,7 @@ def _marts_row(comp: topology.Component, settings: Settings) -> Row:
     from lakefront.analytics import lake
     from lakefront.data.objects import make_object_store
 
-    store = make_object_store(settings)
+    store = make_object_store(settings, "lake")
     try:
         prefix = settings.extract.prefix
         manifests = [m for m in (lake.last_mart_manifest(store, prefix, name)

@@ -19,6 +19,7 @@ from lakefront import topology
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
 from lakefront.control.lb import LoadBalancer
+from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
@@ -70,7 +71,9 @@ def product_count(url: str, busy_timeout_ms: int = 15000) -> int:
 
 
 def prepare_data(settings: Settings, *, seed: bool) -> None:
-    """Migrate the database, then load demo data into an empty one."""
+    """Move a one-store var/'s objects into their buckets, migrate the database, then load demo data into an
+    empty one."""
+    migrate_legacy_objects(settings)
     # Alembic narrates its plugins at INFO when imported; `up` logs one line for the migration instead.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from lakefront.data.engines import make_engine

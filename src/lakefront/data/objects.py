@@ -1,5 +1,9 @@
 """The object store port (the S3 role) and its local-directory implementation.
 
+The store is three buckets, one per area, as the AWS design keeps them apart: product images (the only objects
+either tier serves), the lake, and backups. A store object is one bucket: nothing read or written through the
+images store can name a lake key, so a bug or a crafted key in the public media path cannot reach the lake.
+
 Every implementation raises the same exceptions: FileNotFoundError for a missing key,
 ValueError for a key that is not a plain relative path. Writes are atomic: a reader sees
 the old object or the new one, never part of one.
@@ -14,14 +18,20 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
+    from lakefront.data.objects_s3 import S3Store
     from lakefront.settings import Settings
 
 # A segment may start with "_" (the lake's _manifests/, as Hive and Spark name metadata) but never with ".":
 # dot names are the directory store's temp files, and ".." would escape the root.
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=\-]*(/[A-Za-z0-9_][A-Za-z0-9._=\-]*)*$")
+
+
+Area = Literal["images", "lake", "backups"]
+"""What a bucket holds: product images, the lake (raw extracts, marts, manifests), or database backups."""
+AREAS: tuple[Area, ...] = get_args(Area)
 
 
 @dataclass(frozen=True)
@@ -123,15 +133,24 @@ class DirectoryStore:
                 yield ObjectInfo(key=key, size=path.stat().st_size, content_type=content_type_for(key))
 
 
-def make_object_store(settings: Settings) -> ObjectStore:
-    """The object store the settings' profile asks for: a directory, or an S3 API (SeaweedFS, Amazon S3)."""
+def make_object_store(settings: Settings, area: Area) -> ObjectStore:
+    """The store of one area's bucket, as the settings' profile asks: a directory, or an S3 API (SeaweedFS, S3)."""
+    if area not in AREAS:
+        raise ValueError(f"unknown object-store area {area!r}: one of {', '.join(AREAS)}")
+    bucket = settings.objects.buckets[area]
     if settings.objects_backend == "s3":
-        # Imported here so the embedded profile never loads boto3 (about 0.35 s and 35 MB per process).
-        from lakefront.data.objects_s3 import S3Store
+        return s3_store(settings, bucket)
+    # A bucket is its own directory: check_key refuses "..", so no key of one reaches a sibling.
+    return DirectoryStore(settings.objects_root / bucket)
 
-        # Empty keys mean "the environment's credentials": an instance role on EC2/EMR, a profile locally.
-        access_key = settings.objects.access_key or None
-        secret_key = settings.objects.secret_key.get_secret_value() or None
-        return S3Store(settings.s3_endpoint, settings.objects.bucket, settings.objects.region, access_key,
-                       secret_key, settings.objects.presign_ttl_s)
-    return DirectoryStore(settings.objects_root)
+
+def s3_store(settings: Settings, bucket: str) -> S3Store:
+    """A client of `bucket` at the settings' S3 endpoint with their credentials (areas: make_object_store)."""
+    # Imported here so the embedded profile never loads boto3 (about 0.35 s and 35 MB per process).
+    from lakefront.data.objects_s3 import S3Store
+
+    # Empty keys mean "the environment's credentials": an instance role on EC2/EMR, a profile locally.
+    access_key = settings.objects.access_key or None
+    secret_key = settings.objects.secret_key.get_secret_value() or None
+    return S3Store(settings.s3_endpoint, bucket, settings.objects.region, access_key, secret_key,
+                   settings.objects.presign_ttl_s)

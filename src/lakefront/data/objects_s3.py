@@ -111,17 +111,23 @@ class S3Store:
     def _where(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def ensure_bucket(self) -> None:
-        """Create the bucket if missing. No ACL or policy is set, so it stays private (S3's default)."""
+    def bucket_exists(self) -> bool:
+        """Whether the bucket exists (and these credentials may see it)."""
         try:
             self._client.head_bucket(Bucket=self.bucket)
-            return
         except ClientError as exc:
             code, status, _ = _describe(exc)
-            if status != 404 and code not in {"404", "NoSuchBucket", "NotFound"}:
-                raise _translate(exc, f"HeadBucket {self._where()}") from exc
+            if status == 404 or code in {"404", "NoSuchBucket", "NotFound"}:
+                return False
+            raise _translate(exc, f"HeadBucket {self._where()}") from exc
         except BotoCoreError as exc:
             raise _translate(exc, f"HeadBucket {self._where()}") from exc
+        return True
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if missing. No ACL or policy is set, so it stays private (S3's default)."""
+        if self.bucket_exists():
+            return
         params: dict[str, Any] = {"Bucket": self.bucket}
         if self.endpoint_url is None and self.region != "us-east-1":
             # Amazon S3 wants the region spelled out everywhere but us-east-1, where it rejects it.
@@ -133,6 +139,22 @@ class S3Store:
                 raise _translate(exc, f"CreateBucket {self._where()}") from exc
         except BotoCoreError as exc:
             raise _translate(exc, f"CreateBucket {self._where()}") from exc
+
+    def delete_bucket(self) -> None:
+        """Remove the bucket, which must be empty (S3 refuses otherwise)."""
+        try:
+            self._client.delete_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, f"DeleteBucket {self._where()}") from exc
+
+    def copy_from(self, source_bucket: str, key: str) -> None:
+        """Copy `key` of another bucket on the same endpoint to the same key here, server side (no bytes pass
+        through this process), content type included; big objects are copied in parts."""
+        check_key(key)
+        try:
+            self._client.copy({"Bucket": source_bucket, "Key": key}, self.bucket, key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, f"CopyObject s3://{source_bucket}/{key} to {self._where(key)}") from exc
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         # A single PutObject (never multipart) is atomic: readers see the old object or the new one.

@@ -97,7 +97,7 @@ def seed(settings: Settings, *, scale: float, seed: int, until: date | None = No
             categories, products = build_catalog(plan, phase_rng(seed, "catalog"))
             for product in products:
                 product.image_key, product.thumb_key = image_keys(product)
-            images = ImageJob(products, seed, make_object_store(settings), limits,
+            images = ImageJob(products, seed, make_object_store(settings, "images"), limits,
                               phases.phase("categories, products, images", len(products)).advance)
             jobs.append(images)
             sink.extend(t.categories, [category.row() for category in categories])

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,21 +118,31 @@ def s3_config(access_key: str, secret_key: str) -> dict[str, object]:
 
 
 class SeaweedFSServer:
-    """One `weed mini` over `dir`. start(), wait_ready(), then stop() or kill(); restartable on the same dir."""
+    """One `weed mini` over `dir`. start(), wait_ready(), then stop() or kill(); restartable on the same dir.
 
-    def __init__(self, dir: Path, s3_port: int, access_key: str, secret_key: str, *, bucket: str = "lakefront",
-                 host: str = "127.0.0.1", region: str = "us-east-1", volume_size_limit_mb: int = 64) -> None:
+    `buckets` are created (if missing) and checked by wait_ready; the first is `bucket`, for clients of one.
+    """
+
+    def __init__(self, dir: Path, s3_port: int, access_key: str, secret_key: str, *,
+                 buckets: Sequence[str] = ("lakefront",), host: str = "127.0.0.1", region: str = "us-east-1",
+                 volume_size_limit_mb: int = 64) -> None:
+        if not buckets:
+            raise SeaweedFSError("SeaweedFSServer needs at least one bucket")
         self.dir = Path(dir).resolve()
         self.s3_port = s3_port
         self.ports = port_set(s3_port)
         self.access_key = access_key
         self.secret_key = secret_key
-        self.bucket = bucket
+        self.buckets = tuple(buckets)
         self.host = host
         self.region = region
         self.volume_size_limit_mb = volume_size_limit_mb
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
+
+    @property
+    def bucket(self) -> str:
+        return self.buckets[0]
 
     @property
     def endpoint_url(self) -> str:
@@ -174,7 +185,8 @@ class SeaweedFSServer:
         self.proc = spawn(self.argv(), log_path=log_path, cwd=self.dir)
 
     def wait_ready(self, timeout: float = 30.0) -> float:
-        """Block until a real PUT succeeds (bucket created if missing, probe put and deleted); return seconds waited.
+        """Block until a real PUT succeeds in every bucket (each created if missing, a probe put and deleted);
+        return seconds waited.
 
         An open S3 port is not enough: the gateway answers before the filer and volume can store anything.
         """
@@ -184,15 +196,18 @@ class SeaweedFSServer:
         if self.proc is None:
             raise SeaweedFSError("SeaweedFS was not started")
         probe = f"lakefront-ready/probe-{os.getpid()}-{time.monotonic_ns()}"
-        with S3Store(self.endpoint_url, self.bucket, self.region, self.access_key, self.secret_key,
-                     connect_timeout=1.0, read_timeout=5.0, max_attempts=1) as store:
+        with contextlib.ExitStack() as stack:
+            stores = [stack.enter_context(S3Store(self.endpoint_url, bucket, self.region, self.access_key,
+                                                  self.secret_key, connect_timeout=1.0, read_timeout=5.0,
+                                                  max_attempts=1)) for bucket in self.buckets]
 
             def put_and_delete() -> bool:
                 if not port_open(self.host, self.s3_port, timeout=0.2):
                     return False
-                store.ensure_bucket()
-                store.put(probe, b"ready", "text/plain")
-                store.delete(probe)
+                for store in stores:
+                    store.ensure_bucket()
+                    store.put(probe, b"ready", "text/plain")
+                    store.delete(probe)
                 return True
 
             return wait_until_ready(self.proc, put_and_delete, what=f"SeaweedFS S3 on {self.endpoint_url}",
@@ -224,10 +239,11 @@ class SeaweedFSServer:
 
 
 def managed_seaweedfs(settings: Settings, *, timeout: float = 60.0) -> SeaweedFSServer:
-    """The persistent S3 server of the services profile under var/seaweedfs, ready, with its bucket."""
+    """The persistent S3 server of the services profile under var/seaweedfs, ready, with the bucket of every area."""
     objects = settings.objects
     server = SeaweedFSServer(settings.var_dir / "seaweedfs", objects.s3_port, objects.access_key,
-                             objects.secret_key.get_secret_value(), bucket=objects.bucket, region=objects.region)
+                             objects.secret_key.get_secret_value(), buckets=tuple(objects.buckets.values()),
+                             region=objects.region)
     server.start(settings.log_dir / "seaweedfs.log")
     try:
         server.wait_ready(timeout)

@@ -8,6 +8,7 @@ from typing import Any
 
 from lakefront.data.types import utcnow
 from lakefront.data.uow import UnitOfWork
+from lakefront.media_keys import is_image_key
 from lakefront.store import cachekeys
 from lakefront.store.context import StoreContext
 from lakefront.store.errors import Conflict, InvalidInput, NotFound
@@ -170,13 +171,16 @@ def set_product_image(ctx: StoreContext, product_id: int, data: bytes) -> dict[s
             raise NotFound("product", product_id)
     image = process_image(data, ctx.image_limits)
     # Objects first, row second: a crash in between leaves an unreferenced object, never a broken page.
-    ctx.objects.put(image.image_key, image.image, CONTENT_TYPE)
-    ctx.objects.put(image.thumb_key, image.thumb, CONTENT_TYPE)
+    ctx.images.put(image.image_key, image.image, CONTENT_TYPE)
+    ctx.images.put(image.thumb_key, image.thumb, CONTENT_TYPE)
     return update_product(ctx, product_id, {"image_key": image.image_key, "thumb_key": image.thumb_key})
 
 
 def media(ctx: StoreContext, key: str) -> tuple[bytes, str]:
+    """A product image's bytes and type; NotFound for any key not shaped like one, without reading the store."""
+    if not is_image_key(key):
+        raise NotFound("object", key)
     try:
-        return ctx.objects.get(key)
+        return ctx.images.get(key)
     except (FileNotFoundError, ValueError):
         raise NotFound("object", key) from None

@@ -14,5 +14,6 @@ from lakefront.store.media import ImageLimits
 class StoreContext:
     uow: UnitOfWorkFactory
     cache: CacheAside
-    objects: ObjectStore
+    images: ObjectStore
+    """The images bucket: product images only (the lake and backups have buckets of their own)."""
     image_limits: ImageLimits

@@ -1,4 +1,4 @@
-"""Stored objects (product images) by key."""
+"""Product images by key, from the images bucket; any other key (the lake, backups, made up) is a 404."""
 
 from __future__ import annotations
 

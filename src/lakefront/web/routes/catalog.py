@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lakefront.media_keys import is_image_key
 from lakefront.web.client import Api, ApiError, AppUnavailable
 from lakefront.web.pages import SORTS, analytics_session, api, page_number, render
 
@@ -75,7 +76,7 @@ async def product(request: Request) -> Response:
 
 async def media(request: Request) -> Response:
     key = request.path_params["key"]
-    if ".." in key.split("/"):
+    if not is_image_key(key):  # only product images are public: nothing else is even asked for
         raise HTTPException(404)
     content, content_type = await api(request).media(key)
     # Keys are generated per upload and never reused, so the bytes behind one never change.
