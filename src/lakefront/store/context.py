@@ -8,6 +8,8 @@ from lakefront.data.cache import CacheAside
 from lakefront.data.objects import ObjectStore
 from lakefront.data.uow import UnitOfWorkFactory
 from lakefront.store.media import ImageLimits
+from lakefront.store.throttle import Throttle
+from lakefront.store.tokens import TokenPolicy
 
 
 @dataclass(frozen=True)
@@ -16,3 +18,7 @@ class StoreContext:
     cache: CacheAside
     objects: ObjectStore
     image_limits: ImageLimits
+    throttle: Throttle
+    """Sign-in and sign-up limits, counted in the cache every instance shares."""
+    tokens: TokenPolicy
+    """Bearer-token lifetimes."""
