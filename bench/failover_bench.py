@@ -50,6 +50,7 @@ from lakefront.control.database import node_server
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
 from lakefront.servers.procs import free_port
 from lakefront.servers.seaweedfs import pick_s3_port
+from support import MANY_SIGNUPS
 from support.shoppers import Shoppers
 
 AMPLE_STOCK = 1_000_000
@@ -116,6 +117,7 @@ def stack_env(var_dir: Path, scale: float) -> dict[str, str]:
         "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port()),
         "LAKEFRONT_DEMO__SCALE": str(scale),
         "LAKEFRONT_EXTRACT__INTERVAL_S": "0",  # no analytics pipeline competing for the CPUs
+        **MANY_SIGNUPS,  # every drill's shoppers sign up from loopback
     }
 
 

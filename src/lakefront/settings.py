@@ -11,6 +11,7 @@ No other module reads ``os.environ`` for configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -70,6 +71,19 @@ class LoadBalancerSettings(Section):
     """Active health check interval against each instance's /healthz."""
     fail_duration_s: float = Field(3.0, gt=0, le=60)
     """Passive health: how long an upstream stays out after a failed request."""
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    """Networks of the system's own proxies (the listeners and the web instances). Only their
+    X-Forwarded-For is believed: the internal listener passes the chain on, and the app tier takes the
+    client's address (which sign-in throttling counts by) from it. Anyone else's header is ignored and
+    the connecting address is the client's, so a shopper cannot pick an address. On AWS: the VPC's CIDR."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(item, strict=False)) for item in value]
+        except ValueError as exc:
+            raise ValueError(f"must be IP networks such as 10.0.0.0/16: {exc}") from None
 
 
 class TierSettings(Section):
@@ -139,6 +153,41 @@ class CacheSettings(Section):
     """services profile: port of the Redis server `lakefront up` runs (6379 is left alone)."""
     timeout_s: float = Field(0.25, gt=0, le=10)
     """Longest wait for one cache operation before the read falls back to the database."""
+
+
+class AuthSettings(Section):
+    """Sign-in throttling and bearer-token lifetimes (OWASP ASVS 5.0 level 2, chapters 6 and 7)."""
+
+    signin_account_limit: int = Field(5, ge=1, le=1000)
+    """Failed sign-ins allowed per account (its email) within auth.signin_window_s. Past it every attempt,
+    even with the right password, answers 429 with Retry-After until the oldest failure leaves the window.
+    5 in 15 minutes (20 an hour) stays far below ASVS's bound of 100 an hour per account."""
+    signin_address_limit: int = Field(50, ge=1, le=100_000)
+    """Failed sign-ins allowed per client address within auth.signin_window_s, whatever the accounts
+    (password spraying). Higher than the account limit: many shoppers may share one address (NAT)."""
+    signin_window_s: float = Field(900, gt=0, le=86_400)
+    """Length of the sliding window of failed sign-ins, for the account and the address limits."""
+    signup_address_limit: int = Field(20, ge=1, le=100_000)
+    """Sign-ups allowed per client address within auth.signup_window_s (each may probe whether an email
+    is registered, and each costs a password hash)."""
+    signup_window_s: float = Field(3600, gt=0, le=86_400)
+    """Length of the sliding window of sign-ups per address."""
+    token_idle_s: int = Field(12 * 3600, ge=60, le=30 * 86_400)
+    """A bearer token unused this long stops working (inactivity timeout, ASVS 7.3.1). 12 hours: a
+    shopper's day, while a token left on a shared machine dies overnight."""
+    token_absolute_s: int = Field(7 * 86_400, ge=60, le=90 * 86_400)
+    """A bearer token stops working this long after sign-in however much it is used (absolute
+    lifetime, ASVS 7.3.2): a stolen token is worth a week at most, then the password is asked again."""
+    token_renew_after_s: int = Field(900, ge=0, le=86_400)
+    """Use of a token pushes its idle expiry forward only when its last renewal is older than this,
+    so a busy shopper costs one database write per interval, not one per request. An idle timeout
+    then runs between token_idle_s - token_renew_after_s and token_idle_s."""
+
+    @model_validator(mode="after")
+    def _lifetimes_nest(self) -> AuthSettings:
+        if not self.token_renew_after_s < self.token_idle_s <= self.token_absolute_s:
+            raise ValueError("token lifetimes must nest: token_renew_after_s < token_idle_s <= token_absolute_s")
+        return self
 
 
 _BUCKET_NAME = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
@@ -299,6 +348,7 @@ class Settings(BaseSettings):
     app: TierSettings = TierSettings()
     db: DatabaseSettings = DatabaseSettings()
     cache: CacheSettings = CacheSettings()
+    auth: AuthSettings = AuthSettings()
     objects: ObjectStoreSettings = ObjectStoreSettings()
     media: MediaSettings = MediaSettings()
     demo: DemoSettings = DemoSettings()

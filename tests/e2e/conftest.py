@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from lakefront.servers.procs import free_port
+from support import MANY_SIGNUPS
 
 READY_TIMEOUT_S = 120.0
 
@@ -80,6 +81,7 @@ def stack_env(var_dir: Path, **extra: str) -> dict[str, str]:
         "LAKEFRONT_EXTRACT__INTERVAL_S": "10",
         "LAKEFRONT_PROCESS__ENGINE": "duckdb",
         "LAKEFRONT_CONFIG": str(var_dir / "no-lakefront.toml"),  # ignore any lakefront.toml in the cwd
+        **MANY_SIGNUPS,
     }
     return env | extra
 

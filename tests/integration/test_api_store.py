@@ -79,16 +79,13 @@ def test_signed_out_tokens_stop_working(stack) -> None:
     assert carol.request("GET", "/api/me").status_code == 401
 
 
-def test_wrong_password_and_duplicate_email_are_refused(stack) -> None:
+def test_a_wrong_password_is_refused(stack) -> None:
     _, instances, _, _, _ = stack
     api = Api(instances[0].url)
     api.sign_up("dave@example.com")
     wrong = api.request("POST", "/api/auth/signin", json={"email": "dave@example.com", "password": "not-it-at-all"})
     assert wrong.status_code == 401
-    again = api.request("POST", "/api/auth/signup",
-                        json={"email": "DAVE@example.com", "name": "Dave", "password": "long-enough"})
-    assert again.status_code == 409
-    assert again.json()["errors"] == [{"field": "email", "message": "an account with this email already exists"}]
+    assert wrong.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(("body", "field"), [

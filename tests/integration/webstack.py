@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from support import MANY_SIGNUPS
 from support.web import IDEMPOTENCY, Browser  # noqa: F401  (Browser is re-exported for the web tests)
 
 BIN = Path(sys.executable).parent / "lakefront"
@@ -53,6 +54,7 @@ class Stack:
             "LAKEFRONT_LB__PUBLIC_PORT": str(public_port),
             "LAKEFRONT_LB__ADMIN_PORT": str(admin_port),
             "LAKEFRONT_SECRET_KEY": "web-tests-secret-key-0123456789",
+            **MANY_SIGNUPS,
         }
         self.env.pop("LAKEFRONT_SETTINGS_JSON", None)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -165,7 +167,8 @@ def api_admin_token(stack: Stack, email: str = "admin@example.com") -> str:
     """An admin's bearer token: sign up through the API, promote in the database, sign in again."""
     password = "admin password 123"
     with httpx.Client(base_url=stack.app_url, timeout=30) as api:
-        api.post("/api/auth/signup", json={"email": email, "name": "Admin", "password": password})
+        assert api.post("/api/auth/signup", json={"email": email, "name": "Admin", "password": password}
+                        ).status_code == 202
         stack.make_admin(email)
         response = api.post("/api/auth/signin", json={"email": email, "password": password})
         response.raise_for_status()

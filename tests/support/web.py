@@ -13,8 +13,10 @@ IDEMPOTENCY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 class Browser:
     """A cookie-keeping client that, like a browser, submits forms with the token the page carried."""
 
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+    def __init__(self, base_url: str, source_address: str | None = None) -> None:
+        """`source_address`: connect from this local address (another 127.x.y.z: a different shopper)."""
+        transport = httpx.HTTPTransport(local_address=source_address) if source_address else None
+        self.http = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30, transport=transport)
         self.last_csrf = ""
 
     def close(self) -> None:

@@ -17,6 +17,8 @@ from lakefront.store import cart, catalog, orders
 from lakefront.store.context import StoreContext
 from lakefront.store.errors import Conflict, EmptyCart, InvalidInput, NotFound, OutOfStock
 from lakefront.store.media import ImageLimits
+from lakefront.store.throttle import Throttle, ThrottlePolicy
+from lakefront.store.tokens import TokenPolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -33,7 +35,8 @@ def ctx(tmp_path: Path):
              "created_at": NOW, "updated_at": NOW} for i in (1, 2)])
     yield StoreContext(uow=UnitOfWorkFactory(engines), cache=CacheAside(NullCache()),
                        images=DirectoryStore(tmp_path / "objects"),
-                       image_limits=ImageLimits(1_000_000, 1_000_000, 400, 100))
+                       image_limits=ImageLimits(1_000_000, 1_000_000, 400, 100),
+                       throttle=Throttle(NullCache(), ThrottlePolicy()), tokens=TokenPolicy())
     engines.dispose()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -19,6 +21,10 @@ from lakefront.store import customers
 from lakefront.store.context import StoreContext
 from lakefront.store.errors import Forbidden, NotAuthenticated
 from lakefront.store.media import ImageLimits
+from lakefront.store.throttle import Throttle, ThrottlePolicy, Window
+from lakefront.store.tokens import TokenPolicy
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -29,6 +35,8 @@ class AppServices:
     ctx: StoreContext
     analytics: Analytics
     """Dashboards (checked at start-up) and the query service over the lake's marts."""
+    trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
+    """Peers whose X-Forwarded-For names the client (settings.lb.trusted_proxies)."""
 
     def close(self) -> None:
         self.analytics.close()
@@ -60,10 +68,20 @@ def build_services(settings: Settings, instance: str) -> AppServices:
     # Reads that refill the cache after a write go to the primary for twice the lag bound: the bound,
     # plus up to one lag measurement's age.
     fresh_window_s = 2 * settings.db.max_replica_lag_ms / 1000 if settings.replicated or engines.routes_reads else 0.0
+    auth = settings.auth
+    throttle = Throttle(cache.backend, ThrottlePolicy(
+        signin_account=Window(auth.signin_account_limit, auth.signin_window_s),
+        signin_address=Window(auth.signin_address_limit, auth.signin_window_s),
+        signup_address=Window(auth.signup_address_limit, auth.signup_window_s)))
+    token_policy = TokenPolicy(idle=timedelta(seconds=auth.token_idle_s),
+                               absolute=timedelta(seconds=auth.token_absolute_s),
+                               renew_after=timedelta(seconds=auth.token_renew_after_s))
     ctx = StoreContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, images=images,
-                       image_limits=limits)
+                       image_limits=limits, throttle=throttle, tokens=token_policy)
     analytics = build_analytics(settings, make_object_store(settings, "lake"))
-    return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx, analytics=analytics)
+    trusted = tuple(ipaddress.ip_network(net) for net in settings.lb.trusted_proxies)
+    return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx, analytics=analytics,
+                       trusted_proxies=trusted)
 
 
 def services(request: Request) -> AppServices:
@@ -75,6 +93,34 @@ def context(request: Request) -> StoreContext:
 
 
 Ctx = Annotated[StoreContext, Depends(context)]
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(request: Request) -> str:
+    """The shopper's address: the connecting peer, unless it is one of our proxies, in which case the
+    X-Forwarded-For chain is walked from the right (each proxy appends the peer it saw) to the first
+    hop that is not ours. Entries left of that were written by the client and are never read."""
+    trusted = services(request).trusted_proxies
+    address = request.client.host if request.client else "unknown"
+    hops = [hop.strip() for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    for hop in reversed(hops):
+        if not _trusted(address, trusted):
+            break
+        try:
+            address = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break  # not an address our proxies would write: keep the last one they vouch for
+    return address
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
 
 
 def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str | None:

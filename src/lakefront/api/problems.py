@@ -20,6 +20,7 @@ from lakefront.store.errors import (
     NotAuthenticated,
     NotFound,
     StoreError,
+    Throttled,
 )
 
 log = logging.getLogger("lakefront.api")
@@ -27,6 +28,7 @@ MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_S = 1
 _STATUS: list[tuple[type[StoreError], int]] = [
     (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (NotAuthenticated, 401), (Forbidden, 403),
+    (Throttled, 429),
 ]
 
 
@@ -61,6 +63,8 @@ def install(app: FastAPI) -> None:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
         errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, Throttled):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return problem(status, exc.message, errors, headers)
 
     @app.exception_handler(HTTPException)

@@ -92,6 +92,13 @@ class TokenPublic(Public):
     customer: CustomerPublic
 
 
+class SignUpAccepted(Public):
+    """The answer to every sign-up, new email or taken: it carries no token, the client signs in next."""
+
+    email: str
+    detail: str
+
+
 class CartItemPut(BaseModel):
     quantity: int = Field(ge=1, le=99)
 

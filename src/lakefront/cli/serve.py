@@ -28,8 +28,10 @@ def _run(tier: str, port: int, name: str, host: str) -> None:
         from lakefront.web.app import create_app as create_web
 
         asgi = create_web(settings, instance=name)
+    # The app tier reads X-Forwarded-For itself, against lb.trusted_proxies (api/deps.py client_address);
+    # uvicorn's own rewriting of the peer address, trusting 127.0.0.1 whatever the settings, would preempt it.
     uvicorn.run(asgi, host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, server_header=False, lifespan="on")
+                timeout_graceful_shutdown=5, server_header=False, lifespan="on", proxy_headers=tier != "app")
 
 
 def register(app: typer.Typer) -> None:

@@ -34,11 +34,15 @@ class Listener:
     """The "@id" of the listener's reverse_proxy handler."""
     assign_request_id: bool
     """The public listener assigns the request id that travels through every tier."""
+    trusts_proxies: bool = False
+    """Whether X-Forwarded-For from lb.trusted_proxies is passed on (appended to) rather than replaced.
+    Never on the public listener: there the header comes from the client, who could pick any address."""
 
 
 def listeners(lb: LoadBalancerSettings) -> dict[str, Listener]:
     return {
-        "internal": Listener("internal", lb.internal_port, "app_upstreams", assign_request_id=False),
+        "internal": Listener("internal", lb.internal_port, "app_upstreams", assign_request_id=False,
+                             trusts_proxies=True),
         "public": Listener("public", lb.public_port, "web_upstreams", assign_request_id=True),
     }
 
@@ -79,7 +83,7 @@ def proxy_handler(listener: Listener, lb: LoadBalancerSettings, ports: list[int]
 
 def server_config(listener: Listener, lb: LoadBalancerSettings, ports: list[int]) -> dict[str, Any]:
     request_id = "{http.request.uuid}" if listener.assign_request_id else "{http.request.header.X-Request-Id}"
-    return {
+    server: dict[str, Any] = {
         # An explicit host: a bare ":port" would listen on every interface.
         "listen": [f"{lb.host}:{listener.port}"],
         "routes": [{"handle": [
@@ -91,6 +95,10 @@ def server_config(listener: Listener, lb: LoadBalancerSettings, ports: list[int]
         "automatic_https": {"disable": True},
         "logs": {"default_logger_name": ACCESS_LOGGER},
     }
+    if listener.trusts_proxies:
+        # The web tier forwards the shopper's address; without this Caddy would replace it with the web instance's.
+        server["trusted_proxies"] = {"source": "static", "ranges": list(lb.trusted_proxies)}
+    return server
 
 
 def base_config(lb: LoadBalancerSettings, access_log: Path) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from lakefront.data.windows import LocalWindows
+
 log = logging.getLogger("lakefront.cache")
 T = TypeVar("T")
 
@@ -41,15 +43,31 @@ class CacheBackend(Protocol):
         """Set `key` only if it is absent (or expired); True if this call set it. The basis of locks."""
         ...
 
+    def window_add(self, key: str, member: str, window_s: float, limit: int) -> float:
+        """Atomically add `member` to the sliding window `key` if it holds fewer than `limit` live
+        entries: 0.0 if added, else the seconds until a slot frees (see data/windows.py)."""
+        ...
+
+    def window_remove(self, key: str, member: str | None = None) -> None:
+        """Take `member` out of the window `key`, or the whole window when member is None."""
+        ...
+
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
 
 
 class NullCache:
-    """No cache at all (cache.backend = off): every read is a miss."""
+    """No cache at all (cache.backend = off): every read is a miss.
+
+    Sliding windows are the exception: throttling has to count somewhere, so with no shared cache
+    they are kept in this process, and each instance enforces the limits on its own.
+    """
 
     name = "off"
+
+    def __init__(self) -> None:
+        self._windows = LocalWindows()
 
     def get(self, key: str) -> bytes | None:
         return None
@@ -65,6 +83,12 @@ class NullCache:
 
     def add(self, key: str, value: bytes, ttl_s: float) -> bool:
         return True
+
+    def window_add(self, key: str, member: str, window_s: float, limit: int) -> float:
+        return self._windows.add(key, member, window_s, limit)
+
+    def window_remove(self, key: str, member: str | None = None) -> None:
+        self._windows.remove(key, member)
 
     def ping(self) -> None:
         return None
@@ -89,6 +113,9 @@ class EmbeddedCache:
         conn.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
                      "expires_at REAL) WITHOUT ROWID")
         conn.execute("CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at)")
+        conn.execute("CREATE TABLE IF NOT EXISTS windows (key TEXT NOT NULL, member TEXT NOT NULL, "
+                     "expires_at REAL NOT NULL, PRIMARY KEY (key, member)) WITHOUT ROWID")
+        conn.execute("CREATE INDEX IF NOT EXISTS windows_expires ON windows (expires_at)")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -130,7 +157,12 @@ class EmbeddedCache:
                      (key, value, time.time() + ttl_s))
         self._writes += 1
         if self._writes % self._PURGE_EVERY == 0:
-            conn.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (time.time(),))
+            self._purge(conn)
+
+    def _purge(self, conn: sqlite3.Connection) -> None:
+        now = time.time()
+        conn.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        conn.execute("DELETE FROM windows WHERE expires_at <= ?", (now,))
 
     def delete(self, *keys: str) -> None:
         if keys:
@@ -151,6 +183,37 @@ class EmbeddedCache:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at "
             "WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?", (key, value, now + ttl_s, now))
         return cur.rowcount == 1
+
+    def window_add(self, key: str, member: str, window_s: float, limit: int) -> float:
+        conn = self._conn()
+        # IMMEDIATE takes the file's write lock before the count: a second process's add waits
+        # for this one to finish, so two cannot both see the last free slot.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = time.time()
+            conn.execute("DELETE FROM windows WHERE key = ? AND expires_at <= ?", (key, now))
+            count, first = conn.execute("SELECT count(*), min(expires_at) FROM windows WHERE key = ?",
+                                        (key,)).fetchone()
+            wait = 0.0
+            if count < limit:
+                conn.execute("INSERT OR REPLACE INTO windows (key, member, expires_at) VALUES (?, ?, ?)",
+                             (key, member, now + window_s))
+            else:
+                wait = float(first) - now
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._writes += 1
+        if self._writes % self._PURGE_EVERY == 0:
+            self._purge(conn)
+        return wait
+
+    def window_remove(self, key: str, member: str | None = None) -> None:
+        if member is None:
+            self._conn().execute("DELETE FROM windows WHERE key = ?", (key,))
+        else:
+            self._conn().execute("DELETE FROM windows WHERE key = ? AND member = ?", (key, member))
 
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()

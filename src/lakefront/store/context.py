@@ -8,6 +8,8 @@ from lakefront.data.cache import CacheAside
 from lakefront.data.objects import ObjectStore
 from lakefront.data.uow import UnitOfWorkFactory
 from lakefront.store.media import ImageLimits
+from lakefront.store.throttle import Throttle
+from lakefront.store.tokens import TokenPolicy
 
 
 @dataclass(frozen=True)
@@ -17,3 +19,7 @@ class StoreContext:
     images: ObjectStore
     """The images bucket: product images only (the lake and backups have buckets of their own)."""
     image_limits: ImageLimits
+    throttle: Throttle
+    """Sign-in and sign-up limits, counted in the cache every instance shares."""
+    tokens: TokenPolicy
+    """Bearer-token lifetimes."""

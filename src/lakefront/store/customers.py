@@ -1,62 +1,63 @@
-"""Accounts: sign-up, sign-in with opaque bearer tokens, sign-out."""
+"""Accounts: sign-up that tells nobody who is registered, throttled sign-in, bearer tokens, sign-out."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import timedelta
+import logging
 from typing import Any
 
 from lakefront.data.types import utcnow
+from lakefront.store import tokens
 from lakefront.store.context import StoreContext
-from lakefront.store.errors import Conflict, NotAuthenticated
+from lakefront.store.errors import NotAuthenticated
 from lakefront.store.passwords import hash_password, needs_rehash, verify_password
+from lakefront.store.throttle import mask_email
 
-TOKEN_LIFETIME = timedelta(days=30)
+log = logging.getLogger("lakefront.auth")
+
 # A fixed hash to verify against when the email is unknown, so both failures cost the same time.
 _DUMMY_HASH = hash_password("lakefront-no-such-user")
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+SIGN_UP_ANSWER = "sign in with this email and password to continue"
+"""The one answer to every sign-up, whether it created an account or the email was taken."""
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "name": row["name"], "is_admin": bool(row["is_admin"])}
 
 
-def _issue_token(ctx_uow: Any, customer_id: int) -> str:
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    ctx_uow.customers.add_token(_token_hash(token), customer_id, now, now + TOKEN_LIFETIME)
-    return token
+def sign_up(ctx: StoreContext, *, email: str, name: str, password: str, address: str) -> dict[str, Any]:
+    """Create the account unless the email is taken; the answer, and its cost, are the same either way.
 
-
-def sign_up(ctx: StoreContext, *, email: str, name: str, password: str) -> dict[str, Any]:
-    password_hash = hash_password(password)  # slow on purpose: outside the write transaction
+    No token: handing one out would tell a new email from a taken one. The client signs in next,
+    which works for whoever knows the account's password and is throttled for everyone else.
+    """
+    ctx.throttle.sign_up(email, address)
+    password_hash = hash_password(password)  # in both cases, and outside the write transaction: slow on purpose
     with ctx.uow(write=True) as uow:
-        if uow.customers.email_taken(email):
-            raise Conflict("an account with this email already exists", "email")
-        customer_id = uow.customers.add(email, name, password_hash, utcnow())
-        token = _issue_token(uow, customer_id)
-        customer = uow.customers.by_id(customer_id)
+        created = uow.customers.add_if_new(email, name, password_hash, utcnow())
         uow.commit()
-    assert customer is not None
-    return {"token": token, "customer": _public(customer)}
+    log.info("sign-up %s account=%s address=%s", "created" if created else "refused: email taken",
+             mask_email(email), address)
+    return {"email": email, "detail": SIGN_UP_ANSWER}
 
 
-def sign_in(ctx: StoreContext, *, email: str, password: str) -> dict[str, Any]:
-    with ctx.uow(write=True) as uow:
-        row = uow.customers.by_email(email)
-    if row is None:
-        verify_password(_DUMMY_HASH, password)
+def sign_in(ctx: StoreContext, *, email: str, password: str, address: str) -> dict[str, Any]:
+    attempt = ctx.throttle.sign_in(email, address)  # before any password work; raises Throttled
+    try:
+        with ctx.uow(write=True) as uow:
+            row = uow.customers.by_email(email)
+        verified = verify_password(row["password_hash"] if row else _DUMMY_HASH, password)
+    except BaseException:
+        attempt.abandoned()
+        raise
+    if row is None or not verified:
+        attempt.failed()
         raise NotAuthenticated("wrong email or password")
-    if not verify_password(row["password_hash"], password):
-        raise NotAuthenticated("wrong email or password")
+    attempt.succeeded(row["id"])
+    now = utcnow()
     with ctx.uow(write=True) as uow:
         if needs_rehash(row["password_hash"]):
-            uow.customers.set_password_hash(row["id"], hash_password(password), utcnow())
-        token = _issue_token(uow, row["id"])
+            uow.customers.set_password_hash(row["id"], hash_password(password), now)
+        token = tokens.issue(uow.customers, ctx.tokens, row["id"], now)
         uow.commit()
     return {"token": token, "customer": _public(row)}
 
@@ -64,7 +65,9 @@ def sign_in(ctx: StoreContext, *, email: str, password: str) -> dict[str, Any]:
 def authenticate(ctx: StoreContext, token: str) -> dict[str, Any]:
     """The customer a bearer token belongs to. Tokens live on the primary: a fresh sign-in must work."""
     with ctx.uow(write=True) as uow:
-        row = uow.customers.by_token(_token_hash(token), utcnow())
+        row, changed = tokens.check(uow.customers, ctx.tokens, token, utcnow())
+        if changed:
+            uow.commit()
     if row is None:
         raise NotAuthenticated("invalid or expired token")
     return _public(row)
@@ -72,5 +75,5 @@ def authenticate(ctx: StoreContext, token: str) -> dict[str, Any]:
 
 def sign_out(ctx: StoreContext, token: str) -> None:
     with ctx.uow(write=True) as uow:
-        uow.customers.delete_token(_token_hash(token))
+        uow.customers.delete_token(tokens.token_hash(token))
         uow.commit()

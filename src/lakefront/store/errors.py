@@ -51,3 +51,11 @@ class NotAuthenticated(StoreError):
 class Forbidden(StoreError):
     def __init__(self, message: str = "not allowed") -> None:
         super().__init__(message)
+
+
+class Throttled(StoreError):
+    """Too many attempts from this account or address: refused before any work, retry later."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

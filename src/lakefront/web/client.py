@@ -185,6 +185,8 @@ class ApiError(Exception):
     title: str
     detail: str = ""
     field_errors: dict[str, str] = field(default_factory=dict)
+    retry_after_s: int | None = None
+    """From Retry-After, on a 429: when the client may try again."""
 
     def __str__(self) -> str:
         return f"{self.status} {self.title}: {self.detail}"
@@ -210,11 +212,13 @@ def _problem(response: httpx.Response) -> ApiError:
         if isinstance(item, dict):
             name = _field_name(item.get("field"))
             errors.setdefault(name, str(item.get("message", "")))
+    retry_after = response.headers.get("retry-after", "")
     return ApiError(
         status=response.status_code,
         title=str(body.get("title") or response.reason_phrase or "Error"),
         detail=str(body.get("detail") or ""),
         field_errors=errors,
+        retry_after_s=int(retry_after) if retry_after.isdigit() else None,
     )
 
 
@@ -239,8 +243,8 @@ class AppClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    def bind(self, request_id: str, token: str | None) -> Api:
-        return Api(self.http, request_id, token)
+    def bind(self, request_id: str, token: str | None, forwarded_for: str = "") -> Api:
+        return Api(self.http, request_id, token, forwarded_for)
 
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -254,16 +258,20 @@ def _safe_to_retry(method: str, headers: dict[str, str], exc: httpx.TransportErr
 class Api:
     """App-tier calls on behalf of one incoming request (its request id and signed-in user)."""
 
-    def __init__(self, http: httpx.AsyncClient, request_id: str, token: str | None) -> None:
+    def __init__(self, http: httpx.AsyncClient, request_id: str, token: str | None, forwarded_for: str = "") -> None:
         self._http = http
         self.request_id = request_id
         self.token = token
+        self.forwarded_for = forwarded_for
+        """The X-Forwarded-For chain to pass on: the app tier takes the shopper's address from it."""
 
     async def _send(self, method: str, path: str, *, extra_headers: dict[str, str] | None = None,
                     **kwargs: Any) -> httpx.Response:
         headers = {"X-Request-Id": self.request_id}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        if self.forwarded_for:
+            headers["X-Forwarded-For"] = self.forwarded_for
         if extra_headers:
             headers.update(extra_headers)
         for attempt in (1, 2):
@@ -339,9 +347,9 @@ class Api:
                          json={"kind": "page_view", "session_id": session_id, "product_id": product_id})
 
     # Accounts
-    async def signup(self, email: str, name: str, password: str) -> Token:
-        return await self._model(Token, "POST", "/api/auth/signup",
-                                json={"email": email, "name": name, "password": password})
+    async def signup(self, email: str, name: str, password: str) -> None:
+        """Ask for the account. The answer is the same whether or not the email was free: sign in next."""
+        await self._send("POST", "/api/auth/signup", json={"email": email, "name": name, "password": password})
 
     async def signin(self, email: str, password: str) -> Token:
         return await self._model(Token, "POST", "/api/auth/signin",

@@ -80,9 +80,18 @@ def client(request: Request) -> AppClient:
     return app_client
 
 
+def forwarded_for(request: Request) -> str:
+    """X-Forwarded-For for the app tier: the chain we received plus the peer we saw, as any proxy
+    appends. The app tier decides which entries to believe (settings.lb.trusted_proxies)."""
+    hops = [value for value in request.headers.getlist("x-forwarded-for") if value.strip()]
+    if request.client:
+        hops.append(request.client.host)
+    return ", ".join(hops)
+
+
 def api(request: Request) -> Api:
-    """The app-tier client bound to this request: its request id and the signed-in user's token."""
-    return client(request).bind(request_id(request), request.session.get("token"))
+    """The app-tier client bound to this request: its request id, the signed-in user's token, the shopper's address."""
+    return client(request).bind(request_id(request), request.session.get("token"), forwarded_for(request))
 
 
 def csrf_token(request: Request) -> str:

@@ -6,24 +6,24 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from lakefront.api.deps import Ctx, Customer, Token
-from lakefront.api.schemas import CustomerPublic, SignIn, SignUp, TokenPublic
+from lakefront.api.deps import ClientAddress, Ctx, Customer, Token
+from lakefront.api.schemas import CustomerPublic, SignIn, SignUp, SignUpAccepted, TokenPublic
 from lakefront.store import customers
 from lakefront.store.errors import NotAuthenticated
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
-@router.post("/auth/signup", response_model=TokenPublic, status_code=201)
-def sign_up(ctx: Ctx, body: SignUp) -> dict[str, Any]:
-    """Create a customer account and sign it in."""
-    return customers.sign_up(ctx, email=body.email, name=body.name, password=body.password)
+@router.post("/auth/signup", response_model=SignUpAccepted, status_code=202)
+def sign_up(ctx: Ctx, body: SignUp, address: ClientAddress) -> dict[str, Any]:
+    """Ask for an account (the same answer whether or not the email is registered); then sign in."""
+    return customers.sign_up(ctx, email=body.email, name=body.name, password=body.password, address=address)
 
 
 @router.post("/auth/signin", response_model=TokenPublic)
-def sign_in(ctx: Ctx, body: SignIn) -> dict[str, Any]:
-    """Exchange email and password for a bearer token."""
-    return customers.sign_in(ctx, email=body.email, password=body.password)
+def sign_in(ctx: Ctx, body: SignIn, address: ClientAddress) -> dict[str, Any]:
+    """Exchange email and password for a bearer token (throttled per account and address)."""
+    return customers.sign_in(ctx, email=body.email, password=body.password, address=address)
 
 
 @router.post("/auth/signout", status_code=204)

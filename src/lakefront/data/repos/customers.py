@@ -23,8 +23,15 @@ class CustomerRepo:
             email=email, name=name, password_hash=password_hash, is_admin=False, created_at=now, updated_at=now))
         return inserted_id(result)
 
-    def email_taken(self, email: str) -> bool:
-        return self.conn.execute(sa.select(customers.c.id).where(customers.c.email == email)).first() is not None
+    def add_if_new(self, email: str, name: str, password_hash: str, now: datetime) -> int | None:
+        """The new customer's id, or None when the email is taken (also when a concurrent sign-up won)."""
+        if self.conn.execute(sa.select(customers.c.id).where(customers.c.email == email)).first() is not None:
+            return None
+        try:
+            with self.conn.begin_nested():  # a savepoint: losing the race must not spoil the transaction
+                return self.add(email, name, password_hash, now)
+        except sa.exc.IntegrityError:
+            return None
 
     def by_email(self, email: str) -> dict[str, Any] | None:
         row = self.conn.execute(sa.select(*_PUBLIC, customers.c.password_hash)
@@ -43,11 +50,23 @@ class CustomerRepo:
         self.conn.execute(auth_tokens.insert().values(token_hash=token_hash, customer_id=customer_id,
                                                       created_at=now, expires_at=expires_at))
 
-    def by_token(self, token_hash: str, now: datetime) -> dict[str, Any] | None:
+    def by_token(self, token_hash: str) -> dict[str, Any] | None:
+        """The token's customer with the token's created_at and expires_at, expired or not."""
         row = self.conn.execute(
-            sa.select(*_PUBLIC).join(auth_tokens, auth_tokens.c.customer_id == customers.c.id)
-            .where(auth_tokens.c.token_hash == token_hash, auth_tokens.c.expires_at > now)).first()
+            sa.select(*_PUBLIC, auth_tokens.c.created_at, auth_tokens.c.expires_at)
+            .join(auth_tokens, auth_tokens.c.customer_id == customers.c.id)
+            .where(auth_tokens.c.token_hash == token_hash)).first()
         return None if row is None else dict(row._mapping)
+
+    def renew_token(self, token_hash: str, expires_at: datetime) -> None:
+        # Never backwards: two instances renewing one token at once both leave the later expiry.
+        self.conn.execute(auth_tokens.update().where(auth_tokens.c.token_hash == token_hash,
+                                                     auth_tokens.c.expires_at < expires_at)
+                          .values(expires_at=expires_at))
 
     def delete_token(self, token_hash: str) -> None:
         self.conn.execute(auth_tokens.delete().where(auth_tokens.c.token_hash == token_hash))
+
+    def delete_expired_tokens(self, customer_id: int, now: datetime) -> None:
+        self.conn.execute(auth_tokens.delete().where(auth_tokens.c.customer_id == customer_id,
+                                                     auth_tokens.c.expires_at <= now))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,15 +37,40 @@ async def signup(request: Request) -> Response:
     nxt = safe_next(form_str(form, "next"))
     password = form.get("password")
     password = password if isinstance(password, str) else ""
+    # The app tier answers every sign-up alike, so whether the email was free shows only in the
+    # sign-in that follows: it works for a new account (or its owner's own password), and fails
+    # with a message that must not say the address is registered.
     try:
-        token = await api(request).signup(values["email"], values["name"], password)
+        await api(request).signup(values["email"], values["name"], password)
+        token = await api(request).signin(values["email"], password)
     except ApiError as exc:
+        if exc.status == 429:
+            return await _throttled(request, "account/signup.html", "Create an account", nxt, values, exc)
+        message = NEUTRAL_SIGNUP_REFUSAL if exc.status == 401 else (exc.detail or exc.title)
         return await render(request, "account/signup.html", {
             "title": "Create an account", "next": nxt, "values": values, "errors": exc.field_errors,
-            "message": exc.detail or exc.title,
-        }, status=exc.status if exc.status in (400, 409, 422) else 400)
+            "message": message,
+        }, status=exc.status if exc.status in (400, 422) else 400)
     start_session(request, token.token, token.customer.name, token.customer.is_admin)
     return redirect(nxt)
+
+
+NEUTRAL_SIGNUP_REFUSAL = ("We could not open an account with these details. If you have signed up before, "
+                          "sign in instead.")
+
+
+def throttled_message(retry_after_s: int | None) -> str:
+    minutes = max(1, math.ceil((retry_after_s or 60) / 60))
+    return f"Too many attempts; try again in {minutes} minute{'s' if minutes > 1 else ''}."
+
+
+async def _throttled(request: Request, template: str, title: str, nxt: str, values: dict[str, str],
+                     exc: ApiError) -> Response:
+    response = await render(request, template, {
+        "title": title, "next": nxt, "values": values, "errors": {}, "message": throttled_message(exc.retry_after_s),
+    }, status=429)
+    response.headers["Retry-After"] = str(exc.retry_after_s or 60)
+    return response
 
 
 async def signin_page(request: Request) -> Response:
@@ -63,6 +89,8 @@ async def signin(request: Request) -> Response:
     try:
         token = await api(request).signin(values["email"], password)
     except ApiError as exc:
+        if exc.status == 429:
+            return await _throttled(request, "account/signin.html", "Sign in", nxt, values, exc)
         message = "Wrong email or password." if exc.status == 401 else (exc.detail or exc.title)
         return await render(request, "account/signin.html", {
             "title": "Sign in", "next": nxt, "values": values, "errors": exc.field_errors, "message": message,
