@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image
-from webstack import Browser, Stack, api_admin_token, api_create_product, running_stack
+from webstack import Browser, Stack, api_admin_token, api_create_product, browsing, running_stack
 
 from lakefront.web.routes.admin import format_price, parse_price
 
@@ -27,14 +27,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def admin(stack: Stack) -> Iterator[Browser]:
-    b = Browser(stack.web_url)
-    b.signup("boss@example.com", "Boss")
-    stack.make_admin("boss@example.com")
-    # The session learns the role at sign-in, so sign in again after the promotion.
-    b.submit("/", "/signout")
-    b.signin("boss@example.com")
-    yield b
-    b.close()
+    with browsing(stack, "boss@example.com", "Boss", admin=True) as b:
+        yield b
 
 
 def png_bytes(size: tuple[int, int] = (900, 600)) -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from webstack import Browser, Stack, api_admin_token, api_create_product, running_stack, wait_for
+from webstack import Browser, Stack, api_admin_token, api_create_product, browsing, running_stack, wait_for
 
 from lakefront.logs import TRACEBACK_PREFIX
 
@@ -28,13 +28,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def admin(stack: Stack) -> Iterator[Browser]:
     """An admin, so that admin and order pages get as far as their ids instead of a sign-in redirect."""
-    b = Browser(stack.web_url)
-    b.signup("hostile-admin@example.com", "Hostile Admin")
-    stack.make_admin("hostile-admin@example.com")
-    b.submit("/", "/signout")
-    b.signin("hostile-admin@example.com")
-    yield b
-    b.close()
+    with browsing(stack, "hostile-admin@example.com", "Hostile Admin", admin=True) as b:
+        yield b
 
 
 def fetch(stack: Stack, browser: Browser, path: str) -> httpx.Response:

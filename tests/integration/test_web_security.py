@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import io
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from webstack import Browser, Stack, api_admin_token, api_create_product, running_stack, wait_for
+from webstack import Browser, Stack, api_admin_token, api_create_product, browsing, running_stack, wait_for
 
 from lakefront.web.security import CSP
 from lakefront.web.sessions import COOKIE, SessionCodec
@@ -42,17 +43,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def visitor(stack: Stack) -> Iterator[Browser]:
-    b = Browser(stack.web_url)
-    yield b
-    b.close()
+    with browsing(stack) as b:
+        yield b
 
 
 @pytest.fixture
 def shopper(stack: Stack) -> Iterator[Browser]:
-    b = Browser(stack.web_url)
-    b.signup(f"shopper-{time.monotonic_ns()}@example.com", "Sam Shopper")
-    yield b
-    b.close()
+    with browsing(stack, f"shopper-{time.monotonic_ns()}@example.com", "Sam Shopper") as b:
+        yield b
 
 
 def image_path(visitor: Browser) -> str:
@@ -148,10 +146,8 @@ def decodings(value: str) -> list[bytes]:
     found = [value.encode(), unquote(value).encode()]
     for part in [value, *value.split(".")]:
         for decode in (base64.urlsafe_b64decode, base64.b64decode):
-            try:
+            with contextlib.suppress(binascii.Error, ValueError):
                 found.append(decode(part + "=" * (-len(part) % 4)))
-            except (binascii.Error, ValueError):
-                pass
     return found
 
 
