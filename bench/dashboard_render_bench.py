@@ -145,7 +145,8 @@ class Tab:
     def load(self, dashboard: str) -> tuple[float, float, float]:
         """ms from navigation start to: every visual drawn, the HTML's last byte; and the data requests' span."""
         self.page.goto(f"{self.base}/dashboards/{dashboard}")
-        self.page.wait_for_function("document.body.dataset.rendered === '1'")
+        # A selector, not wait_for_function: that one eval()s in the page, which the CSP refuses.
+        self.page.locator("body[data-rendered='1']").wait_for(state="attached")
         if self.page.locator("[data-error]").count():
             raise SystemExit(f"{dashboard}: a visual failed: {self.page.locator('[data-error]').first.inner_text()}")
         rendered, html, data = self.page.evaluate("""() => {

@@ -264,6 +264,13 @@ class MediaSettings(Section):
     """Longest side of the thumbnail."""
 
 
+class SessionSettings(Section):
+    max_age_s: int = Field(7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
+    """Longest a web sign-in lasts, in seconds from signing in (the encrypted session cookie's lifetime).
+    Keep it no longer than the app tier's token lifetime; when the app tier refuses the token sooner
+    (idle, revoked), the web tier ends the session then."""
+
+
 class DemoSettings(Section):
     scale: float = Field(1.0, gt=0, le=100)
     """Scale of the demo data loaded by `lakefront up` on first run (1 = 1,000 products, 100,000 orders)."""
@@ -340,7 +347,8 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     """Where the running system keeps its data, logs and run state."""
     secret_key: SecretStr | None = None
-    """Signs web sessions and CSRF tokens; shared by every web instance. Default: generated once into var/."""
+    """Encrypts the web session cookie (which carries the CSRF token); shared by every web instance.
+    Changing it signs every browser out. Default: generated once into var/."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of every process."""
     lb: LoadBalancerSettings = LoadBalancerSettings()
@@ -351,6 +359,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     objects: ObjectStoreSettings = ObjectStoreSettings()
     media: MediaSettings = MediaSettings()
+    session: SessionSettings = SessionSettings()
     demo: DemoSettings = DemoSettings()
     extract: ExtractSettings = ExtractSettings()
     process: ProcessSettings = ProcessSettings()
@@ -513,7 +522,7 @@ class Settings(BaseSettings):
         return f"http://{self.lb.host}:{self.lb.public_port}"
 
     def secret(self) -> str:
-        """The session-signing secret: configured, or generated once and kept in var/run/secret_key."""
+        """The web session secret: configured, or generated once and kept in var/run/secret_key."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         path = self.var_dir / "secret_key"

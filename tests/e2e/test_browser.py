@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,39 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ARTIFACTS = Path(os.environ.get("LAKEFRONT_TEST_ARTIFACTS", "test-artifacts"))
 
 
+# Registered before any page script runs (Playwright injects it outside the page's CSP): every
+# violation of the Content-Security-Policy is reported to the test.
+REPORT_VIOLATIONS = """
+window.__violations = 0;
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__violations += 1;
+  window.reportViolation(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`
+                         + ` at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+
+def wait_until(tab, expression: str, arg: object = None, timeout_ms: float = 20_000) -> None:
+    """Poll a JavaScript expression until it is truthy. Not page.wait_for_function: that evaluates its
+    predicate with eval() inside the page, which the Content-Security-Policy (no 'unsafe-eval') refuses."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not tab.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true in the page: {expression}")
+        tab.wait_for_timeout(50)
+
+
+def watch(tab) -> list[str]:
+    """Collect the tab's problems: CSP violations, console errors, uncaught exceptions. An empty list is a pass."""
+    problems: list[str] = []
+    tab.expose_function("reportViolation", lambda text: problems.append(f"CSP: {text}"))
+    tab.add_init_script(REPORT_VIOLATIONS)
+    tab.on("console", lambda message: problems.append(f"console: {message.text} ({message.location.get('url')})")
+           if message.type == "error" else None)
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    return problems
+
+
 @pytest.fixture
 def page():
     if not Path(CHROMIUM).exists():
@@ -29,8 +63,10 @@ def page():
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         tab = context.new_page()
         tab.set_default_timeout(20_000)
+        tab.problems = watch(tab)
         try:
             yield tab
+            assert tab.problems == [], "the pages broke their Content-Security-Policy or logged errors"
         finally:
             context.close()
             browser.close()
@@ -80,3 +116,23 @@ def test_a_customer_buys_a_product(stack, page) -> None:
     page.goto(f"{stack.public_url}/orders")
     assert page.locator(f"a[href='{order_path}']").count() == 1
     page.screenshot(path=str(ARTIFACTS / "order-page.png"), full_page=True)
+
+
+def test_the_browser_enforces_the_policy_so_injected_inline_code_does_not_run(stack, page) -> None:
+    page.goto(f"{stack.public_url}/search?q=kettle")
+    ran = page.evaluate("""() => {
+        window.injected = false;
+        const script = document.createElement("script");
+        script.textContent = "window.injected = true";
+        document.body.appendChild(script);
+        const styled = document.createElement("p");
+        styled.setAttribute("style", "color: rgb(1, 2, 3)");
+        document.body.appendChild(styled);
+        return [window.injected, getComputedStyle(styled).color];
+    }""")
+    assert ran[0] is False and ran[1] != "rgb(1, 2, 3)"
+    wait_until(page, "window.__violations >= 2")
+    wait_until(page, "() => new Promise((done) => setTimeout(() => done(true), 100))")  # reports in flight
+    blocked = [p for p in page.problems if p.startswith("CSP: ")]
+    assert any("script-src" in p for p in blocked) and any("style-src" in p for p in blocked), page.problems
+    page.problems.clear()  # the violations were the point; the fixture checks for any others

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image
-from webstack import Browser, Stack, api_admin_token, api_create_product, running_stack
+from webstack import Browser, Stack, api_admin_token, api_create_product, browsing, running_stack
 
 from lakefront.web.routes.admin import format_price, parse_price
 
@@ -27,14 +27,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def admin(stack: Stack) -> Iterator[Browser]:
-    b = Browser(stack.web_url)
-    b.signup("boss@example.com", "Boss")
-    stack.make_admin("boss@example.com")
-    # The session learns the role at sign-in, so sign in again after the promotion.
-    b.submit("/", "/signout")
-    b.signin("boss@example.com")
-    yield b
-    b.close()
+    with browsing(stack, "boss@example.com", "Boss", admin=True) as b:
+        yield b
 
 
 def png_bytes(size: tuple[int, int] = (900, 600)) -> bytes:
@@ -181,14 +175,32 @@ def test_missing_media_is_a_404(admin: Browser) -> None:
     assert admin.get("/media/products/does-not-exist.jpg").status_code == 404
 
 
-def test_an_upload_over_the_size_limit_is_refused_before_reaching_the_app_tier(
-    stack: Stack, admin: Browser
+LIMIT = 8 * 1024 * 1024  # media.max_upload_bytes' default
+
+
+@pytest.mark.parametrize(("size", "chunked"), [
+    (LIMIT + 128 * 1024, False),  # the declared Content-Length is over the route's limit: nothing is read
+    (LIMIT + 128 * 1024, True),  # no Content-Length: the limit is found while reading
+    (LIMIT + 1, False),  # the body fits the route's limit, the file itself does not
+], ids=["declared", "chunked", "one-byte-over"])
+def test_an_upload_over_the_size_limit_gets_the_forms_own_message_and_reaches_nothing(
+    stack: Stack, admin: Browser, size: int, chunked: bool
 ) -> None:
     product_id = product_row(stack, "HAM-04")[0]
     edit = f"/admin/products/{product_id}/edit"
-    huge = b"\0" * (8 * 1024 * 1024 + 128 * 1024)
     response = admin.submit(edit, f"/admin/products/{product_id}/image",
-                            files={"image": ("huge.png", huge, "image/png")})
+                            files={"image": ("huge.png", b"\0" * size, "image/png")}, chunked=chunked)
+    assert response.status_code == 413
+    assert "text/html" in response.headers["content-type"]
+    # The product's own form page, with the message under the image field.
+    assert f'action="/admin/products/{product_id}/image"' in response.text
+    assert re.search(r'<p class="field-error" id="image-error">the file is larger than 8 MB</p>', response.text)
+    assert stack.count("SELECT COUNT(*) FROM products WHERE id = ? AND image_key IS NOT NULL", product_id) == 0
+    assert admin.get(edit).status_code == 200  # and the connection and session still work
+
+
+def test_a_form_post_far_over_any_forms_size_is_refused_with_the_413_page(admin: Browser) -> None:
+    admin.get("/admin/products/new")
+    response = admin.post("/admin/products/new", {"sku": "BIG", "name": "x" * (512 * 1024)}, chunked=True)
     assert response.status_code == 413
     assert "That upload is too large" in response.text
-    assert stack.count("SELECT COUNT(*) FROM products WHERE id = ? AND image_key IS NOT NULL", product_id) == 0

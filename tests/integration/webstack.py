@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from support import MANY_SIGNUPS
-from support.web import IDEMPOTENCY, Browser  # noqa: F401  (Browser is re-exported for the web tests)
+from support.web import IDEMPOTENCY, Browser  # (Browser is re-exported for the web tests)
 
 BIN = Path(sys.executable).parent / "lakefront"
 READY_TIMEOUT_S = 60.0
@@ -152,6 +152,24 @@ def running_stack(var_dir: Path, categories: list[tuple[str, str]]) -> Iterator[
         yield stack
     finally:
         stack.stop_all()
+
+
+@contextmanager
+def browsing(stack: Stack, email: str | None = None, name: str = "Shopper", *,
+             admin: bool = False) -> Iterator[Browser]:
+    """A browser on the web instance: a visitor, or signed up as `email` (and made an admin)."""
+    b = Browser(stack.web_url)
+    try:
+        if email:
+            b.signup(email, name)
+        if email and admin:
+            stack.make_admin(email)
+            # The session learns the role at sign-in, so sign in again after the promotion.
+            b.submit("/", "/signout")
+            b.signin(email)
+        yield b
+    finally:
+        b.close()
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:

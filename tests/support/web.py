@@ -30,18 +30,24 @@ class Browser:
         return response
 
     def post(self, path: str, data: dict[str, str] | None = None, *, csrf: bool = True,
-             files: dict[str, tuple[str, bytes, str]] | None = None) -> httpx.Response:
+             files: dict[str, tuple[str, bytes, str]] | None = None, chunked: bool = False) -> httpx.Response:
+        """POST a form; chunked sends it without a Content-Length, as a streaming client may."""
         form = dict(data or {})
         if csrf:
             form["csrf_token"] = self.last_csrf
-        return self.http.post(path, data=form, files=files)
+        if not chunked:
+            return self.http.post(path, data=form, files=files)
+        encoded = self.http.build_request("POST", path, data=form, files=files)
+        body = encoded.read()
+        pieces = (body[i:i + 65536] for i in range(0, len(body), 65536))
+        return self.http.post(path, content=pieces, headers={"Content-Type": encoded.headers["Content-Type"]})
 
     def submit(self, page: str, action: str, data: dict[str, str] | None = None,
-               files: dict[str, tuple[str, bytes, str]] | None = None) -> httpx.Response:
+               files: dict[str, tuple[str, bytes, str]] | None = None, chunked: bool = False) -> httpx.Response:
         """GET the page holding the form (for its fresh CSRF token), then POST the form."""
         response = self.get(page)
         assert response.status_code == 200, (page, response.status_code)
-        return self.post(action, data, files=files)
+        return self.post(action, data, files=files, chunked=chunked)
 
     def signup(self, email: str, name: str, password: str = "correct horse battery") -> httpx.Response:
         response = self.submit("/signup", "/signup", {"email": email, "name": name, "password": password})

@@ -5,28 +5,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from lakefront.settings import Settings
 from lakefront.web import pages
+from lakefront.web.assets import STATIC_DIR, StaticAssets
+from lakefront.web.body_limit import BodyLimitMiddleware
 from lakefront.web.client import ApiError, AppClient, AppUnavailable
 from lakefront.web.middleware import RequestLogMiddleware
 from lakefront.web.routes import account, admin, catalog, dashboards, shopping
+from lakefront.web.security import ControlCharacterGuard, SecurityHeadersMiddleware
+from lakefront.web.sessions import EncryptedSessionMiddleware
 
 log = logging.getLogger("lakefront.web")
-
-STATIC_DIR = Path(__file__).parent / "static"
-SESSION_MAX_AGE_S = 14 * 24 * 3600
-FORM_OVERHEAD_BYTES = 64 * 1024
 
 _TITLES = {
     400: "Bad request",
@@ -92,6 +90,14 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     return await _error_page(request, 500, nav=False)
 
 
+class WebApp(Starlette):
+    """Starlette, with the security headers outside its whole stack, error handling included:
+    a middleware in the list would miss the responses of the error handler that wraps the list."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, instance: str) -> Starlette:
     """Build one web instance; it reaches the app tier at settings.internal_url and nothing else."""
 
@@ -109,7 +115,7 @@ def create_app(settings: Settings, instance: str) -> Starlette:
 
     routes = [
         Route("/healthz", healthz, name="healthz"),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", StaticAssets(directory=STATIC_DIR), name="static"),
         *catalog.routes,
         *account.routes,
         *shopping.routes,
@@ -118,16 +124,14 @@ def create_app(settings: Settings, instance: str) -> Starlette:
     ]
     middleware = [
         Middleware(RequestLogMiddleware),
-        Middleware(SessionMiddleware, secret_key=settings.secret(), session_cookie="lf_session",
-                   max_age=SESSION_MAX_AGE_S, same_site="lax", https_only=False),
+        Middleware(EncryptedSessionMiddleware, secret=settings.secret(), max_age_s=settings.session.max_age_s),
+        Middleware(ControlCharacterGuard),
+        Middleware(BodyLimitMiddleware, max_upload_bytes=settings.media.max_upload_bytes),
     ]
-    app = Starlette(
+    app = WebApp(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        # A backstop for bodies without an honest Content-Length; the upload route refuses
-        # oversized uploads earlier, with a proper page (this one answers in plain text).
-        max_body_size=settings.media.max_upload_bytes + 16 * FORM_OVERHEAD_BYTES,
         exception_handlers={
             HTTPException: _on_http_error,
             ApiError: _on_api_error,

@@ -1,8 +1,9 @@
 """The web tier's only way to reach the app tier: typed calls over HTTP through the internal listener.
 
-The models below mirror ``lakefront/api/schemas.py`` (the wire contract) on purpose instead of
-importing it: the web tier is deployed and scaled apart from the app tier and may only depend
-on what crosses the wire.
+Every value put into an app-tier URL path goes through lakefront.web.paths (the 404 page for one that
+cannot name anything, percent-encoded otherwise). The models below mirror ``lakefront/api/schemas.py``
+(the wire contract) on purpose instead of importing it: the web tier is deployed and scaled apart from
+the app tier and may only depend on what crosses the wire.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from lakefront.web import paths
 
 log = logging.getLogger("lakefront.web")
 
@@ -222,6 +225,10 @@ def _problem(response: httpx.Response) -> ApiError:
     )
 
 
+def _visual_path(dashboard_id: str, visual_id: str) -> str:
+    return f"/api/analytics/dashboards/{paths.name_part(dashboard_id)}/visuals/{paths.name_part(visual_id)}"
+
+
 _PRODUCT_PAGE = TypeAdapter(Page[ProductSummary])
 _ADMIN_PAGE = TypeAdapter(Page[Product])
 _CATEGORIES = TypeAdapter(list[Category])
@@ -321,7 +328,7 @@ class Api:
         return await self._adapted(_CATEGORIES, "GET", "/api/categories")
 
     async def category(self, slug: str) -> Category:
-        return await self._model(Category, "GET", f"/api/categories/{slug}")
+        return await self._model(Category, "GET", f"/api/categories/{paths.name_part(slug)}")
 
     async def products(self, *, category: str | None = None, q: str | None = None, sort: str | None = None,
                        page: int = 1, per_page: int = 24) -> Page[ProductSummary]:
@@ -336,10 +343,10 @@ class Api:
                                 params=params)
 
     async def product(self, product_id: int) -> Product:
-        return await self._model(Product, "GET", f"/api/products/{product_id}")
+        return await self._model(Product, "GET", f"/api/products/{paths.id_part(product_id)}")
 
     async def media(self, key: str) -> tuple[bytes, str]:
-        response = await self._send("GET", f"/api/media/{key}")
+        response = await self._send("GET", f"/api/media/{paths.key_part(key)}")
         return response.content, response.headers.get("content-type", "application/octet-stream")
 
     async def page_view(self, session_id: str, product_id: int | None) -> None:
@@ -368,11 +375,11 @@ class Api:
     async def set_cart_item(self, product_id: int, quantity: int, session_id: str | None = None) -> None:
         # The session id ties the add-to-cart event to the page views before it (the funnel).
         headers = {"X-Session-Id": session_id} if session_id else None
-        await self._send("PUT", f"/api/cart/items/{product_id}", json={"quantity": quantity},
+        await self._send("PUT", f"/api/cart/items/{paths.id_part(product_id)}", json={"quantity": quantity},
                          extra_headers=headers)
 
     async def remove_cart_item(self, product_id: int) -> None:
-        await self._send("DELETE", f"/api/cart/items/{product_id}")
+        await self._send("DELETE", f"/api/cart/items/{paths.id_part(product_id)}")
 
     async def place_order(self, idempotency_key: str) -> Order:
         return await self._model(Order, "POST", "/api/orders",
@@ -389,7 +396,7 @@ class Api:
             raise AppUnavailable("unreadable answer from /api/orders") from exc
 
     async def order(self, order_id: int) -> Order:
-        return await self._model(Order, "GET", f"/api/orders/{order_id}")
+        return await self._model(Order, "GET", f"/api/orders/{paths.id_part(order_id)}")
 
     # Administration
     async def admin_products(self, q: str | None, page: int, per_page: int = 25) -> Page[Product]:
@@ -400,19 +407,19 @@ class Api:
                                 params=params)
 
     async def admin_product(self, product_id: int) -> Product:
-        return await self._model(Product, "GET", f"/api/admin/products/{product_id}")
+        return await self._model(Product, "GET", f"/api/admin/products/{paths.id_part(product_id)}")
 
     async def admin_create_product(self, data: dict[str, Any]) -> Product:
         return await self._model(Product, "POST", "/api/admin/products", json=data)
 
     async def admin_update_product(self, product_id: int, changes: dict[str, Any]) -> Product:
         return await self._model(Product, "PATCH",
-                                f"/api/admin/products/{product_id}", json=changes)
+                                f"/api/admin/products/{paths.id_part(product_id)}", json=changes)
 
     async def admin_upload_image(self, product_id: int, filename: str, content: bytes,
                                  content_type: str) -> Product:
         return await self._model(Product, "PUT",
-                                f"/api/admin/products/{product_id}/image",
+                                f"/api/admin/products/{paths.id_part(product_id)}/image",
                                 files={"image": (filename, content, content_type)})
 
     # Analytics (admin only: the app tier answers 401/403 to anyone else)
@@ -420,16 +427,16 @@ class Api:
         return await self._adapted(_DASHBOARDS, "GET", "/api/analytics/dashboards")
 
     async def dashboard(self, dashboard_id: str) -> Dashboard:
-        return await self._model(Dashboard, "GET", f"/api/analytics/dashboards/{dashboard_id}")
+        return await self._model(Dashboard, "GET", f"/api/analytics/dashboards/{paths.name_part(dashboard_id)}")
 
     async def visual_data(self, dashboard_id: str, visual_id: str, filters: dict[str, str]) -> bytes:
         """The visual's rows as the app tier's JSON, unparsed: the web tier passes it to the browser."""
-        response = await self._send("GET", f"/api/analytics/dashboards/{dashboard_id}/visuals/{visual_id}",
+        response = await self._send("GET", _visual_path(dashboard_id, visual_id),
                                     params=filters)
         return response.content
 
     async def visual_csv(self, dashboard_id: str, visual_id: str, filters: dict[str, str]) -> Download:
-        response = await self._send("GET", f"/api/analytics/dashboards/{dashboard_id}/visuals/{visual_id}",
+        response = await self._send("GET", _visual_path(dashboard_id, visual_id),
                                     params={**filters, "format": "csv"}, extra_headers={"Accept": "text/csv"})
         return Download(response.content, response.headers.get("content-type", "text/csv"),
                         response.headers.get("content-disposition", ""))

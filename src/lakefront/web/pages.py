@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from lakefront.web.assets import static_url
 from lakefront.web.client import Api, ApiError, AppClient, AppUnavailable, Category
 
 log = logging.getLogger("lakefront.web")
@@ -59,6 +60,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters["money"] = money
     env.globals["SORTS"] = SORTS
+    env.globals["static_url"] = static_url
     return Jinja2Templates(env=env, context_processors=[_session_context])
 
 
@@ -198,4 +200,8 @@ async def render(request: Request, name: str, context: dict[str, Any] | None = N
     context = dict(context or {})
     context.setdefault("nav", await nav_categories(request) if nav else [])
     context.setdefault("title", "")
-    return templates.TemplateResponse(request, name, context, status_code=status, background=background)
+    response = templates.TemplateResponse(request, name, context, status_code=status, background=background)
+    if signed_in(request):
+        # The page shows this person's name and a form token at least: no cache may keep it.
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,4 +1,4 @@
-"""Signing up, in and out. The app tier's token lives only in the signed session cookie."""
+"""Signing up, in and out. The app tier's token lives only in the encrypted session cookie."""
 
 from __future__ import annotations
 

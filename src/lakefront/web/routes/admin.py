@@ -6,11 +6,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import lakefront.web.paths  # noqa: F401  (registers {name:id}: the ids these routes take)
+from lakefront.web.body_limit import BodyTooLarge
 from lakefront.web.client import Api, ApiError, Product
 from lakefront.web.pages import (
     api,
@@ -24,7 +25,6 @@ from lakefront.web.pages import (
 )
 
 MAX_PRICE_CENTS = 100_000_000
-FORM_OVERHEAD_BYTES = 64 * 1024
 # The API names the price in cents; the form shows it as a decimal under another name.
 _API_TO_FORM = {"price_cents": "price"}
 
@@ -165,43 +165,44 @@ async def update_product(request: Request) -> Response:
 
 
 async def upload_image(request: Request) -> Response:
-    limit = request.app.state.settings.media.max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
-        # Refuse before reading: there is no point receiving megabytes we will not forward.
-        raise HTTPException(413, f"Images can be at most {limit // (1024 * 1024)} MB.")
-    form = await checked_form(request)
     require_admin(request)
     client = api(request)
     found = await _admin_product(client, request.path_params["product_id"])
+    limit = request.app.state.settings.media.max_upload_bytes
+    too_large = f"the file is larger than {limit // (1024 * 1024)} MB"
+    try:
+        form = await checked_form(request)
+    except BodyTooLarge:
+        # Declared or found while reading (a chunked body): either way this form's own message.
+        return await _image_error(request, found, too_large, status=413)
     upload = form.get("image")
-    error = ""
     if not isinstance(upload, UploadFile) or not upload.filename:
-        error = "choose an image file"
-    else:
-        # Read one byte past the limit: enough to refuse an oversized file without holding all of it.
-        content = await upload.read(limit + 1)
-        if len(content) > limit:
-            error = f"the file is larger than {limit // (1024 * 1024)} MB"
-        else:
-            try:
-                await client.admin_upload_image(found.id, upload.filename, content,
-                                                upload.content_type or "application/octet-stream")
-            except ApiError as exc:
-                if exc.status == 404:
-                    raise
-                error = exc.field_errors.get("image") or exc.detail or exc.title
-    if error:
-        return await _form_page(request, product=found, values=_values_of(found), errors={"image": error},
-                                status=422)
+        return await _image_error(request, found, "choose an image file")
+    # Read one byte past the limit: enough to refuse an oversized file without holding all of it.
+    content = await upload.read(limit + 1)
+    if len(content) > limit:
+        return await _image_error(request, found, too_large, status=413)
+    try:
+        await client.admin_upload_image(found.id, upload.filename, content,
+                                        upload.content_type or "application/octet-stream")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _image_error(request, found, exc.field_errors.get("image") or exc.detail or exc.title,
+                                  status=413 if exc.status == 413 else 422)
     return redirect(f"/admin/products/{found.id}/edit?saved=1")
+
+
+async def _image_error(request: Request, found: Product, error: str, status: int = 422) -> Response:
+    return await _form_page(request, product=found, values=_values_of(found), errors={"image": error},
+                            status=status)
 
 
 routes = [
     Route("/admin", products, methods=["GET"], name="admin"),
     Route("/admin/products/new", new_product_page, methods=["GET"], name="admin_new"),
     Route("/admin/products/new", create_product, methods=["POST"]),
-    Route("/admin/products/{product_id:int}/edit", edit_product_page, methods=["GET"], name="admin_edit"),
-    Route("/admin/products/{product_id:int}/edit", update_product, methods=["POST"]),
-    Route("/admin/products/{product_id:int}/image", upload_image, methods=["POST"], name="admin_image"),
+    Route("/admin/products/{product_id:id}/edit", edit_product_page, methods=["GET"], name="admin_edit"),
+    Route("/admin/products/{product_id:id}/edit", update_product, methods=["POST"]),
+    Route("/admin/products/{product_id:id}/image", upload_image, methods=["POST"], name="admin_image"),
 ]

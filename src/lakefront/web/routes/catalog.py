@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import lakefront.web.paths  # noqa: F401  (registers {name:id}: the ids these routes take)
 from lakefront.media_keys import is_image_key
 from lakefront.web.client import Api, ApiError, AppUnavailable
 from lakefront.web.pages import SORTS, analytics_session, api, page_number, render
@@ -88,7 +89,7 @@ routes = [
     Route("/", home, name="home"),
     Route("/c/{slug}", category, name="category"),
     Route("/search", search, name="search"),
-    Route("/p/{product_id:int}", product, name="product"),
-    Route("/p/{product_id:int}/{slug}", product, name="product_slug"),
+    Route("/p/{product_id:id}", product, name="product"),
+    Route("/p/{product_id:id}/{slug}", product, name="product_slug"),
     Route("/media/{key:path}", media, name="media"),
 ]

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import lakefront.web.paths  # noqa: F401  (registers {name:id}: the ids these routes take)
 from lakefront.web.client import ApiError
 from lakefront.web.pages import (
     analytics_session,
@@ -122,11 +123,11 @@ async def order(request: Request) -> Response:
 
 routes = [
     Route("/cart", cart, methods=["GET"], name="cart"),
-    Route("/cart/items/{product_id:int}/add", add_to_cart, methods=["POST"], name="cart_add"),
-    Route("/cart/items/{product_id:int}", update_item, methods=["POST"], name="cart_update"),
-    Route("/cart/items/{product_id:int}/remove", remove_item, methods=["POST"], name="cart_remove"),
+    Route("/cart/items/{product_id:id}/add", add_to_cart, methods=["POST"], name="cart_add"),
+    Route("/cart/items/{product_id:id}", update_item, methods=["POST"], name="cart_update"),
+    Route("/cart/items/{product_id:id}/remove", remove_item, methods=["POST"], name="cart_remove"),
     Route("/checkout", checkout_page, methods=["GET"], name="checkout"),
     Route("/checkout", place_order, methods=["POST"]),
     Route("/orders", orders, methods=["GET"], name="orders"),
-    Route("/orders/{order_id:int}", order, methods=["GET"], name="order"),
+    Route("/orders/{order_id:id}", order, methods=["GET"], name="order"),
 ]

@@ -18,6 +18,7 @@
   var form = document.getElementById("dash-filters");
   var statusLine = document.getElementById("dash-status");
   var PARAMS = ["from", "to", "category"];
+  // site.css has the same colours as .swatch-0 to .swatch-7 (the tooltips' swatches).
   var PALETTE = ["#0b6e99", "#e8833a", "#2aa5a0", "#8e5ea2", "#c0392b", "#1f8a4c", "#d4a017", "#5f6b7a"];
   var charts = {};
   var state = Object.assign({ from: "", to: "", category: "" }, config.state);
@@ -313,12 +314,18 @@
         var list = Array.isArray(items) ? items : [items];
         var lines = [escapeHtml(list.length ? String(list[0].axisValueLabel || list[0].name) : "")];
         list.forEach(function (item) {
-          // The marker is ECharts' own colour swatch (markup it made); the rest is data, so escaped.
-          lines.push(item.marker + escapeHtml(item.seriesName + ": " + format(item.value, kindOf[item.seriesName])));
+          lines.push(swatch(item.color) + escapeHtml(item.seriesName + ": " + format(item.value, kindOf[item.seriesName])));
         });
         return lines.join("<br>");
       },
     };
+  }
+
+  // The series' colour as a class: ECharts' own item.marker is a style attribute, which the
+  // Content-Security-Policy (style-src 'self') refuses.
+  function swatch(color) {
+    var index = PALETTE.indexOf(color);
+    return index < 0 ? "" : '<span class="swatch swatch-' + index + '"></span>';
   }
 
   function escapeHtml(text) {
