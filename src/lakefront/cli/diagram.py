@@ -29,9 +29,6 @@ def register(app: typer.Typer) -> None:
         if chosen not in FORMATS:
             raise UserError(f"unknown diagram format {chosen!r}: choose one of {', '.join(FORMATS)}")
         settings = settings_from_cli(profile)
-        if settings.profile is Profile.aws:
-            raise UserError("the diagram draws what runs on this machine; on AWS each box is the AWS service it "
-                            "names (`lakefront aws synth` writes the CloudFormation)")
         drawing = render(chosen, settings.profile, instance_counts(settings))
         if output is None:
             typer.echo(drawing, nl=False)

@@ -13,13 +13,12 @@ from pathlib import Path
 # jsii (the bridge to CDK's JavaScript) warns on every import under Node 20, which still works.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-import aws_cdk as cdk  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
 
-from lakefront.deploy.aws.bundle import build_bundle  # noqa: E402
-from lakefront.deploy.aws.stack import LakefrontStack  # noqa: E402
-from lakefront.settings import Settings  # noqa: E402
-
+from lakefront.deploy.aws.bundle import build_bundle
+from lakefront.deploy.aws.stack import LakefrontStack
+from lakefront.settings import Settings
 
 FEATURE_FLAGS = {
     # Access logs are delivered through a bucket policy, not the legacy LogDeliveryWrite ACL.

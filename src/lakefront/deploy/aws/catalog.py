@@ -19,7 +19,7 @@ def run_prefix(manifest: dict[str, Any]) -> str:
     keys = {entry["key"].rsplit("/", 1)[0] for entry in manifest["files"]}
     if len(keys) != 1:
         raise ValueError(f"manifest of {manifest.get('table')} names files in {len(keys)} directories, not 1")
-    return keys.pop() + "/"
+    return f"{keys.pop()}/"
 
 
 def publish_marts(glue: Any, store: ObjectStore, bucket: str, prefix: str, database: str,

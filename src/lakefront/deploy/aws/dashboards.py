@@ -88,7 +88,7 @@ class Dashboards(Construct):
                 principal=principal, actions=DATA_SOURCE_ACTIONS)])
         self.data_source.add_dependency(self.workgroup)
         for model in DATASETS:
-            dataset = quicksight.CfnDataSet(
+            quicksight.CfnDataSet(
                 self, f"DataSet{model.title().replace('_', '')}", aws_account_id=Aws.ACCOUNT_ID,
                 data_set_id=f"lakefront-{model.replace('_', '-')}", name=model, import_mode="DIRECT_QUERY",
                 physical_table_map={model.replace("_", "-"): quicksight.CfnDataSet.PhysicalTableProperty(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -31,7 +33,7 @@ class Database(Construct):
             "long_query_time": "1",
         })
         subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        common = {
+        common: dict[str, Any] = {
             "instance_type": ec2.InstanceType(instance_type.removeprefix("db.")),
             "vpc": vpc, "vpc_subnets": subnets, "security_groups": [security_group], "port": port,
             "multi_az": True,

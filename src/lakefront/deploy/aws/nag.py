@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import Acknowledgment, CfnResource, Validations
 from constructs import IConstruct
 
+MANAGED = "arn:<AWS::Partition>:iam::aws:policy"
 S3_OBJECT_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*")
 S3_WRITE_ACTIONS = ("s3:DeleteObject*", "s3:Abort*")
 GRANT_ACTIONS = "CDK's grant_read/grant_read_write action groups, on one bucket (and key prefix) only"
@@ -58,7 +59,7 @@ def acknowledge(stack: Any, *, web: Any, app: Any, database: Any, cache: Any, st
     _ack(web.role, _actions(*S3_OBJECT_ACTIONS), GRANT_ACTIONS)
     _ack(web.role, _iam5(assets), ASSETS)
 
-    _ack(app.instance_role, ["IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AWSElasticBeanstalkWebTier]"],
+    _ack(app.instance_role, [f"IAM4[Policy::{MANAGED}/AWSElasticBeanstalkWebTier]"],
          "AWS maintains what Beanstalk's agents need (log and health uploads to Beanstalk's own bucket); "
          "the tier's data grants are separate and scoped")
     _ack(app.instance_role, _actions(*S3_OBJECT_ACTIONS, *S3_WRITE_ACTIONS), GRANT_ACTIONS)
@@ -66,13 +67,13 @@ def acknowledge(stack: Any, *, web: Any, app: Any, database: Any, cache: Any, st
     _ack(app.instance_role, _iam5(arn(storage.images, "*"), arn(storage.backups, "*"), arn(storage.lake, "lake/*")),
          OBJECT_KEYS)
     _ack(app.service_role, [
-        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth]",
-        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy]",
+        f"IAM4[Policy::{MANAGED}/service-role/AWSElasticBeanstalkEnhancedHealth]",
+        f"IAM4[Policy::{MANAGED}/AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy]",
     ], "the service role Beanstalk documents for enhanced health and managed platform updates; AWS keeps it "
        "current as the service changes")
 
     for instance in (database.primary, database.replica):
-        _ack(instance, ["IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]"],
+        _ack(instance, [f"IAM4[Policy::{MANAGED}/service-role/AmazonRDSEnhancedMonitoringRole]"],
              "enhanced monitoring's role: AWS's policy lets RDS publish OS metrics to CloudWatch Logs, nothing else")
     _ack(database.replica, ["RDS11"],
          "the replica inherits port 3406 and the engine from its source; cdk-nag cannot see a replica's engine")

@@ -20,8 +20,8 @@ from lakefront.deploy.aws.cache import Cache
 from lakefront.deploy.aws.dashboards import Dashboards
 from lakefront.deploy.aws.database import Database
 from lakefront.deploy.aws.edge import Edge
-from lakefront.deploy.aws.network import Network
 from lakefront.deploy.aws.nag import acknowledge
+from lakefront.deploy.aws.network import Network
 from lakefront.deploy.aws.storage import ARTIFACTS_PREFIX, Storage
 from lakefront.deploy.aws.web import WebTier
 from lakefront.settings import Settings, SettingsError
