@@ -91,3 +91,20 @@ def test_the_pinned_cdk_cli_reads_the_assembly_without_credentials(assembly: Ass
                             timeout=120, cwd=Path(assembly.directory).parent)
     assert result.returncode == 0, result.stderr
     assert "name: Lakefront" in result.stdout and "region: eu-west-1" in result.stdout
+
+
+def test_lakefront_aws_synth_writes_the_template_and_assets_without_credentials(tmp_path: Path) -> None:
+    out = tmp_path / "cdk.out"
+    env = _env() | {"LAKEFRONT_AWS__REGION": "eu-west-1", "LAKEFRONT_AWS__DOMAIN": "shop.example.com",
+                    "LAKEFRONT_VAR_DIR": str(tmp_path / "var")}
+    lakefront = Path(sys.executable).parent / "lakefront"
+    result = subprocess.run([str(lakefront), "aws", "synth", "--out", str(out)], capture_output=True, text=True,
+                            env=env, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    template = json.loads((out / "Lakefront.template.json").read_text())
+    assert result.stdout.strip() == (f"wrote {out / 'Lakefront.template.json'} ({len(template['Resources'])} "
+                                     "resources; cdk-nag AwsSolutions: no unacknowledged finding)")
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::QuickSight::")]
+    assets = json.loads((out / "Lakefront.assets.json").read_text())["files"]
+    assert {Path(a["source"]["path"]).suffix for a in assets.values()} >= {".py"}  # the job entry point
+    assert any((out / a["source"]["path"] / "Procfile").is_file() for a in assets.values())  # the bundle

@@ -9,18 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from test_settings import _clean_env  # noqa: F401  (autouse: no LAKEFRONT_* variable, no lakefront.toml)
 
 from lakefront.data.aws_secrets import database_urls, resolve_secrets, with_redis_token
 from lakefront.deploy.aws.jobs import JobError, job_driver, pascal
 from lakefront.settings import Profile, SettingsError, load_settings
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("LAKEFRONT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
 
 
 def test_the_aws_profile_defaults_to_redis_s3_spark_and_the_instance_role() -> None:

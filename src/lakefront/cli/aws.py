@@ -29,12 +29,14 @@ def _client(settings: Settings, service: str) -> Any:
 
 
 def _synth(settings: Settings, out: Path) -> Path:
+    if not settings.aws.region:
+        raise UserError("`lakefront aws` needs aws.region (LAKEFRONT_AWS__REGION), e.g. eu-west-1")
+    if not settings.aws.domain:
+        raise UserError("`lakefront aws` needs aws.domain (LAKEFRONT_AWS__DOMAIN), the shop's public name")
     try:
         from lakefront.deploy.aws.app import synth
     except ImportError as exc:
         raise UserError(f"the CDK app needs the aws extra (pip install 'lakefront[aws]'): {exc}") from None
-    if not settings.aws.region:
-        raise UserError("`lakefront aws` needs aws.region (LAKEFRONT_AWS__REGION), e.g. eu-west-1")
     if out.exists():
         shutil.rmtree(out)  # a stale asset of an earlier synth must not be deployed
     try:

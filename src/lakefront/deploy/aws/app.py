@@ -7,7 +7,9 @@ CDK CLI (`cdk --app <dir>`), so the CLI never runs Python itself and every comma
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 # jsii (the bridge to CDK's JavaScript) warns on every import under Node 20, which still works.
@@ -29,10 +31,13 @@ FEATURE_FLAGS = {
 def build(settings: Settings, outdir: Path) -> tuple[cdk.App, LakefrontStack]:
     """The app (writing to outdir) and its one stack, with cdk-nag registered as a validation plugin."""
     app = cdk.App(outdir=str(outdir), analytics_reporting=False, context=FEATURE_FLAGS)
-    bundle = build_bundle(Path(tempfile.mkdtemp(prefix="lakefront-bundle-")) / "bundle")
+    scratch = Path(tempfile.mkdtemp(prefix="lakefront-bundle-"))
+    bundle = build_bundle(scratch / "bundle")
     env = cdk.Environment(account=settings.aws.account, region=settings.aws.region)
     stack = LakefrontStack(app, settings.aws.stack_name, settings=settings, bundle_dir=bundle, env=env,
                            description="Lakefront: the three-tier web + analytics reference architecture")
+    # The asset is copied into outdir at synthesis; the scratch copy goes with the stack (or at exit).
+    weakref.finalize(stack, shutil.rmtree, scratch, True)
     # cdk-nag 3 is a policy-validation plugin: synth fails, listing each unacknowledged finding.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack

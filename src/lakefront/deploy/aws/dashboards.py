@@ -45,7 +45,7 @@ class Dashboards(Construct):
                         output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
                         serde_info=PARQUET,
                         columns=[glue.CfnTable.ColumnProperty(name=name, type=kind) for name, kind in columns])))
-            table.add_dependency(self.database)
+            table.add_resource_dependency(self.database, "a table is created in its database")
             self.tables[model] = table
         self.workgroup = athena.CfnWorkGroup(
             self, "WorkGroup", name="lakefront", description="Lakefront dashboards over the marts",
@@ -86,7 +86,7 @@ class Dashboards(Construct):
             ssl_properties=quicksight.CfnDataSource.SslPropertiesProperty(disable_ssl=False),
             permissions=[quicksight.CfnDataSource.ResourcePermissionProperty(
                 principal=principal, actions=DATA_SOURCE_ACTIONS)])
-        self.data_source.add_dependency(self.workgroup)
+        self.data_source.add_resource_dependency(self.workgroup, "the data source names the workgroup by name")
         for model in DATASETS:
             quicksight.CfnDataSet(
                 self, f"DataSet{model.title().replace('_', '')}", aws_account_id=Aws.ACCOUNT_ID,
