@@ -7,7 +7,6 @@ counts, ports) and name a QuickSight principal so the QuickSight resources exist
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,16 +46,22 @@ class Assembly:
         return str(self.stack.get_logical_id(child))
 
 
-@pytest.fixture(scope="session")
-def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
-    from lakefront.deploy.aws.app import build
+_SYNTHESIZED: list[Assembly] = []
+"""Each module that imports the fixture gets its own definition of it; this makes them share one synthesis."""
 
-    settings = load_settings(**OVERRIDES)
-    out = tmp_path_factory.mktemp("cdk") / "cdk.out"
-    app, stack = build(settings, out)
-    result = app.synth()  # raises if cdk-nag reports an unacknowledged finding
-    template_file = Path(result.directory) / stack.template_file
-    yield Assembly(settings, Path(result.directory), template_file, json.loads(template_file.read_text()), stack)
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    if not _SYNTHESIZED:
+        from lakefront.deploy.aws.app import build
+
+        settings = load_settings(**OVERRIDES)
+        app, stack = build(settings, tmp_path_factory.mktemp("cdk") / "cdk.out")
+        result = app.synth()  # raises if cdk-nag reports an unacknowledged finding
+        template_file = Path(result.directory) / stack.template_file
+        _SYNTHESIZED.append(Assembly(settings, Path(result.directory), template_file,
+                                     json.loads(template_file.read_text()), stack))
+    return _SYNTHESIZED[0]
 
 
 def flatten(value: Any) -> str:

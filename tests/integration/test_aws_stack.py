@@ -56,6 +56,12 @@ def test_public_alb_serves_https_with_tls13_redirects_http_and_logs_to_the_logs_
     assert attributes["access_logs.s3.enabled"] == "true"
     assert attributes["access_logs.s3.bucket"] == _ref(a.logical_id(a.stack.node.find_child("Storage").logs))
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    # Both ALBs (this one and Beanstalk's internal one) write where ELB's log delivery is allowed to.
+    assert attributes["access_logs.s3.prefix"] == _options(a)[("aws:elbv2:loadbalancer", "AccessLogsS3Prefix")]
+    logs_policy = next(_props(p)["PolicyDocument"] for p in a.resources("AWS::S3::BucketPolicy").values()
+                       if _props(p)["Bucket"] == attributes["access_logs.s3.bucket"])
+    writes = [flatten(s["Resource"]) for s in logs_policy["Statement"] if s["Action"] == "s3:PutObject"]
+    assert any(f"/{attributes['access_logs.s3.prefix']}/AWSLogs/" in resource for resource in writes)
     listeners = {_props(r)["Port"]: _props(r) for r in a.resources("AWS::ElasticLoadBalancingV2::Listener").values()}
     assert set(listeners) == {80, 443}
     https = listeners[443]

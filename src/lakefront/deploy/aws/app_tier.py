@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
+from lakefront.deploy.aws.edge import ALB_LOG_PREFIX
 from lakefront.deploy.aws.network import APP_ALB_PORT
 
 ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
@@ -59,7 +60,7 @@ class AppTier(Construct):
             ("aws:elbv2:loadbalancer", "ManagedSecurityGroup", alb_sg.security_group_id),
             ("aws:elbv2:loadbalancer", "AccessLogsS3Enabled", "true"),
             ("aws:elbv2:loadbalancer", "AccessLogsS3Bucket", logs_bucket.bucket_name),
-            ("aws:elbv2:loadbalancer", "AccessLogsS3Prefix", "alb-internal"),
+            ("aws:elbv2:loadbalancer", "AccessLogsS3Prefix", ALB_LOG_PREFIX),
             ("aws:elbv2:listener:default", "ListenerEnabled", "true"),
             ("aws:elasticbeanstalk:environment:process:default", "Port", str(APP_ALB_PORT)),
             ("aws:elasticbeanstalk:environment:process:default", "HealthCheckPath", "/healthz"),

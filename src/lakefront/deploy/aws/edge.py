@@ -11,6 +11,9 @@ from aws_cdk import aws_route53_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+ALB_LOG_PREFIX = "alb"
+"""Access logs of the public and the internal ALB (their file names carry each ALB's name)."""
+
 
 class Edge(Construct):
     """The shop's public name: a hosted zone (new, or existing by id), a DNS-validated certificate, and an
@@ -32,7 +35,8 @@ class Edge(Construct):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
             drop_invalid_header_fields=True, idle_timeout=Duration.seconds(60),
         )
-        self.alb.log_access_logs(logs_bucket, "alb-public")
+        # One prefix for both ALBs: the bucket policy CDK writes for ELB's log delivery admits this prefix only.
+        self.alb.log_access_logs(logs_bucket, ALB_LOG_PREFIX)
         self.listener = self.alb.add_listener(
             "Https", port=443, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
             certificates=[elbv2.ListenerCertificate.from_certificate_manager(self.certificate)],
