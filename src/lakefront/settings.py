@@ -48,6 +48,9 @@ class SettingsError(Exception):
 class Profile(StrEnum):
     embedded = "embedded"
     services = "services"
+    aws = "aws"
+    """On AWS, deployed by `lakefront aws deploy`: endpoints come from the environment the CDK app gives each
+    instance, passwords and tokens from Secrets Manager (aws.* below); nothing is started locally."""
 
 
 class Section(BaseModel):
@@ -332,6 +335,83 @@ class AnalyticsSettings(Section):
     """Threads one dashboard query may use."""
 
 
+class AwsSettings(Section):
+    """The aws profile: what instances read at start-up, and what `lakefront aws synth` deploys."""
+
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+    """AWS region of the deployment and of every AWS API call. Default: boto3's chain (AWS_REGION, the
+    profile, the instance's metadata) at run time; `lakefront aws synth` needs it set."""
+    account: str | None = Field(None, pattern=r"^[0-9]{12}$")
+    """AWS account to deploy to. Default: the credentials' account (environment-agnostic templates)."""
+    stack_name: str = Field("Lakefront", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+    """Name of the CloudFormation stack."""
+    domain: str | None = Field(None, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    """Public name of the shop (the Route 53 alias record and the ACM certificate), e.g. shop.example.com."""
+    hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,31}$")
+    """An existing Route 53 hosted zone to put the record in. Default: a new public zone for aws.zone_name."""
+    zone_name: str | None = None
+    """Name of the hosted zone (existing or new). Default: aws.domain itself."""
+    nat_gateways: int = Field(1, ge=1, le=3)
+    """NAT gateways (private instances install packages through them). 1 is cheaper; one per AZ survives an AZ."""
+    web_instance_type: str = "t3.small"
+    """EC2 instance type of the web tier."""
+    web_min_instances: int = Field(2, ge=1, le=100)
+    """Web tier Auto Scaling group minimum (its desired capacity is web.instances)."""
+    web_max_instances: int = Field(6, ge=1, le=100)
+    """Web tier Auto Scaling group maximum."""
+    web_requests_per_target: int = Field(1000, ge=10, le=1_000_000)
+    """Target tracking: requests per minute per web instance the Auto Scaling group aims at."""
+    app_instance_type: str = "t3.small"
+    """EC2 instance type of the Elastic Beanstalk environment (the app tier)."""
+    app_max_instances: int = Field(6, ge=1, le=100)
+    """Elastic Beanstalk environment's maximum instances (its minimum is app.instances)."""
+    beanstalk_solution_stack: str = "64bit Amazon Linux 2023 v4.7.0 running Python 3.11"
+    """Elastic Beanstalk platform; AWS retires old versions: `aws elasticbeanstalk list-available-solution-stacks`."""
+    db_instance_type: str = "db.t4g.medium"
+    """RDS instance class of the primary (Multi-AZ) and of the read replica."""
+    db_storage_gb: int = Field(50, ge=20, le=65536)
+    """Allocated storage of the database (gp3), in GB."""
+    db_port: int = Field(3406, ge=1150, le=65535)
+    """Port RDS MySQL listens on (not 3306: scanners try the default first)."""
+    db_backup_days: int = Field(7, ge=1, le=35)
+    """Days of automated RDS backups (point-in-time recovery window)."""
+    cache_node_type: str = "cache.t4g.small"
+    """ElastiCache node type (a primary and a replica in another AZ)."""
+    cache_port: int = Field(6390, ge=1024, le=65535)
+    """Port the ElastiCache replication group listens on (not 6379, for the same reason as db_port)."""
+    emr_release: str = Field("emr-7.12.0", pattern=r"^emr-[0-9]+\.[0-9]+\.[0-9]+$")
+    """EMR Serverless release that runs the pipeline's jobs (Spark 3.5 on EMR 7)."""
+    pipeline_schedule: str = "rate(1 hour)"
+    """EventBridge Scheduler expression that starts the pipeline (extract, then process)."""
+    quicksight_principal: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:quicksight:")
+    """QuickSight user or group ARN given access to the data source and datasets. None: no QuickSight
+    resources (QuickSight must be subscribed to in the console first)."""
+    db_secret: str | None = None
+    """Instances: ARN or name of the Secrets Manager secret holding the database credentials (RDS's JSON:
+    username, password, host, port). At start-up the writer URL is built from it."""
+    db_reader_host: str | None = None
+    """Instances: host name of the read replica; the reader URL is the writer's with this host. None: the writer."""
+    db_ca_file: Path | None = None
+    """Instances: CA bundle that verifies the database's TLS certificate (RDS's global bundle). None: no TLS."""
+    cache_secret: str | None = None
+    """Instances: Secrets Manager secret whose JSON key "token" is the Redis AUTH token, added to cache.redis_url."""
+    session_secret: str | None = None
+    """Instances: Secrets Manager secret whose JSON key "key" is the session-signing secret_key."""
+    app_url: str | None = Field(None, pattern=r"^https?://")
+    """Web instances: base URL of the app tier (the internal ALB). Default: the local internal listener."""
+    emr_application_id: str | None = None
+    """`lakefront aws run`: the EMR Serverless application (stack output EmrApplicationId)."""
+    emr_job_role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::")
+    """`lakefront aws run`: the role the jobs run as (stack output EmrJobRoleArn)."""
+    emr_entry_point: str | None = Field(None, pattern=r"^s3://")
+    """`lakefront aws run`: S3 URL of the jobs' entry point (stack output EmrEntryPoint)."""
+    emr_venv: str | None = Field(None, pattern=r"^s3://")
+    """S3 URL of the packed virtualenv the jobs run in (docs/emr.md builds it). Default: artifacts/emr/ in the
+    lake bucket."""
+    glue_database: str = Field("lakefront", pattern=r"^[a-z0-9_]{1,255}$")
+    """Glue Data Catalog database whose tables point at the committed marts (Athena, QuickSight)."""
+
+
 class Settings(BaseSettings):
     """Lakefront's configuration. Every field has a safe default for the embedded profile."""
 
@@ -343,7 +423,8 @@ class Settings(BaseSettings):
     )
 
     profile: Profile = Profile.embedded
-    """Which infrastructure plays the data roles: embedded (SQLite, embedded cache, directory) or services."""
+    """Which infrastructure plays the data roles: embedded (SQLite, embedded cache, directory), services
+    (MariaDB, Redis, SeaweedFS) or aws (RDS, ElastiCache, S3, from the environment and Secrets Manager)."""
     var_dir: Path = Path("var")
     """Where the running system keeps its data, logs and run state."""
     secret_key: SecretStr | None = None
@@ -364,6 +445,7 @@ class Settings(BaseSettings):
     extract: ExtractSettings = ExtractSettings()
     process: ProcessSettings = ProcessSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -383,6 +465,15 @@ class Settings(BaseSettings):
                  "lb.admin_port": self.lb.admin_port}
         if len(set(ports.values())) != len(ports):
             raise ValueError(f"listener ports must differ, got {ports}")
+        return self
+
+    @model_validator(mode="after")
+    def _aws_uses_the_role(self) -> Settings:
+        # The S3 keys' defaults are the local SeaweedFS server's; on AWS the instance role signs instead,
+        # unless keys were given on purpose.
+        if self.profile is Profile.aws and "access_key" not in self.objects.model_fields_set:
+            self.objects.access_key = ""
+            self.objects.secret_key = SecretStr("")
         return self
 
     # Derived locations: one place decides where everything lives under var/.
@@ -416,6 +507,9 @@ class Settings(BaseSettings):
             return self.db.writer_url
         if self.profile is Profile.services:
             return self._managed_url(self._primary_port())
+        if self.profile is Profile.aws:
+            # On an instance a silent SQLite file would lose every order at the next scale-in.
+            raise SettingsError("the aws profile needs db.writer_url or aws.db_secret (read at start-up)")
         return f"sqlite:///{self.sqlite_path}"
 
     @property
@@ -475,7 +569,7 @@ class Settings(BaseSettings):
     def cache_backend(self) -> str:
         if self.cache.backend:
             return self.cache.backend
-        return "redis" if self.profile is Profile.services else "embedded"
+        return "redis" if self.profile in (Profile.services, Profile.aws) else "embedded"
 
     @property
     def redis_url(self) -> str:
@@ -485,7 +579,7 @@ class Settings(BaseSettings):
     def objects_backend(self) -> str:
         if self.objects.backend:
             return self.objects.backend
-        return "s3" if self.profile is Profile.services else "directory"
+        return "s3" if self.profile in (Profile.services, Profile.aws) else "directory"
 
     @property
     def s3_endpoint(self) -> str | None:
@@ -497,7 +591,7 @@ class Settings(BaseSettings):
     def process_engine(self) -> str:
         if self.process.engine:
             return self.process.engine
-        return "spark" if self.profile is Profile.services else "duckdb"
+        return "spark" if self.profile in (Profile.services, Profile.aws) else "duckdb"
 
     def managed_servers(self) -> list[str]:
         """Which data servers `lakefront up` must run itself: those the settings give no endpoint for."""
@@ -514,7 +608,9 @@ class Settings(BaseSettings):
 
     @property
     def internal_url(self) -> str:
-        """Base URL of the app tier as the web tier reaches it: through the internal listener."""
+        """Base URL of the app tier as the web tier reaches it: through the internal listener (the internal ALB)."""
+        if self.aws.app_url:
+            return self.aws.app_url.rstrip("/")
         return f"http://{self.lb.host}:{self.lb.internal_port}"
 
     @property

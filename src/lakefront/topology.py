@@ -9,7 +9,7 @@ marked "planned", so the diagram never hides part of the architecture.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -112,6 +112,26 @@ COMPONENTS: tuple[Component, ...] = (
     Component("quicksight", "Amazon QuickSight (dashboards)", Tier.analytics, "QuickSight",
               _both("dashboards as code at /dashboards (web tier; analytics API over the marts)")),
 )
+
+AWS_DEPLOYMENT: dict[str, str] = {
+    "internet": "browsers, load generators",
+    "route53": "Route 53 alias record + ACM certificate",
+    "alb": "internet-facing ALB: HTTPS (TLS 1.3), HTTP redirected",
+    "web": "EC2 Auto Scaling group (launch template, lakefront serve web)",
+    "internal_alb": "the Beanstalk environment's internal ALB",
+    "app": "Elastic Beanstalk, Python platform (Procfile: lakefront serve app)",
+    "cache": "ElastiCache Redis, Multi-AZ, TLS + AUTH",
+    "database": "RDS MySQL, Multi-AZ primary",
+    "standby": "RDS Multi-AZ standby + a read replica (the reader)",
+    "object_store": "S3 buckets: images, lake, backups, logs",
+    "extract": "EMR Serverless job (lakefront extract), scheduled through Step Functions",
+    "emr": "EMR Serverless Spark (lakefront process --engine spark)",
+    "quicksight": "QuickSight datasets over Athena and Glue tables on the marts",
+}
+"""What plays each role in the aws profile: the CDK app in lakefront.deploy.aws deploys it; nothing runs here."""
+
+COMPONENTS = tuple(replace(c, local=c.local | {Profile.aws: Implementation(AWS_DEPLOYMENT[c.id])})
+                   for c in COMPONENTS)
 
 EDGES: tuple[Edge, ...] = (
     Edge("internet", "route53", "DNS lookup"),

@@ -15,4 +15,10 @@ def settings_from_cli(profile: Profile | None = None, **overrides: Any) -> Setti
     """Load settings, applying CLI flags over environment and lakefront.toml."""
     if profile is not None:
         overrides["profile"] = profile
-    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    if settings.profile is Profile.aws:
+        # Every process of the aws profile starts here (serve, extract, process): read its secrets once.
+        from lakefront.data.aws_secrets import resolve_secrets
+
+        return resolve_secrets(settings)
+    return settings

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import db, diagram, extract, process, run, seed, serve
+from lakefront.cli import aws, db, diagram, extract, process, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -25,6 +25,7 @@ db.register(app)
 serve.register(app)
 extract.register(app)
 process.register(app)
+aws.register(app)
 
 
 def main() -> None:

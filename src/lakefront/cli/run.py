@@ -60,6 +60,8 @@ def register(app: typer.Typer) -> None:
         if scale is not None:
             overrides["demo"] = {"scale": scale}
         settings = _merged(profile, overrides)
+        if settings.profile is Profile.aws:
+            raise UserError("the aws profile runs on AWS, not on this machine: `lakefront aws deploy` deploys it")
         logs.configure("control", settings.log_level)
         try:
             status = up(settings, seed=not no_seed, echo=typer.echo)
