@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from lakefront.asgi import ErrorResponseMiddleware
 from lakefront.settings import Settings
 from lakefront.web import pages
 from lakefront.web.client import ApiError, AppClient, AppUnavailable
@@ -120,6 +121,9 @@ def create_app(settings: Settings, instance: str) -> Starlette:
         Middleware(RequestLogMiddleware),
         Middleware(SessionMiddleware, secret_key=settings.secret(), session_cookie="lf_session",
                    max_age=SESSION_MAX_AGE_S, same_site="lax", https_only=False),
+        # Innermost, so the error page has the session; not an `Exception` handler, which
+        # Starlette re-raises after its 500 and so breaks the kept-alive connection.
+        Middleware(ErrorResponseMiddleware, handler=_on_crash),
     ]
     app = Starlette(
         routes=routes,
@@ -133,7 +137,6 @@ def create_app(settings: Settings, instance: str) -> Starlette:
             ApiError: _on_api_error,
             AppUnavailable: _on_unavailable,
             pages.SignInRequired: _on_signin_required,
-            Exception: _on_crash,
         },
     )
     app.state.settings = settings
