@@ -96,6 +96,14 @@ class TierSettings(Section):
     """Worker threads for blocking work (database calls) in each app instance."""
 
 
+class AppTierSettings(TierSettings):
+    max_json_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """Largest request body an app instance reads (413 beyond it), whether Content-Length declares it or
+    it comes in chunks. The largest JSON the API takes (a product with a 10,000-character description,
+    40 KB in 4-byte UTF-8) fits the 64 KiB default. The image upload takes media.max_upload_bytes plus
+    multipart overhead instead."""
+
+
 class DatabaseSettings(Section):
     writer_url: str | None = None
     """SQLAlchemy URL of the primary (writes, and reads that lead to writes), e.g. an RDS endpoint.
@@ -434,7 +442,7 @@ class Settings(BaseSettings):
     """Log level of every process."""
     lb: LoadBalancerSettings = LoadBalancerSettings()
     web: TierSettings = TierSettings()
-    app: TierSettings = TierSettings()
+    app: AppTierSettings = AppTierSettings()
     db: DatabaseSettings = DatabaseSettings()
     cache: CacheSettings = CacheSettings()
     auth: AuthSettings = AuthSettings()

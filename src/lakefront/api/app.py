@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from lakefront import __version__
-from lakefront.api import problems
+from lakefront.api import openapi, problems
 from lakefront.api.deps import build_services
+from lakefront.api.middleware import BodyLimit, ResponseHeaders
 from lakefront.api.routes import admin, analytics, auth, cart, catalog, events, health, media, orders
+from lakefront.asgi import ErrorResponseMiddleware, RequestLogMiddleware
 from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.api")
+# Room for the multipart framing around an uploaded image (boundaries, part headers).
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings, instance: str = "app-1") -> FastAPI:
@@ -34,25 +36,18 @@ def create_app(settings: Settings, instance: str = "app-1") -> FastAPI:
             log.info("stopped instance=%s", instance)
 
     app = FastAPI(title="Lakefront app tier", version=__version__, lifespan=lifespan,
-                  description="The store's JSON API (the Elastic Beanstalk role). Money is in integer cents.")
+                  docs_url=None, redoc_url=None,
+                  description="The store's JSON API (the Elastic Beanstalk role). Money is in integer cents. "
+                              "Errors are application/problem+json naming the fields at fault.")
     problems.install(app)
+    openapi.install(app)
     for module in (catalog, auth, cart, orders, admin, media, events, health, analytics):
         app.include_router(module.router)
-
-    @app.middleware("http")
-    async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # The public load balancer assigns the id; the web tier forwards it; we log it.
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-Id"] = rid
-            response.headers["X-Instance"] = instance
-            return response
-        finally:
-            log.info("request rid=%s %s %s %d %.1fms", rid, request.method, request.url.path, status,
-                     (time.perf_counter() - start) * 1000)
-
+    larger = {admin.put_image: settings.media.max_upload_bytes + MULTIPART_OVERHEAD_BYTES}
+    # Each one added wraps those before it: the log line sees the final status, and every answer,
+    # the 500s included, carries the instance's headers.
+    app.add_middleware(BodyLimit, default=settings.app.max_json_body_bytes, larger=larger)
+    app.add_middleware(ErrorResponseMiddleware, handler=problems.unhandled)
+    app.add_middleware(ResponseHeaders, instance=instance)
+    app.add_middleware(RequestLogMiddleware, logger=log)
     return app

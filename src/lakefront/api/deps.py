@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lakefront.analytics.serving import Analytics, build_analytics
 from lakefront.data.cache import CacheAside, make_backend
@@ -123,7 +124,15 @@ def client_address(request: Request) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
-def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str | None:
+# Declared as a security scheme, so the document says how to authenticate (and /docs can), rather than
+# as a header parameter; read here by hand, so a malformed header is a 401, not an anonymous request.
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="A token from POST /api/auth/signup or /api/auth/signin")
+
+
+def bearer_token(request: Request,
+                 _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+    authorization = request.headers.get("authorization")
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")

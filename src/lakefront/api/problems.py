@@ -10,7 +10,8 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from lakefront.data.engines import DatabaseUnavailable
 from lakefront.store.errors import (
@@ -54,7 +55,9 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        # A body that is not JSON at all is located at a character offset: name the body instead.
+        errors = [{"field": "body" if e["type"] == "json_invalid" else _field(tuple(e["loc"])), "message": e["msg"]}
+                  for e in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
         return problem(422, f"invalid input: {fields}", errors)
 
@@ -67,28 +70,50 @@ def install(app: FastAPI) -> None:
             headers = {"Retry-After": str(exc.retry_after_s)}
         return problem(status, exc.message, errors, headers)
 
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    app.add_exception_handler(HTTPException, _http)
 
-    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-        if _database_unavailable(exc):
-            # Retryable, and nothing was half done (the transaction rolled back): say so.
-            log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
-                        str(getattr(exc, "orig", exc)).splitlines()[0][:200])
-            return problem(503, "the database is unavailable; retry shortly",
-                           headers={"Retry-After": str(RETRY_AFTER_S)})
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error; the request id in the logs tells what happened")
-
-    # Registered per class, not only under Exception: Starlette re-raises what reaches its
-    # catch-all handler, which logged a traceback for every 503 during a failover.
+    # Registered per class, not under Exception: Starlette re-raises what reaches its catch-all
+    # handler, which logged a traceback for every 503 during a failover and broke the connection.
+    # Anything else unhandled reaches `unhandled` through the ErrorResponseMiddleware.
     for kind in (DatabaseUnavailable, sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError):
-        app.add_exception_handler(kind, _database_error)
+        app.add_exception_handler(kind, unhandled)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return await _database_error(request, exc)
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 400:
+        # Only reading the body raises it here (not UTF-8, a broken multipart message): input we
+        # cannot use, like a body that is not JSON at all, which FastAPI already answers with 422.
+        return problem(422, "invalid input: body", [{"field": "body", "message": str(exc.detail)}])
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette names the methods of the first route on the path only, but each method is a route of its own.
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
+async def unhandled(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After when the database could not be reached, else a 500 naming nothing internal."""
+    if isinstance(exc, HTTPException):  # raised where no handler runs, e.g. by a middleware
+        return await _http(request, exc)
+    if _database_unavailable(exc):
+        # Retryable, and nothing was half done (the transaction rolled back): say so.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        return problem(503, "the database is unavailable; retry shortly",
+                       headers={"Retry-After": str(RETRY_AFTER_S)})
+    log.exception("unhandled error rid=%s on %s %s", request.scope.get("state", {}).get("request_id", ""),
+                  request.method, request.url.path)
+    return problem(500, "internal error; the request id in the logs tells what happened")
 
 
 def _database_unavailable(exc: BaseException) -> bool:

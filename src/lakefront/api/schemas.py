@@ -9,21 +9,68 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
 
+# Every bound below keeps a value the database cannot hold (or should never see) out of SQL: such a
+# value is a 422 naming the field here, not an OverflowError or a driver error (a 500) there.
+ID_MAX = 2**63 - 1
+Id = Annotated[int, Interval(ge=1, le=ID_MAX)]
+"""A row id: BIGINT in every table (data/tables.py)."""
+PageNumber = Annotated[int, Interval(ge=1, le=10_000)]
+PerPage = Annotated[int, Interval(ge=1, le=100)]
+Quantity = Annotated[int, Interval(ge=1, le=99)]
+Cents = Annotated[int, Interval(ge=0, le=100_000_000)]
+Stock = Annotated[int, Interval(ge=0, le=1_000_000)]
+
+# One line of text: no control characters (NUL included), which no name, key or search needs and
+# which would otherwise travel into SQL, object keys and logs.
+LINE = r"^[^\x00-\x1f\x7f]*$"
+# Free text may keep its line breaks and tabs.
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=LINE)]
+"""A category slug as a client may type it: anything printable up to the column's length; unknown is a 404."""
+SearchWords = Annotated[str, StringConstraints(max_length=200, pattern=LINE)]
+ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=LINE)]
+"""An object-store key as products refer to images (at most the image_key column's 200 characters)."""
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, max_length=254,
-                      pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                      pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=LINE)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+SessionId = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=LINE)]
 Sort = Literal["popular", "price_asc", "price_desc", "name", "newest"]
+
+
+class ProblemError(BaseModel):
+    field: str
+    """The input at fault: a body field (dotted for nested ones), a query or path parameter, or a header."""
+    message: str
+
+
+class Problem(BaseModel):
+    """An error as RFC 9457 problem details (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] = Field(default_factory=list)
 
 
 class Public(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class Input(BaseModel):
+    """A request body: each field takes the JSON type the document declares, not something pydantic can
+    coerce into it (false for 0, "12" for 12, 0 for false)."""
+
+    model_config = ConfigDict(strict=True)
 
 
 class CategoryPublic(Public):
@@ -69,13 +116,13 @@ class HomePublic(Public):
     newest: list[ProductSummary]
 
 
-class SignUp(BaseModel):
+class SignUp(Input):
     email: Email
     name: Name
-    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    password: Password
 
 
-class SignIn(BaseModel):
+class SignIn(Input):
     email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -99,8 +146,8 @@ class SignUpAccepted(Public):
     detail: str
 
 
-class CartItemPut(BaseModel):
-    quantity: int = Field(ge=1, le=99)
+class CartItemPut(Input):
+    quantity: Quantity
 
 
 class CartLinePublic(Public):
@@ -135,29 +182,34 @@ class OrderPublic(OrderSummary):
     lines: list[OrderLinePublic]
 
 
-class ProductCreate(BaseModel):
-    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160)]
-    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
-    category_id: int = Field(ge=1)
-    price_cents: int = Field(ge=0, le=100_000_000)
-    stock: int = Field(ge=0, le=1_000_000)
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=LINE)]
+ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160, pattern=LINE)]
+Description = Annotated[str, StringConstraints(max_length=10_000, pattern=TEXT)]
+
+
+class ProductCreate(Input):
+    sku: Sku
+    name: ProductName
+    description: Description = ""
+    category_id: Id
+    price_cents: Cents
+    stock: Stock
     is_active: bool = True
 
 
-class ProductUpdate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160)] | None = None
-    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
-    category_id: int | None = Field(None, ge=1)
-    price_cents: int | None = Field(None, ge=0, le=100_000_000)
-    stock: int | None = Field(None, ge=0, le=1_000_000)
+class ProductUpdate(Input):
+    name: ProductName | None = None
+    description: Description | None = None
+    category_id: Id | None = None
+    price_cents: Cents | None = None
+    stock: Stock | None = None
     is_active: bool | None = None
 
 
-class EventCreate(BaseModel):
+class EventCreate(Input):
     kind: Literal["page_view"]
-    session_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
-    product_id: int | None = Field(None, ge=1)
+    session_id: SessionId
+    product_id: Id | None = None
 
 
 class HealthPublic(Public):

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
+from lakefront.asgi import ErrorResponseMiddleware
 from lakefront.settings import Settings
 from lakefront.web import pages
 from lakefront.web.assets import STATIC_DIR, StaticAssets
@@ -127,6 +128,9 @@ def create_app(settings: Settings, instance: str) -> Starlette:
         Middleware(EncryptedSessionMiddleware, secret=settings.secret(), max_age_s=settings.session.max_age_s),
         Middleware(ControlCharacterGuard),
         Middleware(BodyLimitMiddleware, max_upload_bytes=settings.media.max_upload_bytes),
+        # Innermost, so the error page has the session; not an `Exception` handler, which
+        # Starlette re-raises after its 500 and so breaks the kept-alive connection.
+        Middleware(ErrorResponseMiddleware, handler=_on_crash),
     ]
     app = WebApp(
         routes=routes,
@@ -137,7 +141,6 @@ def create_app(settings: Settings, instance: str) -> Starlette:
             ApiError: _on_api_error,
             AppUnavailable: _on_unavailable,
             pages.SignInRequired: _on_signin_required,
-            Exception: _on_crash,
         },
     )
     app.state.settings = settings

@@ -7,41 +7,50 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 
 from lakefront.api.deps import Admin, AppServices, Ctx, services
-from lakefront.api.schemas import Page, ProductCreate, ProductPublic, ProductUpdate
+from lakefront.api.openapi import ADMIN, responses
+from lakefront.api.schemas import (
+    Id,
+    Page,
+    PageNumber,
+    PerPage,
+    ProductCreate,
+    ProductPublic,
+    ProductUpdate,
+    SearchWords,
+)
 from lakefront.store import catalog
 from lakefront.store.errors import InvalidInput
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=responses(*ADMIN))
 
 
 @router.get("/products", response_model=Page[ProductPublic])
-def list_products(ctx: Ctx, _: Admin, q: Annotated[str | None, Query(max_length=200)] = None,
-                  page: Annotated[int, Query(ge=1)] = 1,
-                  per_page: Annotated[int, Query(ge=1, le=100)] = 50) -> dict[str, Any]:
+def list_products(ctx: Ctx, _: Admin, q: Annotated[SearchWords | None, Query()] = None,
+                  page: PageNumber = 1, per_page: PerPage = 50) -> dict[str, Any]:
     """Every product, active or not."""
     return catalog.admin_products(ctx, query=q, page=page, per_page=per_page)
 
 
-@router.get("/products/{product_id}", response_model=ProductPublic)
-def get_product(ctx: Ctx, _: Admin, product_id: int) -> dict[str, Any]:
+@router.get("/products/{product_id}", response_model=ProductPublic, responses=responses(404))
+def get_product(ctx: Ctx, _: Admin, product_id: Id) -> dict[str, Any]:
     """One product, active or not."""
     return catalog.product(ctx, product_id, include_inactive=True)
 
 
-@router.post("/products", response_model=ProductPublic, status_code=201)
+@router.post("/products", response_model=ProductPublic, status_code=201, responses=responses(409))
 def create_product(ctx: Ctx, _: Admin, body: ProductCreate) -> dict[str, Any]:
     """Create a product."""
     return catalog.create_product(ctx, body.model_dump())
 
 
-@router.patch("/products/{product_id}", response_model=ProductPublic)
-def update_product(ctx: Ctx, _: Admin, product_id: int, body: ProductUpdate) -> dict[str, Any]:
+@router.patch("/products/{product_id}", response_model=ProductPublic, responses=responses(404))
+def update_product(ctx: Ctx, _: Admin, product_id: Id, body: ProductUpdate) -> dict[str, Any]:
     """Change some of a product's fields."""
     return catalog.update_product(ctx, product_id, body.model_dump(exclude_unset=True, exclude_none=True))
 
 
-@router.put("/products/{product_id}/image", response_model=ProductPublic)
-def put_image(ctx: Ctx, _: Admin, product_id: int, image: Annotated[UploadFile, File()],
+@router.put("/products/{product_id}/image", response_model=ProductPublic, responses=responses(404))
+def put_image(ctx: Ctx, _: Admin, product_id: Id, image: Annotated[UploadFile, File()],
               app: Annotated[AppServices, Depends(services)]) -> dict[str, Any]:
     """Upload a product image (JPEG, PNG, WebP, GIF or BMP); it is checked and re-encoded."""
     limit = app.settings.media.max_upload_bytes

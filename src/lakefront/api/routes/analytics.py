@@ -28,14 +28,18 @@ from lakefront.analytics.serving import (
     parse_filters,
 )
 from lakefront.api.deps import Admin, AppServices, services
+from lakefront.api.openapi import ADMIN, responses
+from lakefront.api.schemas import Slug
 from lakefront.store.errors import InvalidInput, NotFound
 
-router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+router = APIRouter(prefix="/api/analytics", tags=["analytics"], responses=responses(*ADMIN))
 
 From = Annotated[str | None, Query(alias="from", max_length=40, description="First day, YYYY-MM-DD (inclusive)")]
 To = Annotated[str | None, Query(max_length=40, description="Last day, YYYY-MM-DD (inclusive)")]
-Category = Annotated[str | None, Query(max_length=80, description="A category slug")]
+Category = Annotated[Slug | None, Query(description="A category slug")]
 Format = Annotated[Literal["json", "csv"], Query(description="json, or csv (a download)")]
+# Data answers are JSON, or CSV with format=csv; an unknown dashboard, visual or dataset is a 404.
+DATA_RESPONSES = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **responses(404)}
 DATA_SHAPE = ("Answers {visual, dataset, columns: [{name, type}], rows: [{column: value}], as_of, run_id, cached, "
                     "empty, filters: {from, to, category}}; kpi visuals: one row per metric (metric, label, value, "
                     "previous, change_pct, format) and the period and previous_period compared.")
@@ -76,8 +80,8 @@ def list_dashboards(lake: Lake, _: Admin) -> list[dict[str, Any]]:
     return [_summary(d) for d in lake.catalog.dashboards.values()]
 
 
-@router.get("/dashboards/{dashboard_id}")
-def get_dashboard(lake: Lake, _: Admin, dashboard_id: str) -> dict[str, Any]:
+@router.get("/dashboards/{dashboard_id}", responses=responses(404))
+def get_dashboard(lake: Lake, _: Admin, dashboard_id: Slug) -> dict[str, Any]:
     """A dashboard's filters, visuals and layout, with the freshness and date range of its data."""
     dashboard = _dashboard(lake, dashboard_id)
     service = lake.service
@@ -131,9 +135,9 @@ def _csv(body: dict[str, Any], filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.get("/dashboards/{dashboard_id}/visuals/{visual_id}", response_model=None,
+@router.get("/dashboards/{dashboard_id}/visuals/{visual_id}", response_model=None, responses=DATA_RESPONSES,
             description="One visual's data, with the dashboard's filters that apply to it. " + DATA_SHAPE)
-def visual_data(lake: Lake, _: Admin, dashboard_id: str, visual_id: str, date_from: From = None,
+def visual_data(lake: Lake, _: Admin, dashboard_id: Slug, visual_id: Slug, date_from: From = None,
                 to: To = None, category: Category = None, format: Format = "json") -> Response:
     """One visual's data, with the dashboard's filters that apply to it."""
     dashboard = _dashboard(lake, dashboard_id)
@@ -163,9 +167,9 @@ def list_datasets(lake: Lake, _: Admin) -> list[dict[str, Any]]:
              "columns": list(d.columns), "marts": list(d.marts)} for d in lake.catalog.datasets.values()]
 
 
-@router.get("/datasets/{name}", response_model=None,
+@router.get("/datasets/{name}", response_model=None, responses=DATA_RESPONSES,
             description="A dataset's rows with every filter it takes, for API clients. " + DATA_SHAPE)
-def dataset_data(lake: Lake, _: Admin, name: str, date_from: From = None, to: To = None,
+def dataset_data(lake: Lake, _: Admin, name: Slug, date_from: From = None, to: To = None,
                  category: Category = None, format: Format = "json") -> Response:
     """A dataset's rows with every filter it takes, for API clients."""
     dataset = lake.catalog.datasets.get(name)

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from lakefront.api.deps import Ctx, Customer
-from lakefront.api.schemas import CartItemPut, CartPublic
+from lakefront.api.openapi import SIGNED_IN, responses
+from lakefront.api.schemas import CartItemPut, CartPublic, Id, SessionId
 from lakefront.store import cart
 
-router = APIRouter(prefix="/api/cart", tags=["cart"])
+router = APIRouter(prefix="/api/cart", tags=["cart"], responses=responses(*SIGNED_IN))
 
 
 @router.get("", response_model=CartPublic)
@@ -19,14 +20,14 @@ def view(ctx: Ctx, customer: Customer) -> dict[str, Any]:
     return cart.view(ctx, customer["id"])
 
 
-@router.put("/items/{product_id}", response_model=CartPublic)
-def put_item(ctx: Ctx, customer: Customer, product_id: int, body: CartItemPut,
-             x_session_id: Annotated[str | None, Header(max_length=40)] = None) -> dict[str, Any]:
+@router.put("/items/{product_id}", response_model=CartPublic, responses=responses(404))
+def put_item(ctx: Ctx, customer: Customer, product_id: Id, body: CartItemPut,
+             x_session_id: Annotated[SessionId | None, Header()] = None) -> dict[str, Any]:
     """Set the quantity of a product in the cart."""
     return cart.set_quantity(ctx, customer["id"], product_id, body.quantity, x_session_id)
 
 
 @router.delete("/items/{product_id}", response_model=CartPublic)
-def delete_item(ctx: Ctx, customer: Customer, product_id: int) -> dict[str, Any]:
+def delete_item(ctx: Ctx, customer: Customer, product_id: Id) -> dict[str, Any]:
     """Remove a product from the cart."""
     return cart.remove(ctx, customer["id"], product_id)

@@ -7,10 +7,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from lakefront.api.deps import Ctx
-from lakefront.api.schemas import CategoryPublic, HomePublic, Page, ProductPublic, ProductSummary, Sort
+from lakefront.api.openapi import responses
+from lakefront.api.schemas import (
+    CategoryPublic,
+    HomePublic,
+    Id,
+    Page,
+    PageNumber,
+    PerPage,
+    ProductPublic,
+    ProductSummary,
+    SearchWords,
+    Slug,
+    Sort,
+)
 from lakefront.store import catalog
 
-router = APIRouter(prefix="/api", tags=["catalog"])
+router = APIRouter(prefix="/api", tags=["catalog"], responses=responses(503))
 
 
 @router.get("/home", response_model=HomePublic)
@@ -25,26 +38,26 @@ def categories(ctx: Ctx) -> list[dict[str, Any]]:
     return catalog.categories(ctx)
 
 
-@router.get("/categories/{slug}", response_model=CategoryPublic)
-def category(ctx: Ctx, slug: str) -> dict[str, Any]:
+@router.get("/categories/{slug}", response_model=CategoryPublic, responses=responses(404))
+def category(ctx: Ctx, slug: Slug) -> dict[str, Any]:
     """One category by slug."""
     return catalog.category(ctx, slug)
 
 
-@router.get("/products", response_model=Page[ProductSummary])
+@router.get("/products", response_model=Page[ProductSummary], responses=responses(404))
 def products(
     ctx: Ctx,
-    q: Annotated[str | None, Query(max_length=200, description="Words that must all match")] = None,
-    category: Annotated[str | None, Query(max_length=80)] = None,
+    q: Annotated[SearchWords | None, Query(description="Words that must all match")] = None,
+    category: Annotated[Slug | None, Query(description="A category slug; unknown is a 404")] = None,
     sort: Sort = "popular",
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 24,
+    page: PageNumber = 1,
+    per_page: PerPage = 24,
 ) -> dict[str, Any]:
     """A page of active products, by category and/or search words, sorted."""
     return catalog.products(ctx, category_slug=category, query=q, sort=sort, page=page, per_page=per_page)
 
 
-@router.get("/products/{product_id}", response_model=ProductPublic)
-def product(ctx: Ctx, product_id: int) -> dict[str, Any]:
+@router.get("/products/{product_id}", response_model=ProductPublic, responses=responses(404))
+def product(ctx: Ctx, product_id: Id) -> dict[str, Any]:
     """One active product."""
     return catalog.product(ctx, product_id)

@@ -21,7 +21,7 @@ def healthz(app: Services) -> object:
     return {"status": "ok", "instance": app.instance, "tier": "app", "database": app.engines.dialect}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 def metrics(app: Services) -> Response:
     """Prometheus text format: this instance's cache counters and database statements."""
     c = app.ctx.cache.counters

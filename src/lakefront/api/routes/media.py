@@ -5,14 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from lakefront.api.deps import Ctx
+from lakefront.api.openapi import responses
+from lakefront.api.schemas import ObjectKey
 from lakefront.store import catalog
 
 router = APIRouter(prefix="/api", tags=["media"])
 
 
 @router.get("/media/{key:path}", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such object"}})
-def media(ctx: Ctx, key: str) -> Response:
+            responses={200: {"content": {"image/jpeg": {}}}, **responses(404)})
+def media(ctx: Ctx, key: ObjectKey) -> Response:
     """The bytes of a stored image; keys are generated and never reused, so they cache forever."""
     data, content_type = catalog.media(ctx, key)
     return Response(data, media_type=content_type,

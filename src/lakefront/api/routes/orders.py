@@ -7,17 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 
 from lakefront.api.deps import Ctx, Customer
-from lakefront.api.schemas import OrderPublic, OrderSummary
+from lakefront.api.openapi import SIGNED_IN, responses
+from lakefront.api.schemas import Id, OrderPublic, OrderSummary
 from lakefront.store import orders
 
-router = APIRouter(prefix="/api/orders", tags=["orders"])
+router = APIRouter(prefix="/api/orders", tags=["orders"], responses=responses(*SIGNED_IN))
+IdempotencyKey = Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_\-]{8,80}$",
+                                              description="8-80 letters, digits, '-' or '_'")]
 
 
 @router.post("", response_model=OrderPublic, status_code=201,
-             responses={200: {"description": "A replay of an earlier checkout with the same Idempotency-Key"},
-                        409: {"description": "Out of stock or empty cart"}})
+             responses={200: {"model": OrderPublic,
+                              "description": "A replay of an earlier checkout with the same Idempotency-Key"},
+                        **responses(409)})
 def checkout(ctx: Ctx, customer: Customer, response: Response,
-             idempotency_key: Annotated[str | None, Header(max_length=80)] = None) -> dict[str, Any]:
+             idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Place an order from the cart; the same Idempotency-Key always returns the same order."""
     order, created = orders.checkout(ctx, customer["id"], idempotency_key)
     if not created:
@@ -31,7 +35,7 @@ def history(ctx: Ctx, customer: Customer) -> list[dict[str, Any]]:
     return orders.history(ctx, customer["id"])
 
 
-@router.get("/{order_id}", response_model=OrderPublic)
-def get(ctx: Ctx, customer: Customer, order_id: int) -> dict[str, Any]:
+@router.get("/{order_id}", response_model=OrderPublic, responses=responses(404))
+def get(ctx: Ctx, customer: Customer, order_id: Id) -> dict[str, Any]:
     """One of the customer's own orders."""
     return orders.get(ctx, customer["id"], order_id)
