@@ -21,7 +21,8 @@ class Cache(Construct):
         self.token = secretsmanager.Secret(
             self, "AuthToken", description="Lakefront: the Redis AUTH token (JSON key token)", encryption_key=key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="token", exclude_punctuation=True,
+                # An empty JSON template that Secrets Manager fills with a generated token: no password here.
+                secret_string_template="{}", generate_string_key="token", exclude_punctuation=True,  # nosec B106
                 password_length=64))
         subnets = elasticache.CfnSubnetGroup(
             self, "Subnets", description="Lakefront cache: isolated subnets",

@@ -55,7 +55,8 @@ class LakefrontStack(Stack):
         session = secretsmanager.Secret(
             self, "SessionKey", description="Lakefront: signs web sessions and CSRF tokens (JSON key key)",
             encryption_key=key, generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="key", exclude_punctuation=True,
+                # An empty JSON template that Secrets Manager fills with a generated key: no secret here.
+                secret_string_template="{}", generate_string_key="key", exclude_punctuation=True,  # nosec B106
                 password_length=64))
         bundle = assets.Asset(self, "Bundle", path=str(bundle_dir))
         db_secret = database.secret
@@ -110,7 +111,8 @@ class LakefrontStack(Stack):
             "LAKEFRONT_AWS__DB_CA_FILE": "./environment/rds-ca.pem",
             "LAKEFRONT_EXTRACT__READER": "sqlalchemy",
             "LAKEFRONT_AWS__GLUE_DATABASE": aws.glue_database,
-            "LAKEFRONT_VAR_DIR": "/tmp/lakefront",
+            # An EMR Serverless worker's scratch space: private to the job's container, gone when it ends.
+            "LAKEFRONT_VAR_DIR": "/tmp/lakefront",  # nosec B108
         }
         analytics = Analytics(self, "Analytics", vpc=net.vpc, security_group=net.jobs, key=key,
                               entry_point=entry_point, venv_uri=venv_uri, env=self.job_env,
