@@ -278,8 +278,8 @@ class MediaSettings(Section):
 class SessionSettings(Section):
     max_age_s: int = Field(7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
     """Longest a web sign-in lasts, in seconds from signing in (the encrypted session cookie's lifetime).
-    Keep it no longer than the app tier's token lifetime; when the app tier refuses the token sooner
-    (idle, revoked), the web tier ends the session then."""
+    At most auth.token_absolute_s (checked at start-up): a session cannot outlive its token. When the app
+    tier refuses the token sooner (idle, revoked), the web tier ends the session then."""
 
 
 class DemoSettings(Section):
@@ -473,6 +473,13 @@ class Settings(BaseSettings):
                  "lb.admin_port": self.lb.admin_port}
         if len(set(ports.values())) != len(ports):
             raise ValueError(f"listener ports must differ, got {ports}")
+        return self
+
+    @model_validator(mode="after")
+    def _session_within_token(self) -> Settings:
+        if self.session.max_age_s > self.auth.token_absolute_s:
+            raise ValueError(f"session.max_age_s ({self.session.max_age_s}) must not exceed auth.token_absolute_s "
+                             f"({self.auth.token_absolute_s}): a web session cannot outlive its token")
         return self
 
     @model_validator(mode="after")

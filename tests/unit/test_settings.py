@@ -88,3 +88,12 @@ def test_the_services_profile_runs_its_own_servers_unless_given_endpoints() -> N
     assert given.managed_servers() == []
     assert given.writer_url == "mysql+pymysql://u:p@rds.example:3306/shop"
     assert load_settings().managed_servers() == []
+
+
+def test_a_web_session_may_not_outlive_the_app_tiers_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEFRONT_AUTH__TOKEN_ABSOLUTE_S", str(2 * 86_400))
+    monkeypatch.setenv("LAKEFRONT_SESSION__MAX_AGE_S", str(3 * 86_400))
+    with pytest.raises(SettingsError, match=r"session\.max_age_s .* must not exceed auth\.token_absolute_s"):
+        load_settings()
+    monkeypatch.setenv("LAKEFRONT_SESSION__MAX_AGE_S", str(86_400))
+    assert load_settings().session.max_age_s == 86_400
