@@ -22,7 +22,7 @@ import pytest
 from lakefront.control.lb import LoadBalancer
 from lakefront.servers.caddy import start_caddy
 from lakefront.settings import LoadBalancerSettings
-from support import Database, free_port, lakefront_env, run_cli, wait_http
+from support import Api, Database, free_port, lakefront_env, run_cli, wait_http
 
 SERVE_WITH_A_FAILING_ROUTE = """
 import sys
@@ -176,7 +176,4 @@ def test_one_clients_errors_through_the_balancer_fail_nobody_elses_writes(tmp_pa
 
 
 def _sign_up(base_url: str, email: str) -> str:
-    r = httpx.post(f"{base_url}/api/auth/signup",
-                   json={"email": email, "name": "Boss", "password": "correct-horse"})
-    assert r.status_code == 201, r.text
-    return str(r.json()["token"])
+    return str(Api(base_url).sign_up(email, name="Boss").token)

@@ -78,7 +78,7 @@ class Probe:
 
     def attack(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> None:
         self.sent += 1
-        what = f"{method} {path[:120]} {body[:80]!r} {sorted((headers or {}).keys())}"
+        what = f"{method} {path[:120]} {(body or b'')[:80]!r} {sorted((headers or {}).keys())}"
         try:
             status, content = self._exchange(method, path, body, {**self.base_headers, **(headers or {})})
         except (http.client.HTTPException, OSError) as exc:

@@ -12,7 +12,7 @@ from lakefront import topology
 from lakefront.cli.main import app
 from lakefront.diagram import build_layout, instance_counts, render, render_mermaid, render_text
 from lakefront.diagram.text import box_content
-from lakefront.settings import Profile, Settings, TierSettings
+from lakefront.settings import AppTierSettings, Profile, Settings, TierSettings
 from lakefront.topology import COMPONENTS, EDGES, TIER_TITLES, Component, Edge, Implementation, Tier
 
 TWO = {"web": 2, "app": 2}
@@ -62,7 +62,7 @@ def test_no_line_of_the_text_diagram_is_over_100_columns(profile: Profile, count
 
 
 def test_instance_boxes_follow_the_settings() -> None:
-    settings = Settings(web=TierSettings(instances=3), app=TierSettings(instances=5))
+    settings = Settings(web=TierSettings(instances=3), app=AppTierSettings(instances=5))
     text = render("text", Profile.embedded, instance_counts(settings))
     assert sorted(set(re.findall(r"web instance \d+", text))) == [f"web instance {i}" for i in (1, 2, 3)]
     assert len(re.findall(r"\| web instance \d+ \|", text)) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from starlette.exceptions import HTTPException
@@ -24,6 +25,7 @@ from lakefront.web.pages import (
 )
 
 MAX_QUANTITY = 99
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def _quantity(raw: str, default: int = 1) -> int:
@@ -98,7 +100,9 @@ async def place_order(request: Request) -> Response:
     form = await checked_form(request)
     require_signin(request, "/checkout")
     key = form_str(form, "idempotency_key")
-    if not key or len(key) > 64:
+    # The form carries a uuid4 hex; anything else (empty, too long, control characters) never leaves this
+    # tier: it would be an invalid header on the way to the app tier.
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise HTTPException(400, "The checkout form is incomplete. Please try again.")
     try:
         order = await api(request).place_order(key)
