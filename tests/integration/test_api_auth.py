@@ -22,8 +22,10 @@ import sqlalchemy as sa
 from lakefront.data import tables
 from support import Api, AppStack, app_stack
 
-WINDOW_S = 10
-"""Long enough for a test's attempts to land in one window, short enough to wait for it to pass."""
+WINDOW_S = 600
+"""Long enough for every test's attempts to land in one window, however slow the machine."""
+SHORT_WINDOW_S = 8
+"""The window of the one test that waits for a window to pass: its five failures take well under this."""
 ACCOUNT_LIMIT = 5
 ADDRESS_LIMIT = 8
 SIGNUP_LIMIT = 4
@@ -34,15 +36,25 @@ PASSWORD = "correct-horse"
 _addresses = (f"198.51.100.{n}" for n in itertools.count(1))
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]) -> Iterator[AppStack]:
+def _stack(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str], window_s: int,
+           count: int) -> Iterator[AppStack]:
     env = profile_env | {
-        "LAKEFRONT_AUTH__SIGNIN_WINDOW_S": str(WINDOW_S),
+        "LAKEFRONT_AUTH__SIGNIN_WINDOW_S": str(window_s),
         "LAKEFRONT_AUTH__SIGNIN_ADDRESS_LIMIT": str(ADDRESS_LIMIT),
         "LAKEFRONT_AUTH__SIGNUP_ADDRESS_LIMIT": str(SIGNUP_LIMIT),
     }
-    with app_stack(tmp_path_factory.mktemp("auth"), count=2, profile_env=env) as app:
+    with app_stack(tmp_path_factory.mktemp("auth"), count=count, profile_env=env) as app:
         yield app
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]) -> Iterator[AppStack]:
+    yield from _stack(tmp_path_factory, profile_env, WINDOW_S, count=2)
+
+
+@pytest.fixture(scope="module")
+def short_window(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]) -> Iterator[AppStack]:
+    yield from _stack(tmp_path_factory, profile_env, SHORT_WINDOW_S, count=2)
 
 
 def address() -> str:
@@ -84,14 +96,15 @@ def test_thirty_wrong_sign_ins_then_the_right_password_is_429_with_retry_after(s
     assert sign_in(stack.instances[1].url, "brute@example.com", PASSWORD, address()).status_code == 429
 
 
-def test_the_account_frees_once_the_window_has_passed_and_success_clears_it(stack: AppStack) -> None:
+def test_the_account_frees_once_the_window_has_passed_and_success_clears_it(short_window: AppStack) -> None:
+    stack = short_window
     customer(stack, "patient@example.com")
     source = address()
     for i in range(ACCOUNT_LIMIT):
         assert sign_in(stack.instances[0].url, "patient@example.com", f"nope-{i}", source).status_code == 401
     assert sign_in(stack.instances[0].url, "patient@example.com", PASSWORD, source).status_code == 429
 
-    deadline = time.monotonic() + WINDOW_S + 10
+    deadline = time.monotonic() + SHORT_WINDOW_S + 10
     while (answer := sign_in(stack.instances[0].url, "patient@example.com", PASSWORD, source)).status_code == 429:
         assert time.monotonic() < deadline, "the window never freed"
         time.sleep(0.5)

@@ -9,6 +9,7 @@ handler's upstream list.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from lakefront.servers.caddy import admin_config
 from lakefront.settings import LoadBalancerSettings
 
 ACCESS_LOGGER = "access"
+ADMIN_ATTEMPTS = 5
 
 
 class LoadBalancerError(RuntimeError):
@@ -146,10 +148,17 @@ class LoadBalancer:
         self._client.close()
 
     def _send(self, method: str, path: str, body: Any) -> None:
-        try:
-            response = self._client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise LoadBalancerError(f"caddy admin API {method} {path} failed: {exc}") from None
+        # Caddy restarts its admin endpoint after loading a config, so the next request can meet a reset
+        # connection (seen under load). Every change we send sets a value (load, PUT, PATCH): repeating it
+        # is harmless, so a transport error is retried a few times before it counts.
+        for attempt in range(ADMIN_ATTEMPTS):
+            try:
+                response = self._client.request(method, path, json=body)
+                break
+            except httpx.TransportError as exc:
+                if attempt + 1 == ADMIN_ATTEMPTS:
+                    raise LoadBalancerError(f"caddy admin API {method} {path} failed: {exc}") from None
+                time.sleep(0.1 * (attempt + 1))
         if response.status_code >= 400:
             try:
                 reason = response.json().get("error", response.text)
