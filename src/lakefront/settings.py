@@ -94,6 +94,12 @@ class TierSettings(Section):
     """Number of instances of this tier (the Auto Scaling group's desired capacity)."""
     workers_threads: int = Field(16, ge=1, le=256)
     """Worker threads for blocking work (database calls) in each app instance."""
+    page_view_flush_s: float = Field(0.5, gt=0, le=60)
+    """Web tier: page views wait in each instance this long at most, then go to the app tier in one
+    batch (web/pageviews.py); an instance that is killed loses at most this much of them."""
+    server: Literal["granian", "uvicorn"] = "granian"
+    """ASGI server of each instance: granian (HTTP and I/O in Rust, one process per instance) or uvicorn
+    (uvloop + httptools). Both keep kept-alive connections usable after a 500; bench/web_bench.py compares them."""
 
 
 class AppTierSettings(TierSettings):
