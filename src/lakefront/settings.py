@@ -97,9 +97,11 @@ class TierSettings(Section):
     page_view_flush_s: float = Field(0.5, gt=0, le=60)
     """Web tier: page views wait in each instance this long at most, then go to the app tier in one
     batch (web/pageviews.py); an instance that is killed loses at most this much of them."""
-    server: Literal["granian", "uvicorn"] = "granian"
-    """ASGI server of each instance: granian (HTTP and I/O in Rust, one process per instance) or uvicorn
-    (uvloop + httptools). Both keep kept-alive connections usable after a 500; bench/web_bench.py compares them."""
+    server: Literal["uvicorn", "granian"] = "uvicorn"
+    """ASGI server of each instance: uvicorn (uvloop + httptools) or granian (HTTP in Rust, embedded: one
+    process). uvicorn by default: granian was no faster once the web tier's own costs were cut
+    (bench/RESULTS.md), and it drops a kept-alive connection after a 413 answered before the body was
+    read, which tests/integration/test_hostile_inputs.py refuses; granian is there to compare."""
 
 
 class AppTierSettings(TierSettings):

@@ -27,10 +27,11 @@ class _QuietEmbedded(logging.Filter):
 def _serve(asgi: Any, host: str, port: int) -> None:
     """Serve `asgi` with Granian's embedded server: one process, in this asyncio loop.
 
-    Granian rather than uvicorn because it parses HTTP and runs the event loop's I/O in Rust: twice
-    uvicorn's rate for Starlette here (bench/RESULTS.md). Embedded, not its worker processes: the
-    control plane supervises, kills and replaces the pid it started, and a worker process left
-    behind by a SIGKILLed parent would go on answering on the port.
+    Granian parses HTTP in Rust: twice uvicorn's rate for a bare Starlette app here (SERVICES.md), no
+    gain for our pages (bench/RESULTS.md), and it closes a kept-alive connection after a 413 sent
+    before the body was read, so it is an option (web.server, app.server), not the default.
+    Embedded, not its worker processes: the control plane supervises, kills and replaces the pid it
+    started, and a worker left behind by a SIGKILLed parent would go on answering on the port.
     """
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
