@@ -6,6 +6,7 @@ the current hash is cached as immutable; one without it (or with an old one) mus
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -31,7 +32,10 @@ def version(path: Path, stat: os.stat_result) -> str:
     return found
 
 
+@functools.cache
 def static_url(name: str) -> str:
+    """The file's URL under its content hash, computed once per process: static files are part of the
+    release, and a stat per link per page was measurable (bench/RESULTS.md)."""
     path = STATIC_DIR / name
     return f"/static/{name}?v={version(path, path.stat())}"
 
