@@ -31,7 +31,8 @@ from locust.env import Environment
 from lakefront.load import mixes
 from lakefront.load.plan import ORDERS, SAMPLES, LoadPlan
 
-PASSWORD = "load-shopper-password"
+# The simulated shoppers' own accounts, made by the run on a test domain: not a credential of anyone's.
+PASSWORD = "load-shopper-password"  # nosec B105
 UNKNOWN_RETRIES = 3
 """A checkout whose answer never came (timeout, connection error, 5xx) is sent again with the same
 idempotency key, as a person pressing the button again would, up to this many times in all."""
@@ -102,7 +103,7 @@ def _flusher() -> None:
 
 def _dispatch(rate: float, duration_s: float, seed: int) -> None:
     """Poisson arrivals at `rate` per second for `duration_s`: each an intended start time."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311: a seeded, reproducible workload, not a secret
     began = time.time()
     due = began
     while due < began + duration_s:
@@ -146,7 +147,7 @@ class Shopper(FastHttpUser):
         self.host = plan.url
         _next_user += 1
         self.n = _next_user
-        self.rng = random.Random(plan.seed * 100_003 + self.n)
+        self.rng = random.Random(plan.seed * 100_003 + self.n)  # nosec B311: reproducible choices, no secret
         self.mix = mixes.MIXES[plan.mix]
         self.state = mixes.ShopperState()
         self.email = plan.email(self.n)

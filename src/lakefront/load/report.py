@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from lakefront.load.account import OrderAccount
 from lakefront.load.plan import LoadPlan
@@ -126,11 +126,11 @@ def write(out_dir: Path, plan: LoadPlan, figures: Figures, faults: list[dict[str
     if faults:
         lines += ["", "## Faults", "", "| at | target | what | requests until the next | failed | unknown orders |",
                   "|---:|---|---|---:|---:|---:|"]
-        rows = [(w["at_s"], f"| {w['at_s']:.1f} s | {w['target']} | {w['detail']} | {w['requests']:,} | "
-                            f"{w['failed']} | {w['unknown_orders']} |") for w in windows]
-        rows += [(f["at_s"], f"| {f['at_s']:.1f} s | {f['target']} | skipped: {f['detail']} | | | |")
-                 for f in faults if f.get("skipped")]
-        lines += [row for _, row in sorted(rows)]
+        fault_rows = [(w["at_s"], f"| {w['at_s']:.1f} s | {w['target']} | {w['detail']} | {w['requests']:,} | "
+                                  f"{w['failed']} | {w['unknown_orders']} |") for w in windows]
+        fault_rows += [(f["at_s"], f"| {f['at_s']:.1f} s | {f['target']} | skipped: {f['detail']} | | | |")
+                       for f in faults if f.get("skipped")]
+        lines += [row for _, row in sorted(fault_rows)]
         before = figures.window(0, windows[0]["at_s"]) if windows else []
         lines += ["", f"Before the first fault: {len(before):,} requests, {sum(not s.ok for s in before)} failed."]
     errors = figures.errors_by_kind()
