@@ -103,7 +103,8 @@ def _flusher() -> None:
 
 def _dispatch(rate: float, duration_s: float, seed: int) -> None:
     """Poisson arrivals at `rate` per second for `duration_s`: each an intended start time."""
-    rng = random.Random(seed)  # nosec B311: a seeded, reproducible workload, not a secret
+    # A seeded, reproducible workload: no secret comes from it.
+    rng = random.Random(seed)  # nosec B311
     began = time.time()
     due = began
     while due < began + duration_s:
@@ -147,7 +148,8 @@ class Shopper(FastHttpUser):
         self.host = plan.url
         _next_user += 1
         self.n = _next_user
-        self.rng = random.Random(plan.seed * 100_003 + self.n)  # nosec B311: reproducible choices, no secret
+        # Reproducible choices per shopper: no secret comes from them.
+        self.rng = random.Random(plan.seed * 100_003 + self.n)  # nosec B311
         self.mix = mixes.MIXES[plan.mix]
         self.state = mixes.ShopperState()
         self.email = plan.email(self.n)
