@@ -13,7 +13,7 @@ CDK_CLI := node_modules/.installed
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,aws]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,aws,load]'
 	@touch $@
 
 $(CHECKOV): constraints-checkov.txt

@@ -94,6 +94,14 @@ class TierSettings(Section):
     """Number of instances of this tier (the Auto Scaling group's desired capacity)."""
     workers_threads: int = Field(16, ge=1, le=256)
     """Worker threads for blocking work (database calls) in each app instance."""
+    page_view_flush_s: float = Field(0.5, gt=0, le=60)
+    """Web tier: page views wait in each instance this long at most, then go to the app tier in one
+    batch (web/pageviews.py); an instance that is killed loses at most this much of them."""
+    server: Literal["uvicorn", "granian"] = "uvicorn"
+    """ASGI server of each instance: uvicorn (uvloop + httptools) or granian (HTTP in Rust, embedded: one
+    process). uvicorn by default: granian was no faster once the web tier's own costs were cut
+    (bench/RESULTS.md), and it drops a kept-alive connection after a 413 answered before the body was
+    read, which tests/integration/test_hostile_inputs.py refuses; granian is there to compare."""
 
 
 class AppTierSettings(TierSettings):

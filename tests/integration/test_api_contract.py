@@ -31,6 +31,7 @@ class Shop:
     admin: Api
     product_id: int
     category_id: int
+    db: Any = None
 
     def as_(self, who: str) -> Api:
         return {"anonymous": self.anonymous, "customer": self.customer, "admin": self.admin}[who]
@@ -48,7 +49,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]) 
         r = admin.request("POST", "/api/admin/products", json={
             "sku": "MUG-1", "name": "Mug", "category_id": category_id, "price_cents": 900, "stock": 50})
         assert r.status_code == 201, r.text
-        yield Shop(Api(url), Api(url).sign_up("shopper@example.com"), admin, r.json()["id"], category_id)
+        yield Shop(Api(url), Api(url).sign_up("shopper@example.com"), admin, r.json()["id"], category_id, app.db)
 
 
 def _product(**changes: Any) -> dict[str, Any]:
@@ -292,3 +293,28 @@ def test_the_docs_page_loads_nothing_from_outside_this_instance(shop: Shop) -> N
     assert shop.anonymous.request("GET", "/redoc").status_code == 404
     # Only what /docs needs is served: the bundle's own index.html would load a demo from outside.
     assert shop.anonymous.request("GET", "/docs/assets/index.html").status_code == 404
+
+
+def test_a_batch_of_page_views_is_recorded_under_each_viewers_account_or_none(shop: Shop) -> None:
+    session = "batch-1"
+    views = [{"session_id": session, "product_id": shop.product_id},
+             {"session_id": session, "product_id": shop.product_id, "token": shop.customer.token},
+             {"session_id": session, "product_id": None, "token": "no-such-token"}]
+    r = shop.anonymous.request("POST", "/api/events/page-views", json={"views": views})
+    assert r.status_code == 204, r.text
+    # One view is the customer's; an unknown token is an anonymous view, not a refused batch.
+    assert shop.db.scalar("SELECT COUNT(*) FROM events WHERE session_id = :s AND kind = 'page_view'",
+                          s=session) == 3
+    assert shop.db.scalar("SELECT c.email FROM events e JOIN customers c ON c.id = e.customer_id "
+                          "WHERE e.session_id = :s", s=session) == "shopper@example.com"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"views": []}, "views"),
+    ({"views": [{"session_id": "s", "product_id": 1}] * 501}, "views"),
+    ({"views": [{"session_id": "s", "product_id": ID_MAX + 1}]}, "views.0.product_id"),
+    ({"views": [{"session_id": "s", "token": "a\nb"}]}, "views.0.token"),
+])
+def test_a_page_view_batch_that_is_empty_too_long_or_out_of_bounds_is_a_422_naming_the_field(
+        shop: Shop, body: dict[str, Any], field: str) -> None:
+    _assert_problem(shop.anonymous.request("POST", "/api/events/page-views", json=body), 422, field)

@@ -212,6 +212,22 @@ class EventCreate(Input):
     product_id: Id | None = None
 
 
+MAX_BATCH = 500
+BearerToken = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+class PageView(Input):
+    session_id: SessionId
+    product_id: Id | None = None
+    token: BearerToken | None = None
+    """The bearer token of the shopper who viewed the page, if signed in; an invalid or expired one
+    records the view as anonymous."""
+
+
+class PageViewBatch(Input):
+    views: Annotated[list[PageView], Field(min_length=1, max_length=MAX_BATCH)]
+
+
 class HealthPublic(Public):
     status: Literal["ok"]
     instance: str

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import aws, db, diagram, extract, process, run, seed, serve
+from lakefront.cli import aws, db, diagram, extract, load, process, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -26,6 +26,7 @@ serve.register(app)
 extract.register(app)
 process.register(app)
 aws.register(app)
+load.register(app)
 
 
 def main() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -11,10 +14,46 @@ from lakefront.cli.common import settings_from_cli
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+GRACEFUL_STOP_S = 5
+
+
+class _QuietEmbedded(logging.Filter):
+    """Granian says its embedded server is experimental at every start: true, known, and not an event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "experimental" not in record.getMessage()
+
+
+def _serve(asgi: Any, host: str, port: int) -> None:
+    """Serve `asgi` with Granian's embedded server: one process, in this asyncio loop.
+
+    Granian parses HTTP in Rust: twice uvicorn's rate for a bare Starlette app here (SERVICES.md), no
+    gain for our pages (bench/RESULTS.md), and it closes a kept-alive connection after a 413 sent
+    before the body was read, so it is an option (web.server, app.server), not the default.
+    Embedded, not its worker processes: the control plane supervises, kills and replaces the pid it
+    started, and a worker left behind by a SIGKILLed parent would go on answering on the port.
+    """
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    # Granian's own lines go through the process's one-line log handler, warnings and errors only.
+    server = Server(asgi, address=host, port=port, interface=Interfaces.ASGI, http=HTTPModes.http1,
+                    websockets=False, log_level=LogLevels.warning,
+                    log_dictconfig={"loggers": {"_granian": {"propagate": True}}})
+    server.workers_kill_timeout = GRACEFUL_STOP_S
+    logging.getLogger("_granian").addFilter(_QuietEmbedded())
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.stop)
+        await server.serve()
+
+    asyncio.run(main())
+
 
 def _run(tier: str, port: int, name: str, host: str) -> None:
-    import uvicorn
-
     from lakefront import logs
 
     settings = settings_from_cli()
@@ -28,10 +67,17 @@ def _run(tier: str, port: int, name: str, host: str) -> None:
         from lakefront.web.app import create_app as create_web
 
         asgi = create_web(settings, instance=name)
-    # The app tier reads X-Forwarded-For itself, against lb.trusted_proxies (api/deps.py client_address);
-    # uvicorn's own rewriting of the peer address, trusting 127.0.0.1 whatever the settings, would preempt it.
+    # Neither tier has its peer address rewritten by the server: the web tier appends the peer it saw
+    # to X-Forwarded-For, and the app tier reads the chain itself against lb.trusted_proxies
+    # (api/deps.py client_address).
+    server = settings.app.server if tier == "app" else settings.web.server
+    if server == "granian":
+        _serve(asgi, host, port)
+        return
+    import uvicorn
+
     uvicorn.run(asgi, host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, server_header=False, lifespan="on", proxy_headers=tier != "app")
+                timeout_graceful_shutdown=GRACEFUL_STOP_S, server_header=False, lifespan="on", proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:

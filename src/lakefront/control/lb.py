@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from lakefront.control import static_site
+from lakefront.control.static_site import StaticSite
 from lakefront.servers.caddy import admin_config
 from lakefront.settings import LoadBalancerSettings
 
@@ -79,21 +81,29 @@ def proxy_handler(listener: Listener, lb: LoadBalancerSettings, ports: list[int]
         },
     }
     if listener.assign_request_id:
-        handler["headers"] = {"request": {"set": {"X-Request-Id": ["{http.request.uuid}"]}}}
+        handler["headers"] = {"request": {"set": {"X-Request-Id": ["{http.request.uuid}"]}},
+                              # Which server software an instance runs is nobody's business outside.
+                              "response": {"delete": ["Server"]}}
     return handler
 
 
-def server_config(listener: Listener, lb: LoadBalancerSettings, ports: list[int]) -> dict[str, Any]:
+def server_config(listener: Listener, lb: LoadBalancerSettings, ports: list[int],
+                  static: StaticSite | None = None) -> dict[str, Any]:
+    """One listener; with `static`, it answers /static/* itself from the published copy (static_site.py)."""
     request_id = "{http.request.uuid}" if listener.assign_request_id else "{http.request.header.X-Request-Id}"
+    routes: list[dict[str, Any]] = [{"handle": [
+        # Name the instance that served each request in the access log (evaluated after proxying).
+        {"handler": "log_append", "key": "upstream", "value": "{http.reverse_proxy.upstream.hostport}"},
+        {"handler": "log_append", "key": "request_id", "value": request_id},
+        proxy_handler(listener, lb, ports),
+    ]}]
+    if static is not None:
+        # First, and terminal: /static/* never reaches an instance.
+        routes.insert(0, static_site.route(static, request_id))
     server: dict[str, Any] = {
         # An explicit host: a bare ":port" would listen on every interface.
         "listen": [f"{lb.host}:{listener.port}"],
-        "routes": [{"handle": [
-            # Name the instance that served each request in the access log (evaluated after proxying).
-            {"handler": "log_append", "key": "upstream", "value": "{http.reverse_proxy.upstream.hostport}"},
-            {"handler": "log_append", "key": "request_id", "value": request_id},
-            proxy_handler(listener, lb, ports),
-        ]}],
+        "routes": routes,
         "automatic_https": {"disable": True},
         "logs": {"default_logger_name": ACCESS_LOGGER},
     }
@@ -123,11 +133,13 @@ def base_config(lb: LoadBalancerSettings, access_log: Path) -> dict[str, Any]:
     }
 
 
-def full_config(lb: LoadBalancerSettings, access_log: Path, ports: dict[str, list[int]]) -> dict[str, Any]:
+def full_config(lb: LoadBalancerSettings, access_log: Path, ports: dict[str, list[int]],
+                static: StaticSite | None = None) -> dict[str, Any]:
     """The whole config with every listener open; `ports` maps listener name to instance ports."""
     config = base_config(lb, access_log)
     for name, listener in listeners(lb).items():
-        config["apps"]["http"]["servers"][name] = server_config(listener, lb, ports.get(name, []))
+        config["apps"]["http"]["servers"][name] = server_config(listener, lb, ports.get(name, []),
+                                                                static if name == "public" else None)
     return config
 
 
@@ -166,10 +178,10 @@ class LoadBalancer:
                 reason = response.text
             raise LoadBalancerError(f"caddy refused {method} {path}: {reason.strip()}".splitlines()[0])
 
-    def open_listener(self, name: str, ports: list[int]) -> Listener:
-        """Start listening on `name` with `ports` as its targets."""
+    def open_listener(self, name: str, ports: list[int], static: StaticSite | None = None) -> Listener:
+        """Start listening on `name` with `ports` as its targets (and `static` served by the balancer)."""
         listener = self.listeners[name]
-        server = server_config(listener, self.lb, ports)
+        server = server_config(listener, self.lb, ports, static)
         if not self._loaded:
             # The first listener comes with the whole base config in one load.
             self.access_log.parent.mkdir(parents=True, exist_ok=True)

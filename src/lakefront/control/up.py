@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from lakefront import topology
+from lakefront.control import static_site
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
-from lakefront.control.lb import LoadBalancer
+from lakefront.control.lb import LoadBalancer, LoadBalancerError
 from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
@@ -125,6 +126,9 @@ class Stack:
         if self.db is not None:
             self.db.on_change = self.save
         self._save_lock = threading.Lock()
+        self._listeners: list[tuple[str, str]] = []
+        """(listener, tier) in the order they were opened: what a replacement balancer must serve."""
+        self.balancer_restarts = 0
         self.jobs: list[Job] = []
         self.seed = True
         self._prepared = False
@@ -210,10 +214,39 @@ class Stack:
     def _open_listener(self, listener: str, tier: str) -> None:
         lb = self._ensure_caddy()
         group = self.groups[tier]
-        lb.open_listener(listener, group.ports())
+        static = None
+        if listener == "public":
+            # The balancer serves the web tier's static files itself, compressed (control/static_site.py).
+            static = static_site.publish(self.settings.run_dir / "static")
+        lb.open_listener(listener, group.ports(), static)
         group.on_targets = lambda ports: lb.set_targets(listener, ports)
+        if (listener, tier) not in self._listeners:
+            self._listeners.append((listener, tier))
         log.info("caddy: %s listener on %s:%d -> %s %s", listener, self.settings.lb.host,
                  lb.listeners[listener].port, tier, group.ports())
+
+    def replace_balancer(self) -> None:
+        """The one balancer node died: start a new Caddy and open every listener again, with today's targets.
+
+        Requests in flight die with it and new ones are refused until the replacement listens (well
+        under a second here): one node is a single point of failure. Issue #12's redundant balancers
+        replace this hook; `lakefront load --chaos` kills the node through it (load/faults.py).
+        """
+        assert self.caddy is not None
+        log.warning("caddy: pid=%d exited with status %s; starting a replacement", self.caddy.pid,
+                    self.caddy.proc.returncode)
+        if self.lb is not None:
+            self.lb.close()
+        self.lb, self.caddy = None, None
+        try:
+            for listener, tier in self._listeners:
+                self._open_listener(listener, tier)
+        except (CaddyError, LoadBalancerError) as exc:
+            raise SupervisorError(f"caddy could not be replaced: {exc}; "
+                                  f"see {self.settings.log_dir / 'caddy.log'}") from None
+        self.balancer_restarts += 1
+        log.info("caddy: replacement pid=%d serving %s", self.caddy.pid if self.caddy else 0,
+                 ", ".join(name for name, _ in self._listeners))
 
     def describe(self) -> dict[str, Any]:
         lb = self.settings.lb
@@ -222,7 +255,8 @@ class Stack:
             "profile": self.settings.profile.value,
             "started_at": self.started_at,
             "var_dir": str(self.settings.var_dir),
-            "caddy": {"pid": self.caddy.pid if self.caddy else None, "host": lb.host,
+            "caddy": {"pid": self.caddy.pid if self.caddy else None, "restarts": self.balancer_restarts,
+                      "host": lb.host,
                       "admin_port": lb.admin_port, "public_port": lb.public_port,
                       "internal_port": lb.internal_port},
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
@@ -252,8 +286,8 @@ class Stack:
             for job in self.jobs:
                 changed |= job.tick()
             if self.caddy is not None and self.caddy.proc.poll() is not None:
-                raise SupervisorError(f"caddy exited with status {self.caddy.proc.returncode}; "
-                                      f"see {self.settings.log_dir / 'caddy.log'}")
+                self.replace_balancer()
+                changed = True
             if changed:
                 self.save()
             time.sleep(TICK_S)

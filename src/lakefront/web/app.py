@@ -21,6 +21,7 @@ from lakefront.web.assets import STATIC_DIR, StaticAssets
 from lakefront.web.body_limit import BodyLimitMiddleware
 from lakefront.web.client import ApiError, AppClient, AppUnavailable
 from lakefront.web.middleware import RequestLogMiddleware
+from lakefront.web.pageviews import PageViewBatcher
 from lakefront.web.routes import account, admin, catalog, dashboards, shopping
 from lakefront.web.security import ControlCharacterGuard, SecurityHeadersMiddleware
 from lakefront.web.sessions import EncryptedSessionMiddleware
@@ -105,9 +106,12 @@ def create_app(settings: Settings, instance: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.client = AppClient(settings.internal_url)
+        app.state.page_views = PageViewBatcher(app.state.client, settings.web.page_view_flush_s)
+        app.state.page_views.start()
         try:
             yield
         finally:
+            await app.state.page_views.close()
             await app.state.client.aclose()
 
     async def healthz(request: Request) -> Response:

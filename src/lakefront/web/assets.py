@@ -6,6 +6,7 @@ the current hash is cached as immutable; one without it (or with an old one) mus
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -22,7 +23,8 @@ REVALIDATE = "no-cache"
 _versions: dict[tuple[str, int, int], str] = {}
 
 
-def _version(path: Path, stat: os.stat_result) -> str:
+def version(path: Path, stat: os.stat_result) -> str:
+    """The content hash a static URL carries (the first 16 hex digits of its SHA-256)."""
     cache_key = (str(path), stat.st_mtime_ns, stat.st_size)
     found = _versions.get(cache_key)
     if found is None:
@@ -30,9 +32,12 @@ def _version(path: Path, stat: os.stat_result) -> str:
     return found
 
 
+@functools.cache
 def static_url(name: str) -> str:
+    """The file's URL under its content hash, computed once per process: static files are part of the
+    release, and a stat per link per page was measurable (bench/RESULTS.md)."""
     path = STATIC_DIR / name
-    return f"/static/{name}?v={_version(path, path.stat())}"
+    return f"/static/{name}?v={version(path, path.stat())}"
 
 
 class StaticAssets(StaticFiles):
@@ -42,6 +47,6 @@ class StaticAssets(StaticFiles):
                       status_code: int = 200) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         wanted = QueryParams(scope.get("query_string", b"")).get("v")
-        current = _version(Path(full_path), stat_result)
+        current = version(Path(full_path), stat_result)
         response.headers["cache-control"] = IMMUTABLE if wanted == current else REVALIDATE
         return response

@@ -8,13 +8,16 @@ the app tier and may only depend on what crosses the wire.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
-import httpx
+import aiohttp
+from multidict import CIMultiDictProxy
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from lakefront.web import paths
@@ -203,7 +206,26 @@ def _field_name(raw: object) -> str:
     return str(raw or "").rsplit(".", 1)[-1]
 
 
-def _problem(response: httpx.Response) -> ApiError:
+@dataclass
+class Reply:
+    """One app-tier answer, read whole: what the calls below need of it."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+
+    @property
+    def reason_phrase(self) -> str:
+        try:
+            return HTTPStatus(self.status_code).phrase
+        except ValueError:
+            return ""
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _problem(response: Reply) -> ApiError:
     try:
         body = response.json()
     except ValueError:
@@ -237,43 +259,68 @@ _DASHBOARDS = TypeAdapter(list[DashboardSummary])
 
 
 class AppClient:
-    """Holds the keep-alive connection pool to the app tier; one per web instance."""
+    """Holds the keep-alive connection pool to the app tier; one per web instance.
+
+    aiohttp rather than httpx: httpx's pool checked every pooled socket for readability on each
+    request, and that plus its layers were two thirds of a web instance's CPU per product page
+    (py-spy, bench/RESULTS.md).
+    """
 
     def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            headers={"Accept": "application/json"},
-        )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 3.0))
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running event loop it belongs to.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=200, keepalive_timeout=30, ttl_dns_cache=None)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
+                                                  headers={"Accept": "application/json"},
+                                                  skip_auto_headers=("User-Agent",))
+        return self._session
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     def bind(self, request_id: str, token: str | None, forwarded_for: str = "") -> Api:
-        return Api(self.http, request_id, token, forwarded_for)
+        return Api(self, request_id, token, forwarded_for)
 
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-def _safe_to_retry(method: str, headers: dict[str, str], exc: httpx.TransportError) -> bool:
+def _safe_to_retry(method: str, headers: Mapping[str, str], exc: BaseException) -> bool:
     """Never sent, idempotent by method, or made idempotent by its key (checkout)."""
-    return isinstance(exc, httpx.ConnectError) or method in _IDEMPOTENT or "Idempotency-Key" in headers
+    return (isinstance(exc, aiohttp.ClientConnectorError) or method in _IDEMPOTENT
+            or "Idempotency-Key" in headers)
+
+
+def _body(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """httpx-style keywords (json, params, files) as aiohttp's."""
+    files = kwargs.pop("files", None)
+    if files:
+        form = aiohttp.FormData()
+        for name, (filename, content, content_type) in files.items():
+            form.add_field(name, content, filename=filename, content_type=content_type)
+        kwargs["data"] = form
+    return kwargs
 
 
 class Api:
     """App-tier calls on behalf of one incoming request (its request id and signed-in user)."""
 
-    def __init__(self, http: httpx.AsyncClient, request_id: str, token: str | None, forwarded_for: str = "") -> None:
-        self._http = http
+    def __init__(self, client: AppClient, request_id: str, token: str | None, forwarded_for: str = "") -> None:
+        self._client = client
         self.request_id = request_id
         self.token = token
         self.forwarded_for = forwarded_for
         """The X-Forwarded-For chain to pass on: the app tier takes the shopper's address from it."""
 
     async def _send(self, method: str, path: str, *, extra_headers: dict[str, str] | None = None,
-                    **kwargs: Any) -> httpx.Response:
+                    **kwargs: Any) -> Reply:
         headers = {"X-Request-Id": self.request_id}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -281,11 +328,13 @@ class Api:
             headers["X-Forwarded-For"] = self.forwarded_for
         if extra_headers:
             headers.update(extra_headers)
+        url = self._client.base_url + path
         for attempt in (1, 2):
             try:
-                response = await self._http.request(method, path, headers=headers, **kwargs)
+                async with self._client.http.request(method, url, headers=headers, **_body(dict(kwargs))) as answer:
+                    response = Reply(answer.status, answer.headers, await answer.read())
                 break
-            except httpx.TransportError as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 # A pooled keep-alive connection can be closed under us (the balancer reloading its
                 # config, an instance dying): retry once when repeating the request cannot do harm,
                 # as RFC 9112 section 9.3.1 allows and browsers do.
@@ -349,9 +398,9 @@ class Api:
         response = await self._send("GET", f"/api/media/{paths.key_part(key)}")
         return response.content, response.headers.get("content-type", "application/octet-stream")
 
-    async def page_view(self, session_id: str, product_id: int | None) -> None:
-        await self._send("POST", "/api/events",
-                         json={"kind": "page_view", "session_id": session_id, "product_id": product_id})
+    async def page_views(self, views: list[dict[str, object]]) -> None:
+        """Record a batch of page views; each carries its shopper's token, if any (web/pageviews.py)."""
+        await self._send("POST", "/api/events/page-views", json={"views": views})
 
     # Accounts
     async def signup(self, email: str, name: str, password: str) -> None:

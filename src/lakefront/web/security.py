@@ -11,26 +11,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakefront.web import pages
+from lakefront.web.headers import CSP as CSP  # re-exported: the tests read the policy here
+from lakefront.web.headers import HEADERS
 
-# Everything the pages use is served by this tier: scripts and styles as files under /static (no
-# inline code, so an injected <script> or style attribute does nothing), images from /media and
-# data: URIs (which fetch nothing from anywhere).
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
-HEADERS = {
-    "content-security-policy": CSP,
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "strict-origin-when-cross-origin",
-}
 # Pages and data of one person: no browser or shared cache may keep them (a signed-out browser's
 # back button, a shared computer, a proxy). Pages rendered for a signed-in user anywhere else get
 # the same from pages.render.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,7 +11,6 @@ from starlette.routing import Route
 
 import lakefront.web.paths  # noqa: F401  (registers {name:id}: the ids these routes take)
 from lakefront.media_keys import is_image_key
-from lakefront.web.client import Api, ApiError, AppUnavailable
 from lakefront.web.pages import SORTS, analytics_session, api, page_number, render
 
 log = logging.getLogger("lakefront.web")
@@ -55,24 +53,17 @@ async def search(request: Request) -> Response:
     })
 
 
-async def _record_view(client: Api, session_id: str, product_id: int) -> None:
-    try:
-        await client.page_view(session_id, product_id)
-    except (AppUnavailable, ApiError) as exc:
-        # Analytics must never cost the shopper anything: log and move on.
-        log.warning("page view not recorded rid=%s product=%s: %s", client.request_id, product_id, exc)
-
-
 async def product(request: Request) -> Response:
     product_id = request.path_params["product_id"]
     client = api(request)
     found = await client.product(product_id)
     if not found.is_active:
         raise HTTPException(404)
-    task = BackgroundTask(_record_view, client, analytics_session(request), found.id)
+    # Batched with other views and sent after the page (web/pageviews.py): no call on the page's path.
+    request.app.state.page_views.add(analytics_session(request), found.id, client.token)
     return await render(request, "catalog/product.html", {
         "title": found.name, "product": found, "max_quantity": max(1, min(found.stock, 99)),
-    }, background=task)
+    })
 
 
 async def media(request: Request) -> Response:
