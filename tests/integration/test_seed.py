@@ -23,7 +23,7 @@ from lakefront.data.migrations import migrate
 from lakefront.data.objects import make_object_store
 from lakefront.demo import DemoDataExists, SeedSummary, has_data, seed
 from lakefront.settings import DatabaseSettings, Settings
-from lakefront.store.passwords import verify_password
+from lakefront.shop.passwords import verify_password
 from support.servers import MariaDBHandle
 
 UNTIL = date(2026, 6, 1)

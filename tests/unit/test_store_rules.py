@@ -13,12 +13,12 @@ from lakefront.data.engines import make_engines
 from lakefront.data.migrations import migrate
 from lakefront.data.objects import DirectoryStore
 from lakefront.data.uow import UnitOfWorkFactory
-from lakefront.store import cart, catalog, orders
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import Conflict, EmptyCart, InvalidInput, NotFound, OutOfStock
-from lakefront.store.media import ImageLimits
-from lakefront.store.throttle import Throttle, ThrottlePolicy
-from lakefront.store.tokens import TokenPolicy
+from lakefront.shop import cart, catalog, orders
+from lakefront.shop.context import StoreContext
+from lakefront.shop.errors import Conflict, EmptyCart, InvalidInput, NotFound, OutOfStock
+from lakefront.shop.media import ImageLimits
+from lakefront.shop.throttle import Throttle, ThrottlePolicy
+from lakefront.shop.tokens import TokenPolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -18,12 +18,12 @@ from lakefront.data.objects import make_object_store
 from lakefront.data.routing import RoutedEngines
 from lakefront.data.uow import UnitOfWorkFactory
 from lakefront.settings import Settings
-from lakefront.store import customers
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import Forbidden, NotAuthenticated
-from lakefront.store.media import ImageLimits
-from lakefront.store.throttle import Throttle, ThrottlePolicy, Window
-from lakefront.store.tokens import TokenPolicy
+from lakefront.shop import customers
+from lakefront.shop.context import StoreContext
+from lakefront.shop.errors import Forbidden, NotAuthenticated
+from lakefront.shop.media import ImageLimits
+from lakefront.shop.throttle import Throttle, ThrottlePolicy, Window
+from lakefront.shop.tokens import TokenPolicy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -27,7 +27,7 @@ from lakefront.demo.plan import Plan, phase_rng
 from lakefront.demo.vocabulary import CATEGORIES
 from lakefront.demo.writer import Phases, Sink
 from lakefront.settings import Settings
-from lakefront.store.media import ImageLimits
+from lakefront.shop.media import ImageLimits
 
 __all__ = ["DemoDataExists", "SeedSummary", "has_data", "seed"]
 

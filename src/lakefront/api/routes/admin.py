@@ -18,8 +18,8 @@ from lakefront.api.schemas import (
     ProductUpdate,
     SearchWords,
 )
-from lakefront.store import catalog
-from lakefront.store.errors import InvalidInput
+from lakefront.shop import catalog
+from lakefront.shop.errors import InvalidInput
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=responses(*ADMIN))
 

@@ -30,7 +30,7 @@ from lakefront.analytics.serving import (
 from lakefront.api.deps import Admin, AppServices, services
 from lakefront.api.openapi import ADMIN, responses
 from lakefront.api.schemas import Slug
-from lakefront.store.errors import InvalidInput, NotFound
+from lakefront.shop.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"], responses=responses(*ADMIN))
 

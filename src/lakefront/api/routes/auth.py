@@ -9,8 +9,8 @@ from fastapi import APIRouter, Response
 from lakefront.api.deps import ClientAddress, Ctx, Customer, Token
 from lakefront.api.openapi import SIGNED_IN, responses
 from lakefront.api.schemas import CustomerPublic, SignIn, SignUp, SignUpAccepted, TokenPublic
-from lakefront.store import customers
-from lakefront.store.errors import NotAuthenticated
+from lakefront.shop import customers
+from lakefront.shop.errors import NotAuthenticated
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header
 from lakefront.api.deps import Ctx, Customer
 from lakefront.api.openapi import SIGNED_IN, responses
 from lakefront.api.schemas import CartItemPut, CartPublic, Id, SessionId
-from lakefront.store import cart
+from lakefront.shop import cart
 
 router = APIRouter(prefix="/api/cart", tags=["cart"], responses=responses(*SIGNED_IN))
 

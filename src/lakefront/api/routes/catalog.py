@@ -21,7 +21,7 @@ from lakefront.api.schemas import (
     Slug,
     Sort,
 )
-from lakefront.store import catalog
+from lakefront.shop import catalog
 
 router = APIRouter(prefix="/api", tags=["catalog"], responses=responses(503))
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Response
 from lakefront.api.deps import Ctx, Customer
 from lakefront.api.openapi import SIGNED_IN, responses
 from lakefront.api.schemas import Id, OrderPublic, OrderSummary
-from lakefront.store import orders
+from lakefront.shop import orders
 
 router = APIRouter(prefix="/api/orders", tags=["orders"], responses=responses(*SIGNED_IN))
 IdempotencyKey = Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_\-]{8,80}$",

@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 from lakefront.data.types import utcnow
-from lakefront.store import tokens
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import NotAuthenticated
-from lakefront.store.passwords import hash_password, needs_rehash, verify_password
-from lakefront.store.throttle import mask_email
+from lakefront.shop import tokens
+from lakefront.shop.context import StoreContext
+from lakefront.shop.errors import NotAuthenticated
+from lakefront.shop.passwords import hash_password, needs_rehash, verify_password
+from lakefront.shop.throttle import mask_email
 
 log = logging.getLogger("lakefront.auth")
 

@@ -9,10 +9,10 @@ from typing import Any
 from lakefront.data.types import utcnow
 from lakefront.data.uow import UnitOfWork
 from lakefront.media_keys import is_image_key
-from lakefront.store import cachekeys
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import Conflict, InvalidInput, NotFound
-from lakefront.store.media import CONTENT_TYPE, process_image
+from lakefront.shop import cachekeys
+from lakefront.shop.context import StoreContext
+from lakefront.shop.errors import Conflict, InvalidInput, NotFound
+from lakefront.shop.media import CONTENT_TYPE, process_image
 
 MAX_PER_PAGE = 100
 MAX_QUERY_WORDS = 8

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lakefront.data.types import utcnow
-from lakefront.store.context import StoreContext
+from lakefront.shop.context import StoreContext
 
 
 def record_page_view(ctx: StoreContext, *, session_id: str, customer_id: int | None,

@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy.exc
 
 from lakefront.data.types import utcnow
-from lakefront.store import cachekeys
-from lakefront.store.catalog import mark_written
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import EmptyCart, InvalidInput, NotFound, OutOfStock
+from lakefront.shop import cachekeys
+from lakefront.shop.catalog import mark_written
+from lakefront.shop.context import StoreContext
+from lakefront.shop.errors import EmptyCart, InvalidInput, NotFound, OutOfStock
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{8,80}$")
 

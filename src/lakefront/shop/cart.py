@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from lakefront.data.types import utcnow
-from lakefront.store.catalog import public_product
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import InvalidInput, NotFound
+from lakefront.shop.catalog import public_product
+from lakefront.shop.context import StoreContext
+from lakefront.shop.errors import InvalidInput, NotFound
 
 MAX_QUANTITY = 99
 MAX_LINES = 50
