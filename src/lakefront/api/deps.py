@@ -19,7 +19,7 @@ from lakefront.data.routing import RoutedEngines
 from lakefront.data.uow import UnitOfWorkFactory
 from lakefront.settings import Settings
 from lakefront.shop import customers
-from lakefront.shop.context import StoreContext
+from lakefront.shop.context import ShopContext
 from lakefront.shop.errors import Forbidden, NotAuthenticated
 from lakefront.shop.media import ImageLimits
 from lakefront.shop.throttle import Throttle, ThrottlePolicy, Window
@@ -33,7 +33,7 @@ class AppServices:
     settings: Settings
     instance: str
     engines: Engines
-    ctx: StoreContext
+    ctx: ShopContext
     analytics: Analytics
     """Dashboards (checked at start-up) and the query service over the lake's marts."""
     trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
@@ -77,7 +77,7 @@ def build_services(settings: Settings, instance: str) -> AppServices:
     token_policy = TokenPolicy(idle=timedelta(seconds=auth.token_idle_s),
                                absolute=timedelta(seconds=auth.token_absolute_s),
                                renew_after=timedelta(seconds=auth.token_renew_after_s))
-    ctx = StoreContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, images=images,
+    ctx = ShopContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, images=images,
                        image_limits=limits, throttle=throttle, tokens=token_policy)
     analytics = build_analytics(settings, make_object_store(settings, "lake"))
     trusted = tuple(ipaddress.ip_network(net) for net in settings.lb.trusted_proxies)
@@ -89,11 +89,11 @@ def services(request: Request) -> AppServices:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def context(request: Request) -> StoreContext:
+def context(request: Request) -> ShopContext:
     return services(request).ctx
 
 
-Ctx = Annotated[StoreContext, Depends(context)]
+Ctx = Annotated[ShopContext, Depends(context)]
 
 
 def _trusted(address: str, networks: tuple[Network, ...]) -> bool:

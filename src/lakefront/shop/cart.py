@@ -6,7 +6,7 @@ from typing import Any
 
 from lakefront.data.types import utcnow
 from lakefront.shop.catalog import public_product
-from lakefront.shop.context import StoreContext
+from lakefront.shop.context import ShopContext
 from lakefront.shop.errors import InvalidInput, NotFound
 
 MAX_QUANTITY = 99
@@ -27,13 +27,13 @@ def _view(uow: Any, customer_id: int) -> dict[str, Any]:
             "total_cents": sum(i["line_total_cents"] for i in items)}
 
 
-def view(ctx: StoreContext, customer_id: int) -> dict[str, Any]:
+def view(ctx: ShopContext, customer_id: int) -> dict[str, Any]:
     # The primary, so a customer always sees the line they just added.
     with ctx.uow(write=True) as uow:
         return _view(uow, customer_id)
 
 
-def set_quantity(ctx: StoreContext, customer_id: int, product_id: int, quantity: int,
+def set_quantity(ctx: ShopContext, customer_id: int, product_id: int, quantity: int,
                  session_id: str | None = None) -> dict[str, Any]:
     if not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidInput("quantity", f"must be between 1 and {MAX_QUANTITY}")
@@ -54,7 +54,7 @@ def set_quantity(ctx: StoreContext, customer_id: int, product_id: int, quantity:
     return result
 
 
-def remove(ctx: StoreContext, customer_id: int, product_id: int) -> dict[str, Any]:
+def remove(ctx: ShopContext, customer_id: int, product_id: int) -> dict[str, Any]:
     with ctx.uow(write=True) as uow:
         uow.carts.remove(customer_id, product_id)
         result = _view(uow, customer_id)

@@ -10,7 +10,7 @@ from lakefront.data.types import utcnow
 from lakefront.data.uow import UnitOfWork
 from lakefront.media_keys import is_image_key
 from lakefront.shop import cachekeys
-from lakefront.shop.context import StoreContext
+from lakefront.shop.context import ShopContext
 from lakefront.shop.errors import Conflict, InvalidInput, NotFound
 from lakefront.shop.media import CONTENT_TYPE, process_image
 
@@ -38,19 +38,19 @@ def _check_paging(page: int, per_page: int) -> None:
         raise InvalidInput("per_page", f"must be between 1 and {MAX_PER_PAGE}")
 
 
-def _fill(ctx: StoreContext) -> UnitOfWork:
+def _fill(ctx: ShopContext) -> UnitOfWork:
     """A read that fills the shared cache: from a standby, unless a catalog write is younger than the
     standby's lag bound (the standby may not have it yet, and the cache would keep the stale rows)."""
     fresh = ctx.uow.reads_may_lag and ctx.cache.recently_written(cachekeys.CATALOG)
     return ctx.uow(fresh=fresh)
 
 
-def mark_written(ctx: StoreContext, keys: list[str], namespaces: list[str]) -> None:
+def mark_written(ctx: ShopContext, keys: list[str], namespaces: list[str]) -> None:
     """After a catalog write commits: retire what it made stale, and keep refills off lagging standbys."""
     ctx.cache.invalidate(keys, namespaces, written=cachekeys.CATALOG, written_for_s=ctx.uow.fresh_window_s)
 
 
-def categories(ctx: StoreContext) -> list[dict[str, Any]]:
+def categories(ctx: ShopContext) -> list[dict[str, Any]]:
     def load() -> list[dict[str, Any]]:
         with _fill(ctx) as uow:
             return uow.catalog.categories()
@@ -59,14 +59,14 @@ def categories(ctx: StoreContext) -> list[dict[str, Any]]:
                                  cachekeys.CATEGORIES_TTL_S, load)
 
 
-def category(ctx: StoreContext, slug: str) -> dict[str, Any]:
+def category(ctx: ShopContext, slug: str) -> dict[str, Any]:
     found = next((c for c in categories(ctx) if c["slug"] == slug), None)
     if found is None:
         raise NotFound("category", slug)
     return found
 
 
-def home(ctx: StoreContext) -> dict[str, Any]:
+def home(ctx: ShopContext) -> dict[str, Any]:
     def load() -> dict[str, Any]:
         with _fill(ctx) as uow:
             popular, _ = uow.catalog.page(sort="popular", limit=8)
@@ -77,7 +77,7 @@ def home(ctx: StoreContext) -> dict[str, Any]:
     return {"categories": categories(ctx), **data}
 
 
-def product(ctx: StoreContext, product_id: int, *, include_inactive: bool = False) -> dict[str, Any]:
+def product(ctx: ShopContext, product_id: int, *, include_inactive: bool = False) -> dict[str, Any]:
     def load() -> dict[str, Any] | None:
         with _fill(ctx) as uow:
             found = uow.catalog.product(product_id)
@@ -89,7 +89,7 @@ def product(ctx: StoreContext, product_id: int, *, include_inactive: bool = Fals
     return found
 
 
-def products(ctx: StoreContext, *, category_slug: str | None = None, query: str | None = None,
+def products(ctx: ShopContext, *, category_slug: str | None = None, query: str | None = None,
              sort: str = "popular", page: int = 1, per_page: int = 24) -> dict[str, Any]:
     """A page of active products in a category and/or matching every word of a search query."""
     _check_paging(page, per_page)
@@ -113,11 +113,11 @@ def products(ctx: StoreContext, *, category_slug: str | None = None, query: str 
 # Admin
 
 
-def _invalidate_product(ctx: StoreContext, product_id: int) -> None:
+def _invalidate_product(ctx: ShopContext, product_id: int) -> None:
     mark_written(ctx, [cachekeys.product(product_id)], [cachekeys.CATALOG])
 
 
-def admin_products(ctx: StoreContext, *, query: str | None, page: int, per_page: int) -> dict[str, Any]:
+def admin_products(ctx: ShopContext, *, query: str | None, page: int, per_page: int) -> dict[str, Any]:
     """Every product, active or not, straight from the primary: admins see their own edits."""
     _check_paging(page, per_page)
     with ctx.uow(write=True) as uow:
@@ -131,7 +131,7 @@ def _slugify(name: str) -> str:
     return "-".join(filter(None, slug.split("-")))[:160] or "product"
 
 
-def create_product(ctx: StoreContext, values: dict[str, Any]) -> dict[str, Any]:
+def create_product(ctx: ShopContext, values: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     with ctx.uow(write=True) as uow:
         if not uow.catalog.category_exists(values["category_id"]):
@@ -146,7 +146,7 @@ def create_product(ctx: StoreContext, values: dict[str, Any]) -> dict[str, Any]:
     return public_product(created)
 
 
-def update_product(ctx: StoreContext, product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def update_product(ctx: ShopContext, product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     with ctx.uow(write=True) as uow:
         if uow.catalog.product(product_id) is None:
@@ -164,7 +164,7 @@ def update_product(ctx: StoreContext, product_id: int, changes: dict[str, Any]) 
     return public_product(updated)
 
 
-def set_product_image(ctx: StoreContext, product_id: int, data: bytes) -> dict[str, Any]:
+def set_product_image(ctx: ShopContext, product_id: int, data: bytes) -> dict[str, Any]:
     """Check and re-encode an upload, store both sizes, then point the product at them."""
     with ctx.uow(fresh=True) as uow:  # an admin may upload right after creating it
         if uow.catalog.product(product_id) is None:
@@ -176,7 +176,7 @@ def set_product_image(ctx: StoreContext, product_id: int, data: bytes) -> dict[s
     return update_product(ctx, product_id, {"image_key": image.image_key, "thumb_key": image.thumb_key})
 
 
-def media(ctx: StoreContext, key: str) -> tuple[bytes, str]:
+def media(ctx: ShopContext, key: str) -> tuple[bytes, str]:
     """A product image's bytes and type; NotFound for any key not shaped like one, without reading the store."""
     if not is_image_key(key):
         raise NotFound("object", key)

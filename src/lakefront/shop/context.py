@@ -13,7 +13,7 @@ from lakefront.shop.tokens import TokenPolicy
 
 
 @dataclass(frozen=True)
-class StoreContext:
+class ShopContext:
     uow: UnitOfWorkFactory
     cache: CacheAside
     images: ObjectStore

@@ -7,7 +7,7 @@ from typing import Any
 
 from lakefront.data.types import utcnow
 from lakefront.shop import tokens
-from lakefront.shop.context import StoreContext
+from lakefront.shop.context import ShopContext
 from lakefront.shop.errors import NotAuthenticated
 from lakefront.shop.passwords import hash_password, needs_rehash, verify_password
 from lakefront.shop.throttle import mask_email
@@ -24,7 +24,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "name": row["name"], "is_admin": bool(row["is_admin"])}
 
 
-def sign_up(ctx: StoreContext, *, email: str, name: str, password: str, address: str) -> dict[str, Any]:
+def sign_up(ctx: ShopContext, *, email: str, name: str, password: str, address: str) -> dict[str, Any]:
     """Create the account unless the email is taken; the answer, and its cost, are the same either way.
 
     No token: handing one out would tell a new email from a taken one. The client signs in next,
@@ -40,7 +40,7 @@ def sign_up(ctx: StoreContext, *, email: str, name: str, password: str, address:
     return {"email": email, "detail": SIGN_UP_ANSWER}
 
 
-def sign_in(ctx: StoreContext, *, email: str, password: str, address: str) -> dict[str, Any]:
+def sign_in(ctx: ShopContext, *, email: str, password: str, address: str) -> dict[str, Any]:
     attempt = ctx.throttle.sign_in(email, address)  # before any password work; raises Throttled
     try:
         with ctx.uow(write=True) as uow:
@@ -62,7 +62,7 @@ def sign_in(ctx: StoreContext, *, email: str, password: str, address: str) -> di
     return {"token": token, "customer": _public(row)}
 
 
-def authenticate(ctx: StoreContext, token: str) -> dict[str, Any]:
+def authenticate(ctx: ShopContext, token: str) -> dict[str, Any]:
     """The customer a bearer token belongs to. Tokens live on the primary: a fresh sign-in must work."""
     with ctx.uow(write=True) as uow:
         row, changed = tokens.check(uow.customers, ctx.tokens, token, utcnow())
@@ -73,7 +73,7 @@ def authenticate(ctx: StoreContext, token: str) -> dict[str, Any]:
     return _public(row)
 
 
-def sign_out(ctx: StoreContext, token: str) -> None:
+def sign_out(ctx: ShopContext, token: str) -> None:
     with ctx.uow(write=True) as uow:
         uow.customers.delete_token(tokens.token_hash(token))
         uow.commit()

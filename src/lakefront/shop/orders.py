@@ -15,7 +15,7 @@ import sqlalchemy.exc
 from lakefront.data.types import utcnow
 from lakefront.shop import cachekeys
 from lakefront.shop.catalog import mark_written
-from lakefront.shop.context import StoreContext
+from lakefront.shop.context import ShopContext
 from lakefront.shop.errors import EmptyCart, InvalidInput, NotFound, OutOfStock
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{8,80}$")
@@ -25,7 +25,7 @@ def _order_public(order: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in order.items() if k != "customer_id"}
 
 
-def checkout(ctx: StoreContext, customer_id: int, idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+def checkout(ctx: ShopContext, customer_id: int, idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
     """Place an order from the customer's cart. Returns (order, created); created is False on a replay."""
     if idempotency_key is not None and not _KEY.match(idempotency_key):
         raise InvalidInput("Idempotency-Key", "must be 8-80 letters, digits, '-' or '_'")
@@ -81,12 +81,12 @@ def _get(uow: Any, order_id: int) -> dict[str, Any]:
     return dict(order)
 
 
-def history(ctx: StoreContext, customer_id: int) -> list[dict[str, Any]]:
+def history(ctx: ShopContext, customer_id: int) -> list[dict[str, Any]]:
     with ctx.uow(write=True) as uow:  # the primary: an order is visible right after checkout
         return [_order_public(o) for o in uow.orders.for_customer(customer_id)]
 
 
-def get(ctx: StoreContext, customer_id: int, order_id: int) -> dict[str, Any]:
+def get(ctx: ShopContext, customer_id: int, order_id: int) -> dict[str, Any]:
     """One of the customer's own orders. Someone else's order is 'not found', not 'forbidden'."""
     with ctx.uow(write=True) as uow:
         order = uow.orders.get(order_id)
