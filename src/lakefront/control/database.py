@@ -40,7 +40,10 @@ from typing import Any
 
 from lakefront.control.supervisor import now_iso
 from lakefront.data.endpoints import Endpoints, Node, write_endpoints
-from lakefront.servers.mariadb import HOST, MariaDBError, MariaDBServer, diverged
+from lakefront.servers.base import HOST
+from lakefront.servers.managed import node_server
+from lakefront.servers.mariadb import MariaDBError, MariaDBServer
+from lakefront.servers.replication import Replication, diverged
 from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
@@ -50,14 +53,6 @@ WAIT_FOREVER_MS = 4_294_967_295  # rpl_semi_sync_master_timeout's maximum (about
 DRAIN_S = 0.3  # planned switchover: how long in-flight transactions get to finish before the fence
 MAX_EVENTS = 20
 REPLAY_LIMIT = 1000  # an empty standby replays up to this many transactions; beyond, it is rebuilt from a dump
-
-
-NODE_DIRS = {"db-1": "mariadb", "db-2": "mariadb-2"}  # under var/: db-1 keeps the single-node layout
-
-
-def node_server(var_dir: Path, name: str, port: int, **kwargs: Any) -> MariaDBServer:
-    """The MariaDB server of node `name` (db-1 or db-2) under `var_dir`, for the monitor, status and tests."""
-    return MariaDBServer(var_dir / NODE_DIRS[name], port, server_id=int(name.removeprefix("db-")), **kwargs)
 
 
 class ClusterError(RuntimeError):
@@ -71,6 +66,10 @@ class DbNode:
     restarts: int = 0
     busy: bool = False  # a restart or rejoin of this node is queued or running on the nodes worker
     needs_rejoin: bool = False
+    repl: Replication = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.repl = Replication(self.server)
 
     @property
     def port(self) -> int:
@@ -186,10 +185,10 @@ class DatabaseCluster:
             node.server.start(s.log_dir / f"mariadb-{node.name}.log")
         for node in self.nodes.values():
             node.server.wait_ready()
-        primary = self.nodes[self.primary].server
-        primary.ensure_database(s.db.name, s.db.user, s.db.password.get_secret_value())
-        primary.ensure_replication_user(REPL_USER, self._repl_password())
-        primary.promote()
+        primary = self.nodes[self.primary]
+        primary.server.ensure_database(s.db.name, s.db.user, s.db.password.get_secret_value())
+        primary.repl.ensure_replication_user(REPL_USER, self._repl_password())
+        primary.repl.promote()
         self._save_roles()
         self.publish()
         log.info("database: %s is the primary on %s:%d", self.primary, HOST, primary.port)
@@ -225,22 +224,22 @@ class DatabaseCluster:
             if not node.alive():
                 node.needs_rejoin = True
                 return
-            theirs, ours = node.server.gtid_binlog_state(), primary.server.gtid_history()
+            theirs, ours = node.repl.gtid_binlog_state(), primary.repl.gtid_history()
             how = "replicated"
             if diverged(theirs, ours) or (not theirs and sum(ours.values()) > REPLAY_LIMIT):
                 # Diverged: replicating on top would fork history. Empty beside a primary with history:
                 # a dump is faster than replaying the primary's whole binlog (a new system replays it).
                 log.warning("database: %s holds transactions %s lacks or is empty (%s vs %s); rebuilding it "
                             "from %s", node.name, primary.name, _gtid_json(theirs), _gtid_json(ours), primary.name)
-                node.server.rebuild_from(primary.server, repl_user=REPL_USER, repl_password=self._repl_password(),
+                node.repl.rebuild_from(primary.server, repl_user=REPL_USER, repl_password=self._repl_password(),
                                          db_name=s.db.name, app_user=s.db.user,
                                          app_password=s.db.password.get_secret_value(), timeout=900)
                 how = "rebuilt"
             else:
-                node.server.replicate_from(HOST, primary.port, REPL_USER, self._repl_password(),
+                node.repl.replicate_from(HOST, primary.port, REPL_USER, self._repl_password(),
                                            use_gtid="current_pos" if theirs else "slave_pos")
-                node.server.wait_replicating(timeout=30)
-            primary.server.set_semi_sync_master(True, self.semi_sync_timeout_ms)
+                node.repl.wait_replicating(timeout=30)
+            primary.repl.set_semi_sync_master(True, self.semi_sync_timeout_ms)
             node.needs_rejoin = node.busy = False  # before _changed(): the saved state must not say rejoining
             self.readers = [node.name]
             self.publish()
@@ -274,9 +273,9 @@ class DatabaseCluster:
             with self._lock:
                 if node.name == self.primary:
                     # Failing over was impossible or refused: it has every acknowledged commit; writable again.
-                    node.server.promote()
+                    node.repl.promote()
                     if self.readers:
-                        node.server.set_semi_sync_master(True, self.semi_sync_timeout_ms)
+                        node.repl.set_semi_sync_master(True, self.semi_sync_timeout_ms)
                     self._restart_in_place = False
                     self._close_probe()
                     self.publish()
@@ -360,7 +359,7 @@ class DatabaseCluster:
             if not node.alive() or node.busy:
                 continue
             try:
-                self.last_status[node.name] = node.server.role_status()
+                self.last_status[node.name] = node.repl.role_status()
             except MariaDBError:
                 continue
         primary = self.last_status.get(self.primary, {})
@@ -417,7 +416,7 @@ class DatabaseCluster:
             self.publish(writer=False)
             # Fence: a frozen primary could wake up and take writes; we own its process, so kill it
             # (STONITH). It restarts read-only and rejoins as the standby.
-            if not old.server.fence():
+            if not old.repl.fence():
                 log.info("database: %s unreachable; killing its process to be sure", old.name)
             self._kill(old)
             self._promote(new, event, started)
@@ -434,15 +433,15 @@ class DatabaseCluster:
 
     def _promote(self, new: DbNode, event: FailoverEvent, started: float) -> None:
         # Apply everything the standby received (acknowledged commits are in its relay log), then promote.
-        received = new.server.received_gtid()
-        if received and not new.server.wait_for_gtid(received, timeout=30):
+        received = new.repl.received_gtid()
+        if received and not new.repl.wait_for_gtid(received, timeout=30):
             log.error("database: %s did not apply its relay log within 30 s; promoting anyway", new.name)
-        new.server.promote()
+        new.repl.promote()
         self.primary = new.name
         self._save_roles()
         self._close_probe()
         self._failures = 0
-        event.promoted_gtid = _gtid_json(new.server.gtid_binlog_state())
+        event.promoted_gtid = _gtid_json(new.repl.gtid_binlog_state())
         event.promoted_at = now_iso()
         event.duration_s = round(time.time() - started, 3)
         self.events = [*self.events[-(MAX_EVENTS - 1):], event]
@@ -471,11 +470,11 @@ class DatabaseCluster:
             self.readers = []
             self.publish(writer=False)  # new transactions wait for the new writer
             time.sleep(DRAIN_S)  # in-flight ones (a checkout is milliseconds) finish on the old primary
-            if not old.server.fence():
+            if not old.repl.fence():
                 raise ClusterError(f"{old.name} became unreachable during the switchover")
-            target = old.server.role_status().get("gtid_binlog_pos") or ""
-            if target and not new.server.wait_for_gtid(str(target), timeout=30):
-                old.server.promote()
+            target = old.repl.role_status().get("gtid_binlog_pos") or ""
+            if target and not new.repl.wait_for_gtid(str(target), timeout=30):
+                old.repl.promote()
                 self.readers = [new.name]
                 self.publish()
                 raise ClusterError(f"{new.name} did not catch up with {old.name} within 30 s; switchover abandoned")

@@ -23,7 +23,8 @@ from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
-from lakefront.servers.caddy import CaddyError, CaddyProcess, start_caddy
+from lakefront.servers import managed
+from lakefront.servers.caddy import CaddyError, CaddyServer
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import SETTINGS_JSON_ENV, Settings
 
@@ -116,7 +117,7 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started_at = now_iso()
-        self.caddy: CaddyProcess | None = None
+        self.caddy: CaddyServer | None = None
         self.lb: LoadBalancer | None = None
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
@@ -201,9 +202,9 @@ class Stack:
     def _ensure_caddy(self) -> LoadBalancer:
         if self.lb is None:
             lb = self.settings.lb
-            self.caddy = start_caddy(host=lb.host, admin_port=lb.admin_port, work_dir=self.settings.run_dir / "caddy",
-                                     log_path=self.settings.log_dir / "caddy.log")
-            log.info("caddy: started pid=%d admin=%s", self.caddy.pid, self.caddy.admin_url)
+            self.caddy = managed.balancer(self.settings)
+            self.caddy.start_ready(self.settings.log_dir / "caddy.log")
+            log.info("caddy: started pid=%s admin=%s", self.caddy.pid, self.caddy.admin_url)
             self.lb = LoadBalancer(lb, self.access_log)
         return self.lb
 
@@ -251,7 +252,7 @@ class Stack:
                 changed |= group.tick()
             for job in self.jobs:
                 changed |= job.tick()
-            if self.caddy is not None and self.caddy.proc.poll() is not None:
+            if self.caddy is not None and self.caddy.proc is not None and self.caddy.proc.poll() is not None:
                 raise SupervisorError(f"caddy exited with status {self.caddy.proc.returncode}; "
                                       f"see {self.settings.log_dir / 'caddy.log'}")
             if changed:
@@ -276,8 +277,9 @@ class Stack:
         if self.lb is not None:
             self.lb.close()
         if self.caddy is not None:
+            pid = self.caddy.pid
             self.caddy.stop()
-            log.info("caddy: stopped pid=%d", self.caddy.pid)
+            log.info("caddy: stopped pid=%s", pid)
         if self.db is not None:
             self.db.stop()
         self.data.stop()
