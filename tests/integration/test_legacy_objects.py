@@ -12,7 +12,7 @@ import pytest
 from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.up import prepare_data
 from lakefront.data.objects import AREAS, Area, make_object_store
-from lakefront.data.objects_s3 import S3Store
+from lakefront.data.objects.s3 import S3Store
 from lakefront.servers import managed as managed_servers
 from lakefront.servers.seaweedfs import SeaweedFSServer, pick_s3_port
 from lakefront.settings import Settings

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from lakefront.data.objects import AREAS, Area, DirectoryStore, ObjectInfo, ObjectStore, make_object_store
-from lakefront.data.objects_s3 import S3PermissionError, S3Store, S3StoreError, S3UnavailableError
+from lakefront.data.objects.s3 import S3PermissionError, S3Store, S3StoreError, S3UnavailableError
 from lakefront.servers.seaweedfs import SeaweedFSServer, pick_s3_port
 from lakefront.settings import Settings
 from support.s3 import ACCESS_KEY, REGION, SECRET_KEY, seaweedfs, store_for

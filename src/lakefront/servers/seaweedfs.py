@@ -179,7 +179,7 @@ class SeaweedFSServer(Server):
         An open S3 port is not enough: the gateway answers before the filer and volume can store anything.
         """
         # Imported here: the control plane imports this module without needing boto3 until it starts SeaweedFS.
-        from lakefront.data.objects_s3 import S3Store
+        from lakefront.data.objects.s3 import S3Store
 
         probe = f"lakefront-ready/probe-{os.getpid()}-{time.monotonic_ns()}"
         with contextlib.ExitStack() as stack:
