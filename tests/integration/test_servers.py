@@ -11,6 +11,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from lakefront.data.endpoints import writer_url
 from lakefront.data.engines import make_engine
 from lakefront.data.migrations import migrate
 from lakefront.servers import managed
@@ -149,7 +150,7 @@ def test_the_managed_servers_under_var_serve_the_settings_urls(tmp_path: Path) -
                         db=DatabaseSettings(port=free_port()), cache=CacheSettings(port=free_port()))
     server = managed.start(settings, "database")
     try:
-        with _engine(settings.writer_url) as engine, engine.connect() as conn:
+        with _engine(writer_url(settings)) as engine, engine.connect() as conn:
             assert conn.execute(sa.text("SELECT DATABASE()")).scalar_one() == settings.db.name
         server.stop()
         # A second start finds the datadir initialised and the user already there.

@@ -34,9 +34,9 @@ def ctx(tmp_path: Path):
             {"id": i, "email": f"c{i}@example.com", "name": f"C{i}", "password_hash": "x", "is_admin": False,
              "created_at": NOW, "updated_at": NOW} for i in (1, 2)])
     yield ShopContext(uow=UnitOfWorkFactory(engines), cache=CacheAside(NullCache()),
-                       images=DirectoryStore(tmp_path / "objects"),
-                       image_limits=ImageLimits(1_000_000, 1_000_000, 400, 100),
-                       throttle=Throttle(NullCache(), ThrottlePolicy()), tokens=TokenPolicy())
+                      images=DirectoryStore(tmp_path / "objects"),
+                      image_limits=ImageLimits(1_000_000, 1_000_000, 400, 100),
+                      throttle=Throttle(NullCache(), ThrottlePolicy()), tokens=TokenPolicy())
     engines.dispose()
 
 

@@ -1,88 +1,20 @@
-"""Composition root of an app instance, and the request dependencies routes declare."""
+"""The request dependencies routes declare: the shop's context, the client's address, the signed-in customer.
+
+What they hand out was built once per process by api/bootstrap.py.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from lakefront.analytics.serving import Analytics, build_analytics
-from lakefront.data.cache import CacheAside, make_backend
-from lakefront.data.endpoints import EndpointsFile
-from lakefront.data.engines import Engines, make_engines
-from lakefront.data.objects import make_object_store
-from lakefront.data.routing import RoutedEngines
-from lakefront.data.uow import UnitOfWorkFactory
-from lakefront.settings import Settings
+from lakefront.api.bootstrap import AppServices, Network
 from lakefront.shop import customers
 from lakefront.shop.context import ShopContext
 from lakefront.shop.errors import Forbidden, NotAuthenticated
-from lakefront.shop.media import ImageLimits
-from lakefront.shop.throttle import Throttle, ThrottlePolicy, Window
-from lakefront.shop.tokens import TokenPolicy
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass
-class AppServices:
-    settings: Settings
-    instance: str
-    engines: Engines
-    ctx: ShopContext
-    analytics: Analytics
-    """Dashboards (checked at start-up) and the query service over the lake's marts."""
-    trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
-    """Peers whose X-Forwarded-For names the client (settings.lb.trusted_proxies)."""
-
-    def close(self) -> None:
-        self.analytics.close()
-        self.ctx.cache.backend.close()
-        self.engines.dispose()
-
-
-def database_engines(settings: Settings) -> Engines:
-    """Fixed endpoints from the settings, or (services profile with a standby) the ones the failover
-    monitor publishes, followed without a restart."""
-    endpoints_file = settings.db_endpoints_file
-    if endpoints_file is None:
-        return make_engines(settings.writer_url, settings.reader_url, busy_timeout_ms=settings.db.busy_timeout_ms,
-                            pool_size=settings.db.pool_size)
-    return RoutedEngines(EndpointsFile(endpoints_file), user=settings.db.user,
-                         password=settings.db.password.get_secret_value(), database=settings.db.name,
-                         pool_size=settings.db.pool_size, max_lag_ms=settings.db.max_replica_lag_ms,
-                         failover_wait_s=settings.db.failover_wait_s)
-
-
-def build_services(settings: Settings, instance: str) -> AppServices:
-    """Build every adapter this process uses, chosen by the settings' profile, in one place."""
-    engines = database_engines(settings)
-    cache = CacheAside(make_backend(settings.cache_backend, settings.cache_path, settings.redis_url,
-                                    settings.cache.timeout_s))
-    images = make_object_store(settings, "images")
-    limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
-                         settings.media.thumb_size)
-    # Reads that refill the cache after a write go to the primary for twice the lag bound: the bound,
-    # plus up to one lag measurement's age.
-    fresh_window_s = 2 * settings.db.max_replica_lag_ms / 1000 if settings.replicated or engines.routes_reads else 0.0
-    auth = settings.auth
-    throttle = Throttle(cache.backend, ThrottlePolicy(
-        signin_account=Window(auth.signin_account_limit, auth.signin_window_s),
-        signin_address=Window(auth.signin_address_limit, auth.signin_window_s),
-        signup_address=Window(auth.signup_address_limit, auth.signup_window_s)))
-    token_policy = TokenPolicy(idle=timedelta(seconds=auth.token_idle_s),
-                               absolute=timedelta(seconds=auth.token_absolute_s),
-                               renew_after=timedelta(seconds=auth.token_renew_after_s))
-    ctx = ShopContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, images=images,
-                       image_limits=limits, throttle=throttle, tokens=token_policy)
-    analytics = build_analytics(settings, make_object_store(settings, "lake"))
-    trusted = tuple(ipaddress.ip_network(net) for net in settings.lb.trusted_proxies)
-    return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx, analytics=analytics,
-                       trusted_proxies=trusted)
 
 
 def services(request: Request) -> AppServices:

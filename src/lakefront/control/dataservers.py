@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
 from lakefront.servers.base import Server
 from lakefront.settings import Settings
@@ -38,7 +39,7 @@ def endpoint(settings: Settings, component: str) -> str:
     if component == "database":
         from sqlalchemy.engine import make_url
 
-        return make_url(settings.writer_url).render_as_string(hide_password=True)
+        return make_url(writer_url(settings)).render_as_string(hide_password=True)
     if component == "cache":
         if settings.cache_backend == "redis":
             return settings.redis_url

@@ -15,6 +15,7 @@ from lakefront import topology
 from lakefront.control.dataservers import endpoint
 from lakefront.control.state import running_state
 from lakefront.control.supervisor import healthz
+from lakefront.data.endpoints import reader_url
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import Settings
 
@@ -77,7 +78,7 @@ def _database_row(comp: topology.Component, settings: Settings) -> Row:
 
     where = endpoint(settings, "database")
     try:
-        count = product_count(settings.reader_url, settings.db.busy_timeout_ms)
+        count = product_count(reader_url(settings), settings.db.busy_timeout_ms)
     except Exception as exc:  # any failure to query is what status must report
         return Row(comp.id, comp.name, "failing", f"{where}: query failed: {str(exc).splitlines()[0][:120]}")
     return Row(comp.id, comp.name, "ok", f"{count} products; {where}")

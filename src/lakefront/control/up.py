@@ -23,6 +23,7 @@ from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
+from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
 from lakefront.servers.caddy import CaddyError, CaddyServer
 from lakefront.servers.procs import pid_alive
@@ -80,7 +81,7 @@ def prepare_data(settings: Settings, *, seed: bool) -> None:
     from lakefront.data.engines import make_engine
     from lakefront.data.migrations import migrate
 
-    engine = make_engine(settings.writer_url, write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
+    engine = make_engine(writer_url(settings), write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
     try:
         migrate(engine)
     finally:
@@ -88,7 +89,7 @@ def prepare_data(settings: Settings, *, seed: bool) -> None:
     log.info("database migrated: %s", endpoint(settings, "database"))
     if not (seed and settings.demo.load_on_first_run):
         return
-    count = product_count(settings.writer_url, settings.db.busy_timeout_ms)
+    count = product_count(writer_url(settings), settings.db.busy_timeout_ms)
     if count:
         log.info("demo data: database has %d products; not loading", count)
         return

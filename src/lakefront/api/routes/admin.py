@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 
-from lakefront.api.deps import Admin, AppServices, Ctx, services
+from lakefront.api.bootstrap import AppServices
+from lakefront.api.deps import Admin, Ctx, services
 from lakefront.api.openapi import ADMIN, responses
 from lakefront.api.schemas import (
     Id,

@@ -27,7 +27,8 @@ from lakefront.analytics.serving import (
     kpi_rows,
     parse_filters,
 )
-from lakefront.api.deps import Admin, AppServices, services
+from lakefront.api.bootstrap import AppServices
+from lakefront.api.deps import Admin, services
 from lakefront.api.openapi import ADMIN, responses
 from lakefront.api.schemas import Slug
 from lakefront.shop.errors import InvalidInput, NotFound
