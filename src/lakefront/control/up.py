@@ -123,9 +123,7 @@ class Stack:
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
         self.data = DataServers(settings)
-        self.db: DatabaseCluster | None = DatabaseCluster(settings) if settings.replicated else None
-        if self.db is not None:
-            self.db.on_change = self.save
+        self.db = DatabaseCluster(settings, on_change=self.save) if settings.replicated else None
         self._save_lock = threading.Lock()
         self.jobs: list[Job] = []
         self.seed = True
