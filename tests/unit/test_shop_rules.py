@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from lakefront.api.schemas import ProductCreate, ProductUpdate
 from lakefront.data import tables
 from lakefront.data.cache import CacheAside, NullCache
 from lakefront.data.engines import make_engines
 from lakefront.data.migrations import migrate
 from lakefront.data.objects import DirectoryStore
+from lakefront.data.repos.rows import ProductChanges, ProductFields
 from lakefront.data.uow import UnitOfWorkFactory
 from lakefront.shop import cart, catalog, orders
 from lakefront.shop.context import ShopContext
@@ -160,3 +162,10 @@ def test_listing_sorts_and_pages(ctx: ShopContext) -> None:
                                                        per_page=2)["items"]] == [300]
     with pytest.raises(InvalidInput):
         catalog.products(ctx, page=0)
+
+
+def test_the_product_schemas_carry_exactly_the_fields_the_shop_declares() -> None:
+    # The admin routes hand the shop a schema's model_dump() as ProductFields / ProductChanges.
+    assert set(ProductCreate.model_fields) == ProductFields.__required_keys__ | ProductFields.__optional_keys__
+    assert set(ProductUpdate.model_fields) <= ProductChanges.__optional_keys__
+

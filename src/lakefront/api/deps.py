@@ -6,7 +6,7 @@ What they hand out was built once per process by api/bootstrap.py.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from lakefront.api.bootstrap import AppServices, Network
 from lakefront.shop import customers
 from lakefront.shop.context import ShopContext
+from lakefront.shop.customers import PublicCustomer
 from lakefront.shop.errors import Forbidden, NotAuthenticated
 
 
@@ -76,22 +77,22 @@ def bearer_token(request: Request,
 Token = Annotated[str | None, Depends(bearer_token)]
 
 
-def current_customer(ctx: Ctx, token: Token) -> dict[str, Any]:
+def current_customer(ctx: Ctx, token: Token) -> PublicCustomer:
     if token is None:
         raise NotAuthenticated()
     return customers.authenticate(ctx, token)
 
 
-def optional_customer(ctx: Ctx, token: Token) -> dict[str, Any] | None:
+def optional_customer(ctx: Ctx, token: Token) -> PublicCustomer | None:
     return None if token is None else customers.authenticate(ctx, token)
 
 
-def admin(customer: Annotated[dict[str, Any], Depends(current_customer)]) -> dict[str, Any]:
+def admin(customer: Annotated[PublicCustomer, Depends(current_customer)]) -> PublicCustomer:
     if not customer["is_admin"]:
         raise Forbidden("admins only")
     return customer
 
 
-Customer = Annotated[dict[str, Any], Depends(current_customer)]
-MaybeCustomer = Annotated[dict[str, Any] | None, Depends(optional_customer)]
-Admin = Annotated[dict[str, Any], Depends(admin)]
+Customer = Annotated[PublicCustomer, Depends(current_customer)]
+MaybeCustomer = Annotated[PublicCustomer | None, Depends(optional_customer)]
+Admin = Annotated[PublicCustomer, Depends(admin)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import TypedDict, cast
 
+from lakefront.data.repos.rows import CategoryRow, NewProduct, ProductChanges, ProductFields, ProductRow
 from lakefront.data.types import utcnow
 from lakefront.data.uow import UnitOfWork
 from lakefront.media_keys import is_image_key
@@ -18,15 +19,51 @@ MAX_PER_PAGE = 100
 MAX_QUERY_WORDS = 8
 
 
-def public_product(product: dict[str, Any]) -> dict[str, Any]:
+class PublicProduct(TypedDict):
+    """A product row, JSON-ready (times in ISO 8601), with whether it is in stock."""
+
+    id: int
+    sku: str
+    slug: str
+    name: str
+    description: str
+    category_id: int
+    price_cents: int
+    stock: int
+    image_key: str | None
+    thumb_key: str | None
+    is_active: bool
+    popularity: int
+    created_at: str
+    updated_at: str
+    category_slug: str
+    category_name: str
+    in_stock: bool
+
+
+class ProductPage(TypedDict):
+    items: list[PublicProduct]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class Home(TypedDict):
+    categories: list[CategoryRow]
+    popular: list[PublicProduct]
+    newest: list[PublicProduct]
+
+
+def public_product(product: ProductRow) -> PublicProduct:
     """JSON-ready product: the same shape whether it came from the cache or the database."""
     out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in product.items()}
     out["in_stock"] = int(product["stock"]) > 0
     out["is_active"] = bool(out["is_active"])
-    return out
+    return cast(PublicProduct, out)
 
 
-def _paged(items: list[dict[str, Any]], total: int, page: int, per_page: int) -> dict[str, Any]:
+def _paged(items: list[ProductRow], total: int, page: int, per_page: int) -> ProductPage:
     return {"items": [public_product(p) for p in items], "page": page, "per_page": per_page, "total": total,
             "pages": max(1, math.ceil(total / per_page))}
 
@@ -50,8 +87,8 @@ def mark_written(ctx: ShopContext, keys: list[str], namespaces: list[str]) -> No
     ctx.cache.invalidate(keys, namespaces, written=cachekeys.CATALOG, written_for_s=ctx.uow.fresh_window_s)
 
 
-def categories(ctx: ShopContext) -> list[dict[str, Any]]:
-    def load() -> list[dict[str, Any]]:
+def categories(ctx: ShopContext) -> list[CategoryRow]:
+    def load() -> list[CategoryRow]:
         with _fill(ctx) as uow:
             return uow.catalog.categories()
 
@@ -59,26 +96,26 @@ def categories(ctx: ShopContext) -> list[dict[str, Any]]:
                                  cachekeys.CATEGORIES_TTL_S, load)
 
 
-def category(ctx: ShopContext, slug: str) -> dict[str, Any]:
+def category(ctx: ShopContext, slug: str) -> CategoryRow:
     found = next((c for c in categories(ctx) if c["slug"] == slug), None)
     if found is None:
         raise NotFound("category", slug)
     return found
 
 
-def home(ctx: ShopContext) -> dict[str, Any]:
-    def load() -> dict[str, Any]:
+def home(ctx: ShopContext) -> Home:
+    def load() -> dict[str, list[PublicProduct]]:
         with _fill(ctx) as uow:
             popular, _ = uow.catalog.page(sort="popular", limit=8)
             newest, _ = uow.catalog.page(sort="newest", limit=8)
         return {"popular": [public_product(p) for p in popular], "newest": [public_product(p) for p in newest]}
 
     data = ctx.cache.get_or_load(cachekeys.home(ctx.cache.version(cachekeys.CATALOG)), cachekeys.HOME_TTL_S, load)
-    return {"categories": categories(ctx), **data}
+    return {"categories": categories(ctx), "popular": data["popular"], "newest": data["newest"]}
 
 
-def product(ctx: ShopContext, product_id: int, *, include_inactive: bool = False) -> dict[str, Any]:
-    def load() -> dict[str, Any] | None:
+def product(ctx: ShopContext, product_id: int, *, include_inactive: bool = False) -> PublicProduct:
+    def load() -> PublicProduct | None:
         with _fill(ctx) as uow:
             found = uow.catalog.product(product_id)
         return None if found is None else public_product(found)
@@ -90,13 +127,13 @@ def product(ctx: ShopContext, product_id: int, *, include_inactive: bool = False
 
 
 def products(ctx: ShopContext, *, category_slug: str | None = None, query: str | None = None,
-             sort: str = "popular", page: int = 1, per_page: int = 24) -> dict[str, Any]:
+             sort: str = "popular", page: int = 1, per_page: int = 24) -> ProductPage:
     """A page of active products in a category and/or matching every word of a search query."""
     _check_paging(page, per_page)
     words = (query or "").split()[:MAX_QUERY_WORDS]
     category_id = category(ctx, category_slug)["id"] if category_slug else None
 
-    def load() -> dict[str, Any]:
+    def load() -> ProductPage:
         with _fill(ctx) as uow:
             items, total = uow.catalog.page(category_id=category_id, words=words, sort=sort,
                                             offset=(page - 1) * per_page, limit=per_page)
@@ -117,7 +154,7 @@ def _invalidate_product(ctx: ShopContext, product_id: int) -> None:
     mark_written(ctx, [cachekeys.product(product_id)], [cachekeys.CATALOG])
 
 
-def admin_products(ctx: ShopContext, *, query: str | None, page: int, per_page: int) -> dict[str, Any]:
+def admin_products(ctx: ShopContext, *, query: str | None, page: int, per_page: int) -> ProductPage:
     """Every product, active or not, straight from the primary: admins see their own edits."""
     _check_paging(page, per_page)
     with ctx.uow(write=True) as uow:
@@ -131,14 +168,15 @@ def _slugify(name: str) -> str:
     return "-".join(filter(None, slug.split("-")))[:160] or "product"
 
 
-def create_product(ctx: ShopContext, values: dict[str, Any]) -> dict[str, Any]:
+def create_product(ctx: ShopContext, values: ProductFields) -> PublicProduct:
     now = utcnow()
     with ctx.uow(write=True) as uow:
         if not uow.catalog.category_exists(values["category_id"]):
             raise InvalidInput("category_id", f"no category {values['category_id']}")
         if uow.catalog.sku_taken(values["sku"]):
             raise Conflict(f"SKU {values['sku']!r} is already used", "sku")
-        product_id = uow.catalog.add_product({**values, "slug": _slugify(values["name"])}, now)
+        new: NewProduct = {**values, "slug": _slugify(values["name"])}
+        product_id = uow.catalog.add_product(new, now)
         uow.after_commit(lambda: _invalidate_product(ctx, product_id))
         uow.commit()
         created = uow.catalog.product(product_id)
@@ -146,7 +184,7 @@ def create_product(ctx: ShopContext, values: dict[str, Any]) -> dict[str, Any]:
     return public_product(created)
 
 
-def update_product(ctx: ShopContext, product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def update_product(ctx: ShopContext, product_id: int, changes: ProductChanges) -> PublicProduct:
     now = utcnow()
     with ctx.uow(write=True) as uow:
         if uow.catalog.product(product_id) is None:
@@ -164,7 +202,7 @@ def update_product(ctx: ShopContext, product_id: int, changes: dict[str, Any]) -
     return public_product(updated)
 
 
-def set_product_image(ctx: ShopContext, product_id: int, data: bytes) -> dict[str, Any]:
+def set_product_image(ctx: ShopContext, product_id: int, data: bytes) -> PublicProduct:
     """Check and re-encode an upload, store both sizes, then point the product at them."""
     with ctx.uow(fresh=True) as uow:  # an admin may upload right after creating it
         if uow.catalog.product(product_id) is None:
