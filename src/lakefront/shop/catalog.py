@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import TypedDict, cast
 
-from lakefront.data.repos.rows import CategoryRow, NewProduct, ProductChanges, ProductFields, ProductRow
+from lakefront.data.repos.rows import CategoryRow, NewProduct, ProductChanges, ProductColumns, ProductFields, ProductRow
 from lakefront.data.types import utcnow
 from lakefront.data.uow import UnitOfWork
 from lakefront.media_keys import is_image_key
@@ -19,25 +19,11 @@ MAX_PER_PAGE = 100
 MAX_QUERY_WORDS = 8
 
 
-class PublicProduct(TypedDict):
+class PublicProduct(ProductColumns):
     """A product row, JSON-ready (times in ISO 8601), with whether it is in stock."""
 
-    id: int
-    sku: str
-    slug: str
-    name: str
-    description: str
-    category_id: int
-    price_cents: int
-    stock: int
-    image_key: str | None
-    thumb_key: str | None
-    is_active: bool
-    popularity: int
     created_at: str
     updated_at: str
-    category_slug: str
-    category_name: str
     in_stock: bool
 
 
@@ -163,6 +149,15 @@ def admin_products(ctx: ShopContext, *, query: str | None, page: int, per_page: 
     return _paged(items, total, page, per_page)
 
 
+def _commit_and_read(ctx: ShopContext, uow: UnitOfWork, product_id: int) -> PublicProduct:
+    """Commit a product write, retire what it made stale, and return the product as it now is."""
+    uow.after_commit(lambda: _invalidate_product(ctx, product_id))
+    uow.commit()
+    stored = uow.catalog.product(product_id)
+    assert stored is not None
+    return public_product(stored)
+
+
 def _slugify(name: str) -> str:
     slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower())
     return "-".join(filter(None, slug.split("-")))[:160] or "product"
@@ -176,12 +171,7 @@ def create_product(ctx: ShopContext, values: ProductFields) -> PublicProduct:
         if uow.catalog.sku_taken(values["sku"]):
             raise Conflict(f"SKU {values['sku']!r} is already used", "sku")
         new: NewProduct = {**values, "slug": _slugify(values["name"])}
-        product_id = uow.catalog.add_product(new, now)
-        uow.after_commit(lambda: _invalidate_product(ctx, product_id))
-        uow.commit()
-        created = uow.catalog.product(product_id)
-    assert created is not None
-    return public_product(created)
+        return _commit_and_read(ctx, uow, uow.catalog.add_product(new, now))
 
 
 def update_product(ctx: ShopContext, product_id: int, changes: ProductChanges) -> PublicProduct:
@@ -195,11 +185,7 @@ def update_product(ctx: ShopContext, product_id: int, changes: ProductChanges) -
             changes = {**changes, "slug": _slugify(changes["name"])}
         if changes:
             uow.catalog.update_product(product_id, changes, now)
-        uow.after_commit(lambda: _invalidate_product(ctx, product_id))
-        uow.commit()
-        updated = uow.catalog.product(product_id)
-    assert updated is not None
-    return public_product(updated)
+        return _commit_and_read(ctx, uow, product_id)
 
 
 def set_product_image(ctx: ShopContext, product_id: int, data: bytes) -> PublicProduct:

@@ -32,7 +32,7 @@ from typing import Any
 from lakefront.control.database.failover import ClusterError, RoleChanges
 from lakefront.control.database.heartbeat import Heartbeat
 from lakefront.control.database.monitor import Monitor
-from lakefront.control.database.nodes import REPL_USER, pair, repl_password, semi_sync_timeout_ms
+from lakefront.control.database.nodes import REPL_USER, repl_password
 from lakefront.control.database.roles import FailoverEvent, Roles
 from lakefront.control.database.standby import Standby
 from lakefront.servers.base import HOST
@@ -47,14 +47,12 @@ class DatabaseCluster:
     def __init__(self, settings: Settings, *, on_change: Callable[[], None] | None = None) -> None:
         """`on_change` is called (from the monitor's and the nodes' threads) when roles or events change."""
         self.settings = settings
-        self.nodes = pair(settings)
-        self.semi_sync_timeout_ms = semi_sync_timeout_ms(settings)
-        endpoints_file = settings.db_endpoints_file or settings.run_dir / "db-endpoints.json"
-        self.roles = Roles(self.nodes, settings.db_roles_file, endpoints_file, on_change)
-        self.heartbeat = Heartbeat(settings, self.nodes, self.roles, self.semi_sync_timeout_ms)
-        self.standby_keeper = Standby(settings, self.nodes, self.roles, self.heartbeat, self.semi_sync_timeout_ms)
-        self.changes = RoleChanges(settings, self.nodes, self.roles, self.heartbeat, self.standby_keeper)
-        self.monitor = Monitor(settings, self.nodes, self.roles, self.heartbeat, self.standby_keeper, self.changes)
+        self.roles = Roles(settings, on_change)
+        self.nodes = self.roles.nodes
+        self.heartbeat = Heartbeat(self.roles)
+        self.standby_keeper = Standby(self.roles, self.heartbeat)
+        self.changes = RoleChanges(self.roles, self.heartbeat, self.standby_keeper)
+        self.monitor = Monitor(self.roles, self.heartbeat, self.standby_keeper, self.changes)
 
     @property
     def primary(self) -> str:
@@ -114,5 +112,5 @@ class DatabaseCluster:
                           "read_only": status.get("read_only")})
         return {"primary": roles.primary, "standby": roles.standby, "readers": list(roles.readers),
                 "generation": roles.generation, "standby_loss": self.settings.db.standby_loss,
-                "semi_sync_timeout_ms": self.semi_sync_timeout_ms, "standby_in_sync": roles.standby_in_sync,
+                "semi_sync_timeout_ms": roles.semi_sync_timeout_ms, "standby_in_sync": roles.standby_in_sync,
                 "nodes": nodes, "failovers": [e.as_dict() for e in roles.events]}

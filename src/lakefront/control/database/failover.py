@@ -20,7 +20,6 @@ from lakefront.control.database.nodes import DbNode
 from lakefront.control.database.roles import FailoverEvent, Roles, gtid_json, iso
 from lakefront.control.database.standby import Standby
 from lakefront.control.supervisor import now_iso
-from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
 
@@ -32,10 +31,7 @@ class ClusterError(RuntimeError):
 
 
 class RoleChanges:
-    def __init__(self, settings: Settings, nodes: dict[str, DbNode], roles: Roles, heartbeat: Heartbeat,
-                 standby: Standby) -> None:
-        self.settings = settings
-        self.nodes = nodes
+    def __init__(self, roles: Roles, heartbeat: Heartbeat, standby: Standby) -> None:
         self.roles = roles
         self.heartbeat = heartbeat
         self.standby = standby
@@ -47,7 +43,7 @@ class RoleChanges:
             log.warning("database: primary %s lost (%s) during another role change; waiting", roles.primary, reason)
             return None
         try:
-            old, new = self.nodes[roles.primary], self.nodes[roles.standby]
+            old, new = roles.nodes[roles.primary], roles.nodes[roles.standby]
             detected = time.time()
             if not new.alive() or new.needs_rejoin or new.busy or not roles.readers:
                 log.error("database: primary %s lost (%s) but %s is not a replicating standby; restarting %s "
@@ -55,7 +51,7 @@ class RoleChanges:
                 old.kill()
                 roles.restart_in_place = True
                 return None
-            if roles.standby_in_sync is False and self.settings.db.standby_loss == "continue":
+            if roles.standby_in_sync is False and roles.settings.db.standby_loss == "continue":
                 log.error("database: primary %s lost (%s) while %s was not in sync: promoting it could lose "
                           "acknowledged commits; restarting %s in place instead", old.name, reason, new.name,
                           old.name)
@@ -100,11 +96,11 @@ class RoleChanges:
     def switchover(self, request_id: str | None = None) -> FailoverEvent:
         """Planned: swap primary and standby with no lost and no failed write."""
         roles = self.roles
-        new = self.nodes[roles.standby]
+        new = roles.nodes[roles.standby]
         if not new.alive() or new.needs_rejoin or new.busy or not roles.readers:
             raise ClusterError(f"{new.name} is not a replicating standby (yet); nothing to switch over to")
         with roles.lock:
-            old, new = self.nodes[roles.primary], self.nodes[roles.standby]
+            old, new = roles.nodes[roles.primary], roles.nodes[roles.standby]
             started = time.time()
             event = FailoverEvent(id=request_id or uuid.uuid4().hex[:12], kind="switchover",
                                   reason="requested (lakefront failover)", old_primary=old.name,

@@ -11,20 +11,16 @@ import contextlib
 import logging
 from typing import Any
 
-from lakefront.control.database.nodes import WAIT_FOREVER_MS, DbNode
+from lakefront.control.database.nodes import WAIT_FOREVER_MS
 from lakefront.control.database.roles import Roles
 from lakefront.servers.base import HOST
-from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
 
 
 class Heartbeat:
-    def __init__(self, settings: Settings, nodes: dict[str, DbNode], roles: Roles, semi_sync_timeout_ms: int) -> None:
-        self.settings = settings
-        self.nodes = nodes
+    def __init__(self, roles: Roles) -> None:
         self.roles = roles
-        self.semi_sync_timeout_ms = semi_sync_timeout_ms
         self.failures = 0
         """Consecutive failed probes of the current primary."""
         self.first_failure = 0.0
@@ -47,14 +43,13 @@ class Heartbeat:
         """Rewrite the heartbeat through the primary; False when that fails."""
         import pymysql
 
-        db = self.settings.db
-        primary = self.roles.primary
+        db, primary, timeout_ms = self.roles.settings.db, self.roles.primary, self.roles.semi_sync_timeout_ms
         try:
             if self._conn is None:
                 # A commit may wait up to the semi-sync timeout for the standby; that is not a failure.
-                wait_s = self.semi_sync_timeout_ms / 1000 if self.semi_sync_timeout_ms < WAIT_FOREVER_MS else 3.0
+                wait_s = timeout_ms / 1000 if timeout_ms < WAIT_FOREVER_MS else 3.0
                 self._conn = pymysql.connect(
-                    host=HOST, port=self.nodes[primary].port, user=db.user,
+                    host=HOST, port=self.roles.nodes[primary].port, user=db.user,
                     password=db.password.get_secret_value(), database=db.name, autocommit=True,
                     connect_timeout=1, read_timeout=2 + wait_s, write_timeout=2)
             with self._conn.cursor() as cur:

@@ -14,31 +14,23 @@ from typing import Any
 
 from lakefront.control.database.failover import ClusterError, RoleChanges
 from lakefront.control.database.heartbeat import Heartbeat
-from lakefront.control.database.nodes import DbNode
 from lakefront.control.database.roles import Roles
 from lakefront.control.database.standby import Standby
 from lakefront.servers.mariadb import MariaDBError
-from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
 
 
 class Monitor:
-    def __init__(self, settings: Settings, nodes: dict[str, DbNode], roles: Roles, heartbeat: Heartbeat,
-                 standby: Standby, changes: RoleChanges) -> None:
-        self.settings = settings
-        self.nodes = nodes
-        self.roles = roles
-        self.heartbeat = heartbeat
-        self.standby = standby
-        self.changes = changes
+    def __init__(self, roles: Roles, heartbeat: Heartbeat, standby: Standby, changes: RoleChanges) -> None:
+        self.roles, self.heartbeat, self.standby, self.changes = roles, heartbeat, standby, changes
         self.last_status: dict[str, dict[str, Any]] = {}
         """Each node's last role_status()."""
         self._last_read_only: dict[str, Any] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._switchover_requests: list[str] = []
-        self._status_every = max(1, int(1.0 / settings.db.probe_interval_s))
+        self._status_every = max(1, int(1.0 / roles.settings.db.probe_interval_s))
         self._ticks = 0
 
     def start(self) -> None:
@@ -58,7 +50,7 @@ class Monitor:
         return request
 
     def _run(self) -> None:
-        interval = self.settings.db.probe_interval_s
+        interval = self.roles.settings.db.probe_interval_s
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -75,7 +67,7 @@ class Monitor:
             except ClusterError as exc:
                 log.error("database: switchover %s refused: %s", request, exc)
         self._ticks += 1
-        beat, limit = self.heartbeat, self.settings.db.probe_failures
+        beat, limit = self.heartbeat, self.roles.settings.db.probe_failures
         if beat.probe():
             beat.failures = 0
         else:
@@ -92,7 +84,7 @@ class Monitor:
     def _observe(self) -> None:
         """Roles, replication and semi-sync status of each live node (for status and the sync guard)."""
         roles = self.roles
-        for node in self.nodes.values():
+        for node in roles.nodes.values():
             if not node.alive() or node.busy:
                 continue
             try:
@@ -100,7 +92,7 @@ class Monitor:
             except MariaDBError:
                 continue
         primary = self.last_status.get(roles.primary, {})
-        standby = self.nodes[roles.standby]
+        standby = roles.nodes[roles.standby]
         replicating = bool(roles.readers) and standby.alive() and not standby.needs_rejoin
         # In sync: the primary's commits currently wait for the standby (semi-sync ON).
         in_sync = replicating and primary.get("semi_sync_master_status") is True
@@ -111,7 +103,7 @@ class Monitor:
 
     def _restart_dead(self) -> None:
         """Queue recovery of dead nodes and of a standby that has not rejoined (on the nodes worker)."""
-        for node in self.nodes.values():
+        for node in self.roles.nodes.values():
             if node.busy:
                 continue
             if node.name == self.roles.primary:

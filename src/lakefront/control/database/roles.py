@@ -1,6 +1,6 @@
-"""Who is primary and what is published: the pair's roles, kept in var/db-roles.json so a restart of `up`
-keeps them, the endpoints every app instance follows (var/run/db-endpoints.json), and the role changes
-so far. Shared by the monitor, the role changes and the standby's keeper."""
+"""The pair's nodes and their roles: who is primary, kept in var/db-roles.json so a restart of `up` keeps
+it, the endpoints every app instance follows (var/run/db-endpoints.json), and the role changes so far.
+The state the heartbeat, the standby's keeper, the role changes and the monitor share."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from lakefront.control.database.nodes import DbNode
+from lakefront.control.database.nodes import DbNode, pair, semi_sync_timeout_ms
 from lakefront.control.supervisor import now_iso
 from lakefront.data.endpoints import Endpoints, record_primary, recorded_primary, write_endpoints
+from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
 
@@ -49,13 +49,14 @@ def iso(ts: float) -> str:
 
 
 class Roles:
-    def __init__(self, nodes: dict[str, DbNode], roles_file: Path, endpoints_file: Path,
-                 on_change: Callable[[], None] | None = None) -> None:
-        self.nodes = nodes
-        self.roles_file = roles_file
-        self.endpoints_file = endpoints_file
-        recorded = recorded_primary(roles_file)
-        self.primary = recorded if recorded in nodes else "db-1"
+    def __init__(self, settings: Settings, on_change: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        self.nodes: dict[str, DbNode] = pair(settings)
+        self.semi_sync_timeout_ms = semi_sync_timeout_ms(settings)
+        self.roles_file = settings.db_roles_file
+        self.endpoints_file = settings.db_endpoints_file or settings.run_dir / "db-endpoints.json"
+        recorded = recorded_primary(self.roles_file)
+        self.primary = recorded if recorded in self.nodes else "db-1"
         self.generation = int(time.time() * 1000)  # grows across restarts of `up`
         self.readers: list[str] = []
         self.events: list[FailoverEvent] = []

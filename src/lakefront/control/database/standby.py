@@ -17,7 +17,6 @@ from lakefront.control.database.roles import Roles, gtid_json
 from lakefront.servers.base import HOST
 from lakefront.servers.mariadb import MariaDBError
 from lakefront.servers.replication import diverged
-from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
 
@@ -25,13 +24,9 @@ REPLAY_LIMIT = 1000  # an empty standby replays up to this many transactions; be
 
 
 class Standby:
-    def __init__(self, settings: Settings, nodes: dict[str, DbNode], roles: Roles, heartbeat: Heartbeat,
-                 semi_sync_timeout_ms: int) -> None:
-        self.settings = settings
-        self.nodes = nodes
+    def __init__(self, roles: Roles, heartbeat: Heartbeat) -> None:
         self.roles = roles
         self.heartbeat = heartbeat
-        self.semi_sync_timeout_ms = semi_sync_timeout_ms
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-nodes")
 
     def recover_later(self, node: DbNode) -> None:
@@ -47,8 +42,8 @@ class Standby:
 
     def rejoin(self, node: DbNode) -> None:
         """Make `node` the standby of the current primary: replicate, or rebuild if it diverged."""
-        s, roles = self.settings, self.roles
-        primary = self.nodes[roles.primary]
+        roles = self.roles
+        s, primary = roles.settings, roles.nodes[roles.primary]
         try:
             if not node.alive():
                 node.needs_rejoin = True
@@ -68,7 +63,7 @@ class Standby:
                 node.repl.replicate_from(HOST, primary.port, REPL_USER, repl_password(s),
                                          use_gtid="current_pos" if theirs else "slave_pos")
                 node.repl.wait_replicating(timeout=30)
-            primary.repl.set_semi_sync_master(True, self.semi_sync_timeout_ms)
+            primary.repl.set_semi_sync_master(True, roles.semi_sync_timeout_ms)
             node.needs_rejoin = node.busy = False  # before changed(): the saved state must not say rejoining
             roles.readers = [node.name]
             roles.publish()
@@ -91,7 +86,7 @@ class Standby:
                 log.warning("database: %s (pid %s) exited; restarting it read-only on its data directory",
                             node.name, pid if pid is not None else "killed at failover")
                 try:
-                    node.server.start(self.settings.log_dir / f"mariadb-{node.name}.log")
+                    node.server.start(roles.settings.log_dir / f"mariadb-{node.name}.log")
                     node.server.wait_ready(timeout=120)
                 except MariaDBError as exc:
                     log.error("database: %s did not come back: %s", node.name, exc)
@@ -105,7 +100,7 @@ class Standby:
                     # Failing over was impossible or refused: it has every acknowledged commit; writable again.
                     node.repl.promote()
                     if roles.readers:
-                        node.repl.set_semi_sync_master(True, self.semi_sync_timeout_ms)
+                        node.repl.set_semi_sync_master(True, roles.semi_sync_timeout_ms)
                     roles.restart_in_place = False
                     self.heartbeat.close()
                     roles.publish()

@@ -16,25 +16,6 @@ class CategoryRow(TypedDict):
     """Active products in the category."""
 
 
-class ProductRow(TypedDict):
-    id: int
-    sku: str
-    slug: str
-    name: str
-    description: str
-    category_id: int
-    price_cents: int
-    stock: int
-    image_key: str | None
-    thumb_key: str | None
-    is_active: bool
-    popularity: int
-    created_at: datetime
-    updated_at: datetime
-    category_slug: str
-    category_name: str
-
-
 class ProductFields(TypedDict):
     """What an admin gives for a new product."""
 
@@ -45,6 +26,23 @@ class ProductFields(TypedDict):
     price_cents: int
     stock: int
     is_active: bool
+
+
+class ProductColumns(ProductFields):
+    """A product's columns but its times, whose type depends on where the row is (ProductRow, PublicProduct)."""
+
+    id: int
+    slug: str
+    image_key: str | None
+    thumb_key: str | None
+    popularity: int
+    category_slug: str
+    category_name: str
+
+
+class ProductRow(ProductColumns):
+    created_at: datetime
+    updated_at: datetime
 
 
 class NewProduct(ProductFields):
