@@ -144,8 +144,9 @@ class Stack:
             self.data.start("database")
             return
         self.db.start()
+        roles, db = self.db.roles, self.settings.db
         log.info("database: primary %s, standby %s, monitor probing every %.2fs (failover after %d failures)",
-                 self.db.primary, self.db.standby, self.settings.db.probe_interval_s, self.settings.db.probe_failures)
+                 roles.primary, roles.standby, db.probe_interval_s, db.probe_failures)
 
     def request_switchover(self) -> None:
         """SIGUSR1 from `lakefront failover`: the request's id is in var/run/failover-request."""

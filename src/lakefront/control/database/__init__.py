@@ -54,14 +54,6 @@ class DatabaseCluster:
         self.changes = RoleChanges(self.roles, self.heartbeat, self.standby_keeper)
         self.monitor = Monitor(self.roles, self.heartbeat, self.standby_keeper, self.changes)
 
-    @property
-    def primary(self) -> str:
-        return self.roles.primary
-
-    @property
-    def standby(self) -> str:
-        return self.roles.standby
-
     def start(self) -> None:
         """Start both nodes, make the primary writable and the standby replicate, publish, monitor."""
         s = self.settings
@@ -70,14 +62,15 @@ class DatabaseCluster:
             node.server.start(s.log_dir / f"mariadb-{node.name}.log")
         for node in self.nodes.values():
             node.server.wait_ready()
-        primary = self.nodes[self.primary]
+        roles = self.roles
+        primary = self.nodes[roles.primary]
         primary.server.ensure_database(s.db.name, s.db.user, s.db.password.get_secret_value())
         primary.repl.ensure_replication_user(REPL_USER, repl_password(s))
         primary.repl.promote()
-        self.roles.save()
-        self.roles.publish()
-        log.info("database: %s is the primary on %s:%d", self.primary, HOST, primary.port)
-        self.standby_keeper.rejoin(self.nodes[self.standby])
+        roles.save()
+        roles.publish()
+        log.info("database: %s is the primary on %s:%d", roles.primary, HOST, primary.port)
+        self.standby_keeper.rejoin(self.nodes[roles.standby])
         self.monitor.start()
 
     def stop(self) -> None:
