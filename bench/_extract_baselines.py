@@ -39,7 +39,7 @@ def _s3_client(spec: dict[str, Any]) -> Any:
     import boto3
     from botocore.config import Config
 
-    # The same client shape as lakefront.data.objects_s3: path style and SigV4, which SeaweedFS needs.
+    # The same client shape as lakefront.data.objects.s3: path style and SigV4, which SeaweedFS needs.
     config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, region_name=spec["region"])
     return boto3.session.Session(aws_access_key_id=spec["access_key"], aws_secret_access_key=spec["secret_key"],
                                  region_name=spec["region"]).client("s3", endpoint_url=spec["endpoint"],

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from lakefront.data.endpoints import writer_url
+
 
 def seed_once(settings: Any, *, scale: float, seed: int, until: date, step: Callable[[str], None]) -> None:
     """Seed the embedded database of `settings` unless it already holds demo data."""
@@ -16,7 +18,7 @@ def seed_once(settings: Any, *, scale: float, seed: int, until: date, step: Call
 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     if settings.sqlite_path.exists():
-        engine = make_engine(settings.writer_url, write=False, busy_timeout_ms=1000)
+        engine = make_engine(writer_url(settings), write=False, busy_timeout_ms=1000)
         try:
             if has_data(engine):
                 return

@@ -46,9 +46,10 @@ import pymysql
 from _up import output, start_up, stop_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shoppers the e2e tests use
-from lakefront.control.database import node_server
+from lakefront.servers.managed import node_server
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
 from lakefront.servers.procs import free_port
+from lakefront.servers.replication import Replication
 from lakefront.servers.seaweedfs import pick_s3_port
 from support import MANY_SIGNUPS
 from support.shoppers import Shoppers
@@ -223,7 +224,7 @@ def run_drill(stack: Stack, number: int, products: list[int], clients: int, rng:
         drill.nodes_differ = True
     promoted = event["promoted_gtid"]
     for server in (primary, standby):
-        for (domain, sid), seq in server.gtid_binlog_state().items():
+        for (domain, sid), seq in Replication(server).gtid_binlog_state().items():
             if sid == old_sid and seq != promoted.get(f"{domain}-{sid}"):
                 drill.old_primary_writes_after_promotion += 1
     restarts = int(next(n["restarts"] for n in stack.database()["nodes"] if n["name"] == old))

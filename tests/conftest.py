@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from lakefront.data.objects import AREAS
-from lakefront.data.objects_s3 import S3Store
+from lakefront.data.objects.s3 import S3Store
 from lakefront.servers.seaweedfs import SeaweedFSServer
 from support.s3 import REGION, seaweedfs
 from support.servers import MariaDBHandle, RedisHandle, throwaway_mariadb, throwaway_redis

@@ -525,21 +525,6 @@ class Settings(BaseSettings):
         return self.objects.root or self.var_dir / "objects"
 
     @property
-    def writer_url(self) -> str:
-        if self.db.writer_url:
-            return self.db.writer_url
-        if self.profile is Profile.services:
-            return self._managed_url(self._primary_port())
-        if self.profile is Profile.aws:
-            # On an instance a silent SQLite file would lose every order at the next scale-in.
-            raise SettingsError("the aws profile needs db.writer_url or aws.db_secret (read at start-up)")
-        return f"sqlite:///{self.sqlite_path}"
-
-    @property
-    def reader_url(self) -> str:
-        return self.db.reader_url or self.writer_url
-
-    @property
     def replicated(self) -> bool:
         """True when `up` runs a primary and a standby itself and publishes their endpoints."""
         return "mariadb" in self.managed_servers() and self.db.standby
@@ -547,46 +532,17 @@ class Settings(BaseSettings):
     @property
     def db_endpoints_file(self) -> Path | None:
         """Where the failover monitor publishes the current writer and readers (the role RDS's DNS
-        endpoints play); None when the settings give the endpoints (writer_url)."""
+        endpoints play; format and readers: data/endpoints.py); None when the settings give the endpoints."""
         return self.run_dir / "db-endpoints.json" if self.replicated else None
+
+    @property
+    def db_roles_file(self) -> Path:
+        """Which node of the pair is primary, kept between runs of `up` (data/endpoints.py)."""
+        return self.var_dir / "db-roles.json"
 
     @property
     def standby_port(self) -> int:
         return self.db.standby_port or self.db.port + 1
-
-    @property
-    def standby_url(self) -> str | None:
-        """URL of the standby the failover monitor publishes as a reader, if `up` runs one and it is attached."""
-        readers = self._published().get("readers") or []
-        return self._managed_url(int(readers[0]["port"])) if readers else None
-
-    def _managed_url(self, port: int) -> str:
-        """URL of the app's database on a MariaDB node `lakefront up` runs, as the app user."""
-        password = self.db.password.get_secret_value()
-        return f"mysql+pymysql://{self.db.user}:{password}@127.0.0.1:{port}/{self.db.name}?charset=utf8mb4"
-
-    def _published(self) -> dict[str, Any]:
-        """The endpoints the failover monitor last published (format: data/endpoints.py), or {}."""
-        path = self.db_endpoints_file
-        try:
-            data = json.loads(path.read_text()) if path is not None else {}
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _primary_port(self) -> int:
-        """With a standby, the primary moves: the port the failover monitor last published as the writer
-        (or recorded as the primary in var/db-roles.json while nothing runs), else db.port."""
-        if not self.replicated:
-            return self.db.port
-        writer = self._published().get("writer")
-        if writer:
-            return int(writer["port"])
-        try:
-            primary = json.loads((self.var_dir / "db-roles.json").read_text()).get("primary")
-        except (OSError, ValueError, AttributeError):
-            primary = None
-        return self.standby_port if primary == "db-2" else self.db.port
 
     @property
     def cache_backend(self) -> str:

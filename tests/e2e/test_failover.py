@@ -25,8 +25,9 @@ import httpx
 import pymysql
 import pytest
 
-from lakefront.control.database import node_server
+from lakefront.servers.managed import node_server
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
+from lakefront.servers.replication import Replication
 from support.shoppers import ORDER_DEADLINE_S, REQUEST_TIMEOUT_S, Shoppers, place_order
 from support.web import Browser
 
@@ -228,11 +229,12 @@ def test_a_crashed_primary_loses_no_acknowledged_order_and_doubles_none(dbstack:
     # No transaction of the old primary after the promotion, on either node.
     promoted = event["promoted_gtid"]
     for name, server in ((new, primary), (old, rejoined)):
-        state = server.gtid_binlog_state()
+        state = Replication(server).gtid_binlog_state()
         for (domain, server_id), seq in state.items():
             if server_id == old_server_id:
                 assert seq == promoted.get(f"{domain}-{server_id}"), (name, state, promoted)
-    assert any(sid == old_server_id for _, sid in primary.gtid_binlog_state()), "the old primary's history is gone"
+    history = Replication(primary).gtid_binlog_state()
+    assert any(sid == old_server_id for _, sid in history), "the old primary's history is gone"
 
 
 def test_a_planned_switchover_fails_no_order(dbstack: Stack, products: list[int]) -> None:

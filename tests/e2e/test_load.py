@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from lakefront.data.endpoints import writer_url
 from lakefront.settings import Settings
 
 from .conftest import Stack, services_env, start_stack
@@ -68,7 +69,7 @@ def test_a_chaos_run_loses_no_acknowledged_order_and_duplicates_none(shop: Stack
     attempts = _jsonl(out / "orders.jsonl")
     acknowledged = {a["order_id"] for a in attempts if a["outcome"] == "ok"}
     settings = Settings.model_validate(shop.state()["settings"])
-    engine = sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(writer_url(settings), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT o.id, o.idempotency_key FROM orders o JOIN customers c ON c.id = o.customer_id "

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from lakefront.analytics import lake
 from lakefront.analytics.extract import parse_iso
+from lakefront.data.endpoints import reader_url
 from lakefront.data.objects import make_object_store
 from lakefront.settings import Settings
 
@@ -49,7 +50,7 @@ def test_the_scheduled_extract_puts_every_order_in_the_lake_exactly_once(stack: 
         if close is not None:
             close()
     cutoff = parse_iso(manifests[-1]["cutoff"])
-    engine = sa.create_engine(settings.reader_url)
+    engine = sa.create_engine(reader_url(settings))
     try:
         with engine.connect() as conn:
             source_ids = {r[0] for r in conn.execute(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lakefront.control.database import node_server
+from lakefront.servers.managed import node_server
 from lakefront.servers.mariadb import MariaDBServer
 
 from .conftest import Stack, services_env, start_stack

@@ -20,6 +20,7 @@ from lakefront.analytics import lake
 from lakefront.analytics.extract import run_extract
 from lakefront.analytics.process import run_process
 from lakefront.data import tables as t
+from lakefront.data.endpoints import writer_url
 from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
 from lakefront.settings import ExtractSettings, ProcessSettings, Settings
@@ -76,7 +77,7 @@ def shop(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         admin_token, customer_token = stack.db.add_customers("analyst", 2)
         stack.db.make_admin("analyst0@example.com")
         url = stack.instances[0].url
-        engine = sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(writer_url(settings), poolclass=sa.pool.NullPool)
         store = make_object_store(settings, "lake")
         yield Shop(stack, settings, engine, store, Api(url, admin_token), Api(url, customer_token), Api(url))
         engine.dispose()

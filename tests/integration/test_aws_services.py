@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from lakefront.data.aws_secrets import resolve_secrets
+from lakefront.data.endpoints import reader_url, writer_url
 from lakefront.data.engines import make_engine
 from lakefront.deploy.aws.jobs import JobError, start, wait
 from lakefront.deploy.aws.marts import ARROW_TO_GLUE, MARTS
@@ -79,10 +80,10 @@ def test_the_aws_profile_builds_working_database_urls_from_the_secret_at_start_u
     settings = load_settings(profile="aws", db={"name": "aws_profile"},
                              aws={"region": REGION, "db_secret": arn, "db_reader_host": "localhost"})
     resolved = resolve_secrets(settings)
-    writer, reader = make_url(resolved.writer_url), make_url(resolved.reader_url)
+    writer, reader = make_url(writer_url(resolved)), make_url(reader_url(resolved))
     assert (writer.password, writer.host, writer.port) == (password, "127.0.0.1", mariadb_server.port)
     assert (reader.password, reader.host) == (password, "localhost")
-    for url in (resolved.writer_url, resolved.reader_url):
+    for url in (writer_url(resolved), reader_url(resolved)):
         engine = make_engine(url, write=False)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT DATABASE(), CURRENT_USER()")).one() == ("aws_profile", "lf_aws@%")
@@ -104,7 +105,7 @@ def test_the_aws_profile_adds_the_cache_token_and_the_session_key_from_their_sec
                                                                     6390)
     assert pool.connection_class is redis.SSLConnection
     assert resolved.secret() == "k" * 64
-    assert resolved.writer_url == "sqlite:///unused.sqlite3"  # given directly: no secret needed, none read
+    assert writer_url(resolved) == "sqlite:///unused.sqlite3"  # given directly: no secret needed, none read
 
 
 def test_a_secret_that_cannot_be_read_stops_start_up_with_one_line_naming_it(aws_env: dict[str, str],

@@ -17,7 +17,7 @@ import pytest
 
 from lakefront.control.lb import LoadBalancer
 from lakefront.control.supervisor import InstanceGroup, healthz
-from lakefront.servers.caddy import CaddyProcess, start_caddy
+from lakefront.servers.caddy import CaddyServer, start_caddy
 from lakefront.servers.procs import free_port, pid_alive, spawn, stop
 from lakefront.settings import LoadBalancerSettings
 
@@ -54,7 +54,7 @@ def lb_settings() -> LoadBalancerSettings:
 
 
 @pytest.fixture
-def caddy(tmp_path: Path, lb_settings: LoadBalancerSettings) -> Iterator[CaddyProcess]:
+def caddy(tmp_path: Path, lb_settings: LoadBalancerSettings) -> Iterator[CaddyServer]:
     proc = start_caddy(host=lb_settings.host, admin_port=lb_settings.admin_port, work_dir=tmp_path / "caddy",
                        log_path=tmp_path / "caddy.log")
     yield proc
@@ -62,7 +62,7 @@ def caddy(tmp_path: Path, lb_settings: LoadBalancerSettings) -> Iterator[CaddyPr
 
 
 @pytest.fixture
-def balancer(tmp_path: Path, lb_settings: LoadBalancerSettings, caddy: CaddyProcess) -> Iterator[LoadBalancer]:
+def balancer(tmp_path: Path, lb_settings: LoadBalancerSettings, caddy: CaddyServer) -> Iterator[LoadBalancer]:
     lb = LoadBalancer(lb_settings, tmp_path / "access.log")
     yield lb
     lb.close()
@@ -80,7 +80,7 @@ def echoes(tmp_path: Path) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]
     stop([p for p, _ in started])
 
 
-def test_caddy_starts_with_only_its_admin_endpoint(caddy: CaddyProcess, lb_settings: LoadBalancerSettings) -> None:
+def test_caddy_starts_with_only_its_admin_endpoint(caddy: CaddyServer, lb_settings: LoadBalancerSettings) -> None:
     assert httpx.get(f"{caddy.admin_url}/config/").json() == {
         "admin": {"listen": f"127.0.0.1:{lb_settings.admin_port}", "config": {"persist": False}}}
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from lakefront.analytics import lake
 from lakefront.analytics.extract import PAUSE_ENV, last_runs, parse_iso, run_extract
 from lakefront.data import tables as t
+from lakefront.data.endpoints import writer_url
 from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
 from lakefront.settings import ExtractSettings, Settings
@@ -89,7 +90,7 @@ def source(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     settings = settings_for(var_dir, profile_env, "lake")
     # History ends two days ago, so no seeded row is younger than any safety lag a test uses.
     seed(settings, scale=0.01, seed=1, until=date.today() - timedelta(days=2), progress=False)
-    src = Source(var_dir, profile_env, sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool),
+    src = Source(var_dir, profile_env, sa.create_engine(writer_url(settings), poolclass=sa.pool.NullPool),
                  make_object_store(settings, "lake"))
     yield src
     src.engine.dispose()

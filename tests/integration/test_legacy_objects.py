@@ -12,8 +12,9 @@ import pytest
 from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.up import prepare_data
 from lakefront.data.objects import AREAS, Area, make_object_store
-from lakefront.data.objects_s3 import S3Store
-from lakefront.servers.seaweedfs import SeaweedFSServer, managed_seaweedfs, pick_s3_port
+from lakefront.data.objects.s3 import S3Store
+from lakefront.servers import managed as managed_servers
+from lakefront.servers.seaweedfs import SeaweedFSServer, pick_s3_port
 from lakefront.settings import Settings
 from support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
@@ -106,7 +107,7 @@ def managed(tmp_path: Path) -> Iterator[tuple[Settings, SeaweedFSServer]]:
     settings = Settings(profile="services", var_dir=tmp_path, objects={  # type: ignore[arg-type]
         "s3_port": pick_s3_port(), "access_key": ACCESS_KEY, "secret_key": SECRET_KEY})
     assert "seaweedfs" in settings.managed_servers()
-    server = managed_seaweedfs(settings)
+    server = managed_servers.start(settings, "object_store")
     try:
         yield settings, server
     finally:

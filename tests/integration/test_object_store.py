@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from lakefront.data.objects import AREAS, Area, DirectoryStore, ObjectInfo, ObjectStore, make_object_store
-from lakefront.data.objects_s3 import S3PermissionError, S3Store, S3StoreError, S3UnavailableError
+from lakefront.data.objects.s3 import S3PermissionError, S3Store, S3StoreError, S3UnavailableError
 from lakefront.servers.seaweedfs import SeaweedFSServer, pick_s3_port
 from lakefront.settings import Settings
 from support.s3 import ACCESS_KEY, REGION, SECRET_KEY, seaweedfs, store_for
@@ -317,7 +317,7 @@ def test_the_bucket_and_its_objects_survive_a_server_restart_on_the_same_dir(tmp
         with store_for(server) as store:
             store.put("images/kept.png", PNG, "image/png")
         server.stop()  # a clean stop, as `lakefront down` does
-        assert not server.running()
+        assert not server.running
 
         again = SeaweedFSServer(server.dir, server.s3_port, server.access_key, server.secret_key, buckets=("durable",))
         again.start(tmp_path / "weed-again.log")

@@ -22,6 +22,7 @@ from lakefront.analytics import lake
 from lakefront.analytics.extract import run_extract
 from lakefront.analytics.process import ModelResult, run_process
 from lakefront.data import tables as t
+from lakefront.data.endpoints import writer_url
 from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
 from lakefront.settings import ExtractSettings, ProcessSettings, Settings
@@ -70,7 +71,7 @@ def shop(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     settings = settings_for(var_dir, profile_env, "lake")
     seed(settings, scale=0.03, seed=7, until=UNTIL, progress=False)
     run_extract(settings)
-    src = Shop(var_dir, profile_env, sa.create_engine(settings.writer_url, poolclass=sa.pool.NullPool),
+    src = Shop(var_dir, profile_env, sa.create_engine(writer_url(settings), poolclass=sa.pool.NullPool),
                make_object_store(settings, "lake"), run_process(settings))
     yield src
     src.engine.dispose()

@@ -18,7 +18,8 @@ from typing import Any, Literal
 import pymysql
 import pytest
 
-from lakefront.servers.mariadb import HOST, MariaDBServer, diverged, parse_gtid_list
+from lakefront.servers.base import HOST
+from lakefront.servers.replication import Replication, diverged, parse_gtid_list
 from support.servers import APP_PASSWORD, APP_USER, mariadb_template, throwaway_mariadb
 
 log = logging.getLogger("lakefront.tests.replication")
@@ -28,41 +29,41 @@ REPL_USER = "repl"
 REPL_PASSWORD = "repl-secret"
 READ_ONLY_ERROR = 1290  # ER_OPTION_PREVENTS_STATEMENT: "running with the --read-only option"
 
-NewNode = Callable[[], MariaDBServer]
+NewNode = Callable[[], Replication]
 
 
 @pytest.fixture
 def new_node(tmp_path: Path) -> Iterator[NewNode]:
     """Started, ready, read-only (never promoted) servers; all stopped and removed at teardown."""
     with ExitStack() as stack:
-        def make() -> MariaDBServer:
-            return stack.enter_context(throwaway_mariadb(tmp_path, writable=False)).server
+        def make() -> Replication:
+            return Replication(stack.enter_context(throwaway_mariadb(tmp_path, writable=False)).server)
 
         yield make
 
 
-def _app(server: MariaDBServer) -> pymysql.Connection[Any]:
-    return pymysql.connect(host=HOST, port=server.port, user=APP_USER, password=APP_PASSWORD, database=DB,
+def _app(node: Replication) -> pymysql.Connection[Any]:
+    return pymysql.connect(host=HOST, port=node.server.port, user=APP_USER, password=APP_PASSWORD, database=DB,
                            autocommit=True, connect_timeout=5, read_timeout=30)
 
 
-def _app_exec(server: MariaDBServer, sql: str, args: Any = None) -> None:
-    with _app(server) as conn, conn.cursor() as cur:
+def _app_exec(node: Replication, sql: str, args: Any = None) -> None:
+    with _app(node) as conn, conn.cursor() as cur:
         cur.execute(sql, args)
 
 
-def _root_query(server: MariaDBServer, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
-    with server.connect_root() as conn, conn.cursor() as cur:
+def _root_query(node: Replication, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+    with node.server.connect_root() as conn, conn.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
 
 
-def _rows(server: MariaDBServer) -> list[tuple[Any, ...]]:
-    return _root_query(server, f"SELECT id, note FROM {DB}.orders ORDER BY id")
+def _rows(node: Replication) -> list[tuple[Any, ...]]:
+    return _root_query(node, f"SELECT id, note FROM {DB}.orders ORDER BY id")
 
 
-def _checksum(server: MariaDBServer) -> int:
-    return int(_root_query(server, f"CHECKSUM TABLE {DB}.orders")[0][1])
+def _checksum(node: Replication) -> int:
+    return int(_root_query(node, f"CHECKSUM TABLE {DB}.orders")[0][1])
 
 
 def _eventually(probe: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
@@ -73,36 +74,36 @@ def _eventually(probe: Callable[[], bool], what: str, timeout: float = 15.0) -> 
         time.sleep(0.02)
 
 
-def _synced(source: MariaDBServer, replica: MariaDBServer) -> None:
+def _synced(source: Replication, replica: Replication) -> None:
     position = source.role_status()["gtid_binlog_pos"]
     assert replica.wait_for_gtid(position, timeout=15), f"replica never reached {position}"
 
 
-def _primary(server: MariaDBServer) -> MariaDBServer:
-    server.promote()
-    server.ensure_replication_user(REPL_USER, REPL_PASSWORD)
-    server.ensure_database(DB, APP_USER, APP_PASSWORD)
-    _app_exec(server, "CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(40) NOT NULL) ENGINE=InnoDB")
-    return server
+def _primary(node: Replication) -> Replication:
+    node.promote()
+    node.ensure_replication_user(REPL_USER, REPL_PASSWORD)
+    node.server.ensure_database(DB, APP_USER, APP_PASSWORD)
+    _app_exec(node, "CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(40) NOT NULL) ENGINE=InnoDB")
+    return node
 
 
-def _attach(replica: MariaDBServer, primary: MariaDBServer,
+def _attach(replica: Replication, primary: Replication,
             use_gtid: Literal["slave_pos", "current_pos"] = "slave_pos") -> None:
-    replica.replicate_from(HOST, primary.port, REPL_USER, REPL_PASSWORD, use_gtid=use_gtid)
+    replica.replicate_from(HOST, primary.server.port, REPL_USER, REPL_PASSWORD, use_gtid=use_gtid)
     replica.wait_replicating(15)
 
 
 @pytest.fixture
-def pair(new_node: NewNode) -> tuple[MariaDBServer, MariaDBServer]:
+def pair(new_node: NewNode) -> tuple[Replication, Replication]:
     primary = _primary(new_node())
     replica = new_node()
     _attach(replica, primary)
     return primary, replica
 
 
-def _assert_read_only_error(server: MariaDBServer, sql: str) -> None:
+def _assert_read_only_error(node: Replication, sql: str) -> None:
     with pytest.raises(pymysql.err.OperationalError) as caught:
-        _app_exec(server, sql)
+        _app_exec(node, sql)
     assert caught.value.args[0] == READ_ONLY_ERROR, caught.value
 
 
@@ -127,7 +128,7 @@ def test_diverged_means_the_candidate_holds_a_gtid_the_primary_lacks() -> None:
 # ---- a. GTID replication, read-only replica --------------------------------------------------------
 
 def test_a_replica_gets_the_primarys_writes_and_read_only_binds_the_app_user_not_root(
-        pair: tuple[MariaDBServer, MariaDBServer]) -> None:
+        pair: tuple[Replication, Replication]) -> None:
     primary, replica = pair
     settings = _root_query(replica, "SELECT @@read_only, @@sync_binlog, @@innodb_flush_log_at_trx_commit, "
                                     "@@rpl_semi_sync_slave_enabled, @@rpl_semi_sync_master_enabled, "
@@ -161,7 +162,7 @@ def test_a_replica_gets_the_primarys_writes_and_read_only_binds_the_app_user_not
 # ---- b. lossless semi-sync ----------------------------------------------------------------------
 
 def test_b_semi_sync_commits_wait_for_the_standby_and_fall_back_after_the_timeout(
-        pair: tuple[MariaDBServer, MariaDBServer]) -> None:
+        pair: tuple[Replication, Replication]) -> None:
     primary, replica = pair
     assert primary.role_status()["semi_sync_master_status"] is False
     primary.set_semi_sync_master(True)
@@ -184,7 +185,7 @@ def test_b_semi_sync_commits_wait_for_the_standby_and_fall_back_after_the_timeou
     _app_exec(primary, "INSERT INTO orders VALUES (2, 'not acknowledged')")
     waited = time.monotonic() - started
     log.info("commit with the standby down returned after %.3fs (timeout %d ms)", waited,
-             primary.semi_sync_timeout_ms)
+             primary.server.semi_sync_timeout_ms)
     down = primary.role_status()
     assert down["semi_sync_master_no_tx"] == after["semi_sync_master_no_tx"] + 1  # it waited, then gave up
     assert down["semi_sync_master_yes_tx"] == after["semi_sync_master_yes_tx"]
@@ -204,13 +205,13 @@ def test_b_semi_sync_commits_wait_for_the_standby_and_fall_back_after_the_timeou
 # ---- c. failover primitives ----------------------------------------------------------------------
 
 def test_c_after_a_crash_the_promoted_replica_writes_and_the_restarted_old_primary_is_fenced(
-        pair: tuple[MariaDBServer, MariaDBServer]) -> None:
+        pair: tuple[Replication, Replication]) -> None:
     primary, replica = pair
     _app_exec(primary, "INSERT INTO orders VALUES (1, 'before')")
     _synced(primary, replica)
 
     killed_at = time.monotonic()
-    primary.kill()
+    primary.server.kill()
     replica.promote()
     _app_exec(replica, "INSERT INTO orders VALUES (2, 'after failover')")
     log.info("kill -9 of the primary to first write on the promoted replica: %.3fs", time.monotonic() - killed_at)
@@ -218,8 +219,8 @@ def test_c_after_a_crash_the_promoted_replica_writes_and_the_restarted_old_prima
     assert not status["read_only"] and not status["is_replica"]
     assert _rows(replica) == [(1, "before"), (2, "after failover")]
 
-    primary.start()
-    primary.wait_ready()
+    primary.server.start()
+    primary.server.wait_ready()
     restarted = primary.role_status()
     assert restarted["read_only"] and not restarted["is_replica"]  # fenced by construction, not replicating
     _assert_read_only_error(primary, "INSERT INTO orders VALUES (3, 'split brain')")
@@ -229,19 +230,19 @@ def test_c_after_a_crash_the_promoted_replica_writes_and_the_restarted_old_prima
 # ---- d. divergence and rebuild -------------------------------------------------------------------
 
 def test_d_a_diverged_old_primary_is_detected_and_rebuilt_while_the_new_primary_takes_writes(
-        pair: tuple[MariaDBServer, MariaDBServer]) -> None:
+        pair: tuple[Replication, Replication]) -> None:
     old, new = pair
     with _app(old) as conn, conn.cursor() as cur:
         cur.executemany("INSERT INTO orders VALUES (%s, %s)", [(i, f"row {i}") for i in range(1, 2001)])
     _synced(old, new)
     _root_query(new, "STOP SLAVE IO_THREAD")
     _app_exec(old, "INSERT INTO orders VALUES (5000, 'only on the old primary')")
-    old.kill()
+    old.server.kill()
     new.promote()
     _app_exec(new, "INSERT INTO orders VALUES (5001, 'only on the new primary')")
 
-    old.start()
-    old.wait_ready()
+    old.server.start()
+    old.server.wait_ready()
     old_state, new_state = old.gtid_binlog_state(), new.gtid_binlog_state()
     assert (5000, "only on the old primary") in _rows(old)  # the crash kept the acknowledged commit
     assert diverged(old_state, new_state)
@@ -261,7 +262,7 @@ def test_d_a_diverged_old_primary_is_detected_and_rebuilt_while_the_new_primary_
     writer = threading.Thread(target=keep_writing, daemon=True)
     writer.start()
     try:
-        took = old.rebuild_from(new, repl_user=REPL_USER, repl_password=REPL_PASSWORD, db_name=DB,
+        took = old.rebuild_from(new.server, repl_user=REPL_USER, repl_password=REPL_PASSWORD, db_name=DB,
                                 app_user=APP_USER, app_password=APP_PASSWORD, template=mariadb_template())
     finally:
         stop.set()
@@ -286,7 +287,7 @@ def test_d_a_diverged_old_primary_is_detected_and_rebuilt_while_the_new_primary_
 # ---- e. clean switchover -------------------------------------------------------------------------
 
 def test_e_a_clean_switchover_does_not_diverge_and_the_old_primary_rejoins_with_current_pos(
-        pair: tuple[MariaDBServer, MariaDBServer]) -> None:
+        pair: tuple[Replication, Replication]) -> None:
     old, new = pair
     with _app(old) as conn, conn.cursor() as cur:
         cur.executemany("INSERT INTO orders VALUES (%s, 'before')", [(i,) for i in range(1, 51)])
@@ -312,17 +313,17 @@ def test_e_a_clean_switchover_does_not_diverge_and_the_old_primary_rejoins_with_
 # ---- f. fencing ---------------------------------------------------------------------------------
 
 def test_f_fencing_a_dead_server_reports_unreachable(new_node: NewNode) -> None:
-    server = new_node()
-    server.kill()  # the socket file stays behind: connection refused
+    node = new_node()
+    node.server.kill()  # the socket file stays behind: connection refused
     started = time.monotonic()
-    assert server.fence() is False
-    server.socket_path.unlink()  # and now the socket is missing
-    assert server.fence() is False
-    log.info("fence() on a dead server (twice) returned in %.3fs", time.monotonic() - started)
+    assert node.fence() is False
+    node.server.socket_path.unlink()  # and now the socket is missing
+    assert node.fence() is False
+    log.info("fence() on a dead node (twice) returned in %.3fs", time.monotonic() - started)
 
 
 def test_f_fencing_a_live_primary_makes_it_read_only_and_kills_open_app_transactions(
-        pair: tuple[MariaDBServer, MariaDBServer]) -> None:
+        pair: tuple[Replication, Replication]) -> None:
     primary, replica = pair
     conn = _app(primary)
     try:
@@ -344,7 +345,7 @@ def test_f_fencing_a_live_primary_makes_it_read_only_and_kills_open_app_transact
 
 
 def test_f_fencing_interrupts_a_commit_waiting_for_the_standby_without_acknowledging_it(
-        pair: tuple[MariaDBServer, MariaDBServer]) -> None:
+        pair: tuple[Replication, Replication]) -> None:
     primary, replica = pair
     primary.set_semi_sync_master(True, timeout_ms=60_000)  # as good as "wait forever" for this test
     _eventually(lambda: primary.role_status()["semi_sync_master_clients"] == 1, "the standby attached as semi-sync")

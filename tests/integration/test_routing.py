@@ -19,6 +19,7 @@ from lakefront.data.endpoints import Endpoints, EndpointsFile, Node, write_endpo
 from lakefront.data.engines import DatabaseUnavailable, make_engine
 from lakefront.data.migrations import migrate
 from lakefront.data.routing import RoutedEngines
+from lakefront.servers.replication import Replication
 from support.servers import APP_PASSWORD, APP_USER, MariaDBHandle, throwaway_mariadb
 
 DB = "routing"
@@ -53,15 +54,15 @@ class Pair:
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("routing")
     with throwaway_mariadb(tmp) as primary, throwaway_mariadb(tmp, writable=False) as replica:
-        primary.server.ensure_replication_user("repl", "repl-secret")
+        Replication(primary.server).ensure_replication_user("repl", "repl-secret")
         url = primary.url(DB)
         engine = make_engine(url, write=True)
         migrate(engine)
         with engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE probe (id INT PRIMARY KEY, v VARCHAR(10))"))
         engine.dispose()
-        replica.server.replicate_from("127.0.0.1", primary.port, "repl", "repl-secret")
-        replica.server.wait_replicating()
+        Replication(replica.server).replicate_from("127.0.0.1", primary.port, "repl", "repl-secret")
+        Replication(replica.server).wait_replicating()
         yield Pair(primary, replica, tmp / "run" / "db-endpoints.json")
 
 
@@ -125,7 +126,7 @@ def test_reads_go_to_the_replica_while_its_lag_is_in_bound_then_to_the_primary(p
     engines = pair.engines(max_lag_ms=300, lag_check_s=0.0)
     try:
         pair.beat()
-        assert pair.replica.server.wait_for_gtid(_binlog_pos(pair.primary), timeout=10)
+        assert Replication(pair.replica.server).wait_for_gtid(_binlog_pos(pair.primary), timeout=10)
         assert _server_port(engines, write=False) == pair.replica.port
         assert engines.lag_ms() is not None
         with pair.replica.server.connect_root() as conn, conn.cursor() as cur:
@@ -144,7 +145,7 @@ def test_reads_go_to_the_replica_while_its_lag_is_in_bound_then_to_the_primary(p
             with pair.replica.server.connect_root() as conn, conn.cursor() as cur:
                 cur.execute("START SLAVE SQL_THREAD")
         pair.beat()
-        assert pair.replica.server.wait_for_gtid(_binlog_pos(pair.primary), timeout=10)
+        assert Replication(pair.replica.server).wait_for_gtid(_binlog_pos(pair.primary), timeout=10)
         assert _server_port(engines, write=False) == pair.replica.port
         assert engines.reads_routed["reader"] >= 2 and engines.reads_routed["writer"] >= 1
     finally:
@@ -155,7 +156,7 @@ def test_a_replica_without_a_heartbeat_serves_no_reads(pair: Pair, tmp_path: Pat
     pair.endpoints = tmp_path / "db-endpoints.json"
     with pair.primary.server.connect_root() as conn, conn.cursor() as cur:
         cur.execute(f"DELETE FROM `{DB}`.lf_heartbeat")
-    assert pair.replica.server.wait_for_gtid(_binlog_pos(pair.primary), timeout=10)
+    assert Replication(pair.replica.server).wait_for_gtid(_binlog_pos(pair.primary), timeout=10)
     pair.publish(1, pair.primary, [pair.replica])
     engines = pair.engines(max_lag_ms=60_000, lag_check_s=0.0)
     try:

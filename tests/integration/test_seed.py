@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from PIL import Image
 
 from lakefront.data import tables as t
+from lakefront.data.endpoints import writer_url
 from lakefront.data.engines import make_engine
 from lakefront.data.migrations import migrate
 from lakefront.data.objects import make_object_store
 from lakefront.demo import DemoDataExists, SeedSummary, has_data, seed
 from lakefront.settings import DatabaseSettings, Settings
-from lakefront.store.passwords import verify_password
+from lakefront.shop.passwords import verify_password
 from support.servers import MariaDBHandle
 
 UNTIL = date(2026, 6, 1)
@@ -48,7 +49,7 @@ class Seeded:
 def _seeded(root: Path, *, scale: float, seed_value: int) -> Iterator[Seeded]:
     settings = Settings(var_dir=root)
     summary = seed(settings, scale=scale, seed=seed_value, until=UNTIL, progress=False)
-    engine = make_engine(settings.writer_url, write=False)
+    engine = make_engine(writer_url(settings), write=False)
     yield Seeded(settings, summary, engine)
     engine.dispose()
 

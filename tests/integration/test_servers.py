@@ -11,12 +11,13 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from lakefront.data.endpoints import writer_url
 from lakefront.data.engines import make_engine
 from lakefront.data.migrations import migrate
+from lakefront.servers import managed
 from lakefront.servers import mariadb as mariadb_module
-from lakefront.servers.mariadb import MariaDBError, find_binaries, managed_mariadb
+from lakefront.servers.mariadb import MariaDBError, find_binaries
 from lakefront.servers.procs import free_port, pid_alive
-from lakefront.servers.redis import managed_redis
 from lakefront.settings import CacheSettings, DatabaseSettings, Profile, Settings
 from support.servers import (
     LOOPBACK_V4,
@@ -147,19 +148,19 @@ def test_redis_answers_ping_and_times_out_while_paused(redis_server: RedisHandle
 def test_the_managed_servers_under_var_serve_the_settings_urls(tmp_path: Path) -> None:
     settings = Settings(profile=Profile.services, var_dir=tmp_path / "var",
                         db=DatabaseSettings(port=free_port()), cache=CacheSettings(port=free_port()))
-    server = managed_mariadb(settings)
+    server = managed.start(settings, "database")
     try:
-        with _engine(settings.writer_url) as engine, engine.connect() as conn:
+        with _engine(writer_url(settings)) as engine, engine.connect() as conn:
             assert conn.execute(sa.text("SELECT DATABASE()")).scalar_one() == settings.db.name
         server.stop()
         # A second start finds the datadir initialised and the user already there.
-        server = managed_mariadb(settings)
+        server = managed.start(settings, "database")
         with pymysql.connect(host="127.0.0.1", port=settings.db.port, user=settings.db.user,
                              password=settings.db.password.get_secret_value(), database=settings.db.name) as conn:
             assert conn.open
     finally:
         server.stop()
-    cache = managed_redis(settings)
+    cache = managed.start(settings, "cache")
     try:
         with redis.Redis.from_url(settings.redis_url) as client:
             assert client.ping()

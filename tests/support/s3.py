@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lakefront.data.objects_s3 import S3Store
+from lakefront.data.objects.s3 import S3Store
 from lakefront.servers.seaweedfs import SeaweedFSError, SeaweedFSServer, pick_s3_port
 
 ACCESS_KEY = "test-access"

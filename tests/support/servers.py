@@ -22,6 +22,7 @@ from pathlib import Path
 from lakefront.servers.mariadb import MariaDBServer, install_datadir
 from lakefront.servers.procs import free_port
 from lakefront.servers.redis import RedisServer
+from lakefront.servers.replication import Replication
 
 APP_USER = "app"
 APP_PASSWORD = "app-secret"
@@ -97,7 +98,7 @@ def throwaway_mariadb(tmp_dir: Path | None = None, *, server_id: int | None = No
         server.start(root / "mariadbd.out")
         server.wait_ready()
         if writable:
-            server.promote()
+            Replication(server).promote()
         yield MariaDBHandle(server)
     finally:
         try:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from test_settings import _clean_env  # noqa: F401  (autouse: no LAKEFRONT_* variable, no lakefront.toml)
 
 from lakefront.data.aws_secrets import database_urls, resolve_secrets, with_redis_token
+from lakefront.data.endpoints import writer_url
 from lakefront.deploy.aws.jobs import JobError, job_driver, pascal
 from lakefront.settings import Profile, SettingsError, load_settings
 
@@ -40,7 +41,7 @@ def test_embedded_and_services_keep_their_defaults(profile: Profile) -> None:
 def test_an_aws_instance_without_a_database_refuses_rather_than_using_a_local_sqlite_file() -> None:
     s = load_settings(profile="aws")
     with pytest.raises(SettingsError, match=r"^the aws profile needs db\.writer_url or aws\.db_secret"):
-        _ = s.writer_url
+        _ = writer_url(s)
 
 
 def test_web_instances_reach_the_app_tier_at_the_internal_alb_they_are_given() -> None:

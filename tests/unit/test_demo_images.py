@@ -10,7 +10,7 @@ from PIL import Image
 from lakefront.demo.catalog import build_catalog
 from lakefront.demo.images import CANVAS, image_keys, make_product_image, render_product_image
 from lakefront.demo.plan import Plan, phase_rng
-from lakefront.store.media import ImageLimits
+from lakefront.shop.media import ImageLimits
 
 PLAN = Plan.build(scale=0.01, seed=2, until=date(2026, 6, 1), max_categories=20)
 LIMITS = ImageLimits(max_bytes=8 << 20, max_pixels=40_000_000, image_size=800, thumb_size=320)

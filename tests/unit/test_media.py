@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from lakefront.store.errors import InvalidInput
-from lakefront.store.media import ImageLimits, process_image
+from lakefront.shop.errors import InvalidInput
+from lakefront.shop.media import ImageLimits, process_image
 
 LIMITS = ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000, image_size=800, thumb_size=200)
 

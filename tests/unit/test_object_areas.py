@@ -16,7 +16,7 @@ from lakefront.demo.plan import Plan, phase_rng
 from lakefront.demo.vocabulary import CATEGORIES
 from lakefront.media_keys import is_image_key
 from lakefront.settings import SettingsError, load_settings
-from lakefront.store.media import ImageLimits, process_image
+from lakefront.shop.media import ImageLimits, process_image
 
 LIMITS = ImageLimits(max_bytes=1_000_000, max_pixels=1_000_000, image_size=64, thumb_size=32)
 

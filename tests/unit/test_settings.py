@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lakefront.data.endpoints import reader_url, writer_url
 from lakefront.settings import SETTINGS_JSON_ENV, Profile, SettingsError, load_settings
 
 
@@ -24,8 +25,8 @@ def test_defaults_are_the_embedded_profile_on_loopback() -> None:
     s = load_settings()
     assert s.profile is Profile.embedded
     assert (s.lb.host, s.lb.public_port, s.web.instances, s.app.instances) == ("127.0.0.1", 8080, 2, 2)
-    assert s.writer_url == f"sqlite:///{s.var_dir / 'db' / 'lakefront.sqlite3'}"
-    assert s.reader_url == s.writer_url
+    assert writer_url(s) == f"sqlite:///{s.var_dir / 'db' / 'lakefront.sqlite3'}"
+    assert reader_url(s) == writer_url(s)
     assert s.var_dir.is_absolute()
 
 
@@ -79,14 +80,14 @@ def test_the_generated_secret_is_shared_through_var(tmp_path: Path) -> None:
 def test_the_services_profile_runs_its_own_servers_unless_given_endpoints() -> None:
     own = load_settings(profile="services")
     assert own.managed_servers() == ["mariadb", "redis", "seaweedfs"]
-    assert own.writer_url.startswith("mysql+pymysql://lakefront:") and ":3307/lakefront" in own.writer_url
+    assert writer_url(own).startswith("mysql+pymysql://lakefront:") and ":3307/lakefront" in writer_url(own)
     assert (own.cache_backend, own.objects_backend) == ("redis", "s3")
 
     given = load_settings(profile="services", db={"writer_url": "mysql+pymysql://u:p@rds.example:3306/shop"},
                           cache={"redis_url": "redis://cache.example:6379/0"},
                           objects={"s3_endpoint": "https://s3.example"})
     assert given.managed_servers() == []
-    assert given.writer_url == "mysql+pymysql://u:p@rds.example:3306/shop"
+    assert writer_url(given) == "mysql+pymysql://u:p@rds.example:3306/shop"
     assert load_settings().managed_servers() == []
 
 

@@ -65,6 +65,7 @@ from lakefront.analytics import lake
 from lakefront.analytics.formats import CONTENT_TYPES, TIMESTAMP, check_format, open_writer, schema_to_json
 from lakefront.analytics.lake import Watermark
 from lakefront.data import tables as source_tables
+from lakefront.data.endpoints import reader_url, standby_url
 from lakefront.data.engines import make_engine
 from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.data.tables import heartbeat
@@ -373,16 +374,16 @@ def choose_source(settings: Settings, started: datetime) -> tuple[str, datetime]
     adds no load to the primary (the seed's diagram: SQL extraction from the standby); complete up to
     the heartbeat it has applied, since a lagging standby lacks rows the primary stamped before now.
     Otherwise the reader endpoint of the settings (the primary by default), complete up to now."""
-    standby = settings.standby_url
+    standby = standby_url(settings)
     if standby is None:
-        return settings.reader_url, started
+        return reader_url(settings), started
     beat = _heartbeat(standby, settings.db.busy_timeout_ms)
     if beat is not None and (started - beat).total_seconds() <= STANDBY_MAX_LAG_S:
         log.info("extract: reading the standby, complete up to its heartbeat %s", iso(beat))
         return standby, min(started, beat)
     log.warning("extract: standby lag %s; reading the primary instead",
                 "unknown" if beat is None else f"{(started - beat).total_seconds():.1f}s")
-    return settings.reader_url, started
+    return reader_url(settings), started
 
 
 def _heartbeat(url: str, busy_timeout_ms: int) -> datetime | None:

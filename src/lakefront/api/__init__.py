@@ -1,1 +1,1 @@
-"""The app tier (the Elastic Beanstalk role): a FastAPI JSON API over the store's use cases."""
+"""The app tier (the Elastic Beanstalk role): a FastAPI JSON API over the shop's use cases."""

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from lakefront import __version__
 from lakefront.api import openapi, problems
-from lakefront.api.deps import build_services
+from lakefront.api.bootstrap import build_services
 from lakefront.api.middleware import BodyLimit, ResponseHeaders
 from lakefront.api.routes import admin, analytics, auth, cart, catalog, events, health, media, orders
 from lakefront.asgi import ErrorResponseMiddleware, RequestLogMiddleware

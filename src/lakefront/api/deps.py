@@ -1,99 +1,32 @@
-"""Composition root of an app instance, and the request dependencies routes declare."""
+"""The request dependencies routes declare: the shop's context, the client's address, the signed-in customer.
+
+What they hand out was built once per process by api/bootstrap.py.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from lakefront.analytics.serving import Analytics, build_analytics
-from lakefront.data.cache import CacheAside, make_backend
-from lakefront.data.endpoints import EndpointsFile
-from lakefront.data.engines import Engines, make_engines
-from lakefront.data.objects import make_object_store
-from lakefront.data.routing import RoutedEngines
-from lakefront.data.uow import UnitOfWorkFactory
-from lakefront.settings import Settings
-from lakefront.store import customers
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import Forbidden, NotAuthenticated
-from lakefront.store.media import ImageLimits
-from lakefront.store.throttle import Throttle, ThrottlePolicy, Window
-from lakefront.store.tokens import TokenPolicy
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass
-class AppServices:
-    settings: Settings
-    instance: str
-    engines: Engines
-    ctx: StoreContext
-    analytics: Analytics
-    """Dashboards (checked at start-up) and the query service over the lake's marts."""
-    trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
-    """Peers whose X-Forwarded-For names the client (settings.lb.trusted_proxies)."""
-
-    def close(self) -> None:
-        self.analytics.close()
-        self.ctx.cache.backend.close()
-        self.engines.dispose()
-
-
-def database_engines(settings: Settings) -> Engines:
-    """Fixed endpoints from the settings, or (services profile with a standby) the ones the failover
-    monitor publishes, followed without a restart."""
-    endpoints_file = settings.db_endpoints_file
-    if endpoints_file is None:
-        return make_engines(settings.writer_url, settings.reader_url, busy_timeout_ms=settings.db.busy_timeout_ms,
-                            pool_size=settings.db.pool_size)
-    return RoutedEngines(EndpointsFile(endpoints_file), user=settings.db.user,
-                         password=settings.db.password.get_secret_value(), database=settings.db.name,
-                         pool_size=settings.db.pool_size, max_lag_ms=settings.db.max_replica_lag_ms,
-                         failover_wait_s=settings.db.failover_wait_s)
-
-
-def build_services(settings: Settings, instance: str) -> AppServices:
-    """Build every adapter this process uses, chosen by the settings' profile, in one place."""
-    engines = database_engines(settings)
-    cache = CacheAside(make_backend(settings.cache_backend, settings.cache_path, settings.redis_url,
-                                    settings.cache.timeout_s))
-    images = make_object_store(settings, "images")
-    limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
-                         settings.media.thumb_size)
-    # Reads that refill the cache after a write go to the primary for twice the lag bound: the bound,
-    # plus up to one lag measurement's age.
-    fresh_window_s = 2 * settings.db.max_replica_lag_ms / 1000 if settings.replicated or engines.routes_reads else 0.0
-    auth = settings.auth
-    throttle = Throttle(cache.backend, ThrottlePolicy(
-        signin_account=Window(auth.signin_account_limit, auth.signin_window_s),
-        signin_address=Window(auth.signin_address_limit, auth.signin_window_s),
-        signup_address=Window(auth.signup_address_limit, auth.signup_window_s)))
-    token_policy = TokenPolicy(idle=timedelta(seconds=auth.token_idle_s),
-                               absolute=timedelta(seconds=auth.token_absolute_s),
-                               renew_after=timedelta(seconds=auth.token_renew_after_s))
-    ctx = StoreContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, images=images,
-                       image_limits=limits, throttle=throttle, tokens=token_policy)
-    analytics = build_analytics(settings, make_object_store(settings, "lake"))
-    trusted = tuple(ipaddress.ip_network(net) for net in settings.lb.trusted_proxies)
-    return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx, analytics=analytics,
-                       trusted_proxies=trusted)
+from lakefront.api.bootstrap import AppServices, Network
+from lakefront.shop import customers
+from lakefront.shop.context import ShopContext
+from lakefront.shop.customers import PublicCustomer
+from lakefront.shop.errors import Forbidden, NotAuthenticated
 
 
 def services(request: Request) -> AppServices:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def context(request: Request) -> StoreContext:
+def context(request: Request) -> ShopContext:
     return services(request).ctx
 
 
-Ctx = Annotated[StoreContext, Depends(context)]
+Ctx = Annotated[ShopContext, Depends(context)]
 
 
 def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
@@ -144,22 +77,22 @@ def bearer_token(request: Request,
 Token = Annotated[str | None, Depends(bearer_token)]
 
 
-def current_customer(ctx: Ctx, token: Token) -> dict[str, Any]:
+def current_customer(ctx: Ctx, token: Token) -> PublicCustomer:
     if token is None:
         raise NotAuthenticated()
     return customers.authenticate(ctx, token)
 
 
-def optional_customer(ctx: Ctx, token: Token) -> dict[str, Any] | None:
+def optional_customer(ctx: Ctx, token: Token) -> PublicCustomer | None:
     return None if token is None else customers.authenticate(ctx, token)
 
 
-def admin(customer: Annotated[dict[str, Any], Depends(current_customer)]) -> dict[str, Any]:
+def admin(customer: Annotated[PublicCustomer, Depends(current_customer)]) -> PublicCustomer:
     if not customer["is_admin"]:
         raise Forbidden("admins only")
     return customer
 
 
-Customer = Annotated[dict[str, Any], Depends(current_customer)]
-MaybeCustomer = Annotated[dict[str, Any] | None, Depends(optional_customer)]
-Admin = Annotated[dict[str, Any], Depends(admin)]
+Customer = Annotated[PublicCustomer, Depends(current_customer)]
+MaybeCustomer = Annotated[PublicCustomer | None, Depends(optional_customer)]
+Admin = Annotated[PublicCustomer, Depends(admin)]

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
 from lakefront.data.engines import DatabaseUnavailable
-from lakefront.store.errors import (
+from lakefront.shop.errors import (
     Conflict,
     Forbidden,
     InvalidInput,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from lakefront.cli.common import settings_from_cli
+from lakefront.data.endpoints import writer_url
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +20,7 @@ def register(app: typer.Typer) -> None:
         from lakefront.data.migrations import current_revision, migrate
 
         settings = settings_from_cli()
-        engine = make_engine(settings.writer_url, write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
+        engine = make_engine(writer_url(settings), write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
         before = current_revision(engine)
         migrate(engine, revision)
         after = current_revision(engine)

@@ -1,4 +1,4 @@
-"""`lakefront extract`: copy the store's tables from the read endpoint into the lake."""
+"""`lakefront extract`: copy the shop's tables from the read endpoint into the lake."""
 
 from __future__ import annotations
 

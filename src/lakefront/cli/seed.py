@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import typer
 
 from lakefront.cli.common import UserError, settings_from_cli
+from lakefront.data.endpoints import writer_url
 
 
 def parse_until(value: str | None) -> date | None:
@@ -56,5 +57,5 @@ def register(app: typer.Typer) -> None:
         try:
             seed_demo(settings, scale=chosen_scale, seed=chosen_seed, until=until_date, progress=True)
         except DemoDataExists as exc:
-            where = make_url(settings.writer_url).render_as_string(hide_password=True)
+            where = make_url(writer_url(settings)).render_as_string(hide_password=True)
             raise UserError(f"{exc} ({where})") from None

@@ -8,56 +8,30 @@ that dies is restarted on its own data directory, as a managed service restarts 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lakefront.data.endpoints import writer_url
+from lakefront.servers import managed
+from lakefront.servers.base import Server
 from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
 
-
-def _mariadb(settings: Settings) -> Any:
-    from lakefront.servers.mariadb import managed_mariadb
-
-    return managed_mariadb(settings)
-
-
-def _redis(settings: Settings) -> Any:
-    from lakefront.servers.redis import managed_redis
-
-    return managed_redis(settings)
-
-
-def _seaweedfs(settings: Settings) -> Any:
-    from lakefront.servers.seaweedfs import managed_seaweedfs
-
-    return managed_seaweedfs(settings)
-
-
-# topology component id -> (server name, starter)
-SERVERS: dict[str, tuple[str, Callable[[Settings], Any]]] = {
-    "database": ("mariadb", _mariadb),
-    "cache": ("redis", _redis),
-    "object_store": ("seaweedfs", _seaweedfs),
-}
+SERVERS = managed.ROLES
+"""Topology component id -> the server `up` runs for it."""
 
 
 @dataclass
 class Managed:
     name: str
     component: str
-    server: Any
-    port: int
+    server: Server
     restarts: int = 0
 
-    def alive(self) -> bool:
-        proc = getattr(self.server, "proc", None)
-        return proc is not None and proc.poll() is None
-
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "component": self.component, "pid": self.server.pid, "port": self.port,
-                "restarts": self.restarts}
+        return {"name": self.name, "component": self.component, "pid": self.server.pid,
+                "port": self.server.port, "restarts": self.restarts}
 
 
 def endpoint(settings: Settings, component: str) -> str:
@@ -65,7 +39,7 @@ def endpoint(settings: Settings, component: str) -> str:
     if component == "database":
         from sqlalchemy.engine import make_url
 
-        return make_url(settings.writer_url).render_as_string(hide_password=True)
+        return make_url(writer_url(settings)).render_as_string(hide_password=True)
     if component == "cache":
         if settings.cache_backend == "redis":
             return settings.redis_url
@@ -78,32 +52,27 @@ class DataServers:
         self.settings = settings
         self.servers: dict[str, Managed] = {}
 
-    def _port(self, component: str) -> int:
-        return {"database": self.settings.db.port, "cache": self.settings.cache.port,
-                "object_store": self.settings.objects.s3_port}[component]
-
     def start(self, component: str) -> None:
-        name, starter = SERVERS[component]
+        name = SERVERS[component]
         if name not in self.settings.managed_servers():
             log.info("%s: using the endpoint from the settings: %s", component, endpoint(self.settings, component))
             return
-        server = starter(self.settings)
-        self.servers[component] = Managed(name, component, server, self._port(component))
-        log.info("%s: %s ready on 127.0.0.1:%d (pid %s)", component, name, self._port(component), server.pid)
+        server = managed.start(self.settings, component)
+        self.servers[component] = Managed(name, component, server)
+        log.info("%s: %s ready on %s:%d (pid %s)", component, name, server.host, server.port, server.pid)
 
     def tick(self) -> bool:
         """Restart any managed server that died; True when something changed."""
         changed = False
-        for component, managed in self.servers.items():
-            if managed.alive():
+        for component, entry in self.servers.items():
+            if entry.server.running:
                 continue
-            log.warning("%s: %s (pid %s) exited; restarting it on its data directory", component, managed.name,
-                        managed.server.pid)
-            _, starter = SERVERS[component]
-            managed.server = starter(self.settings)
-            managed.restarts += 1
-            log.info("%s: %s back on 127.0.0.1:%d (pid %s)", component, managed.name, managed.port,
-                     managed.server.pid)
+            log.warning("%s: %s (pid %s) exited; restarting it on its data directory", component, entry.name,
+                        entry.server.pid)
+            managed.restart(self.settings, entry.server)
+            entry.restarts += 1
+            log.info("%s: %s back on %s:%d (pid %s)", component, entry.name, entry.server.host, entry.server.port,
+                     entry.server.pid)
             changed = True
         return changed
 
@@ -111,10 +80,10 @@ class DataServers:
         return [m.describe() for m in self.servers.values()]
 
     def stop(self) -> None:
-        for managed in reversed(list(self.servers.values())):
+        for entry in reversed(list(self.servers.values())):
             try:
-                managed.server.stop()
-                log.info("%s: %s stopped", managed.component, managed.name)
+                entry.server.stop()
+                log.info("%s: %s stopped", entry.component, entry.name)
             except Exception as exc:  # stopping must go on for the others
-                log.warning("%s: %s did not stop cleanly: %s", managed.component, managed.name, exc)
+                log.warning("%s: %s did not stop cleanly: %s", entry.component, entry.name, exc)
         self.servers.clear()

@@ -1,6 +1,7 @@
-"""Scheduled jobs of the control plane: the analytics pipeline's extract, every `extract.interval_s`.
+"""Scheduled jobs of the control plane: the analytics pipeline (extract, then process), every
+`extract.interval_s` (control/up.py schedules it).
 
-Each run is a child process (`lakefront extract`), so a crash or a memory spike in a job never
+Each run is a child process (`lakefront pipeline`), so a crash or a memory spike in a job never
 touches `up` or the instances; its output goes to var/log/<job>.log, and one line per run goes to
 `up`'s log. A run still going when the next is due is not doubled: the schedule waits for it.
 """
@@ -68,7 +69,7 @@ class Job:
 
     def stop(self) -> None:
         if self.proc is not None:
-            # A killed extract commits nothing: its files are orphans readers never see.
+            # A killed run commits nothing it had not finished: its files are orphans readers never see.
             stop([self.proc], timeout=10.0)
             log.info("%s: stopped the run in progress", self.name)
             self.proc = None

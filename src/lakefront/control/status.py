@@ -15,6 +15,7 @@ from lakefront import topology
 from lakefront.control.dataservers import endpoint
 from lakefront.control.state import running_state
 from lakefront.control.supervisor import healthz
+from lakefront.data.endpoints import reader_url
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import Settings
 
@@ -77,7 +78,7 @@ def _database_row(comp: topology.Component, settings: Settings) -> Row:
 
     where = endpoint(settings, "database")
     try:
-        count = product_count(settings.reader_url, settings.db.busy_timeout_ms)
+        count = product_count(reader_url(settings), settings.db.busy_timeout_ms)
     except Exception as exc:  # any failure to query is what status must report
         return Row(comp.id, comp.name, "failing", f"{where}: query failed: {str(exc).splitlines()[0][:120]}")
     return Row(comp.id, comp.name, "ok", f"{count} products; {where}")
@@ -85,8 +86,9 @@ def _database_row(comp: topology.Component, settings: Settings) -> Row:
 
 def _replication_rows(settings: Settings, state: dict[str, Any], database: Row) -> Row:
     """Roles, the last failover (on the database row) and the standby's replication, observed live."""
-    from lakefront.control.database import node_server
+    from lakefront.servers.managed import node_server
     from lakefront.servers.mariadb import MariaDBError
+    from lakefront.servers.replication import Replication
 
     cluster = state["database"]
     comp = topology.component("standby")
@@ -99,7 +101,7 @@ def _replication_rows(settings: Settings, state: dict[str, Any], database: Row) 
         database.detail += (f"; last {last['kind']} {last['old_primary']} -> {last['new_primary']} at "
                             f"{last['promoted_at']} in {last['duration_s']:.2f}s")
     try:
-        status = node_server(settings.var_dir, standby["name"], int(standby["port"])).role_status()
+        status = Replication(node_server(settings.var_dir, standby["name"], int(standby["port"]))).role_status()
     except MariaDBError as exc:
         return Row(comp.id, comp.name, "failing", f"{standby['name']} (port {standby['port']}): {exc}")
     lag = _heartbeat_lag_ms(settings, standby["port"])

@@ -24,7 +24,9 @@ from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
-from lakefront.servers.caddy import CaddyError, CaddyProcess, start_caddy
+from lakefront.data.endpoints import writer_url
+from lakefront.servers import managed
+from lakefront.servers.caddy import CaddyError, CaddyServer
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import SETTINGS_JSON_ENV, Settings
 
@@ -80,7 +82,7 @@ def prepare_data(settings: Settings, *, seed: bool) -> None:
     from lakefront.data.engines import make_engine
     from lakefront.data.migrations import migrate
 
-    engine = make_engine(settings.writer_url, write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
+    engine = make_engine(writer_url(settings), write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
     try:
         migrate(engine)
     finally:
@@ -88,7 +90,7 @@ def prepare_data(settings: Settings, *, seed: bool) -> None:
     log.info("database migrated: %s", endpoint(settings, "database"))
     if not (seed and settings.demo.load_on_first_run):
         return
-    count = product_count(settings.writer_url, settings.db.busy_timeout_ms)
+    count = product_count(writer_url(settings), settings.db.busy_timeout_ms)
     if count:
         log.info("demo data: database has %d products; not loading", count)
         return
@@ -117,14 +119,12 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started_at = now_iso()
-        self.caddy: CaddyProcess | None = None
+        self.caddy: CaddyServer | None = None
         self.lb: LoadBalancer | None = None
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
         self.data = DataServers(settings)
-        self.db: DatabaseCluster | None = DatabaseCluster(settings) if settings.replicated else None
-        if self.db is not None:
-            self.db.on_change = self.save
+        self.db = DatabaseCluster(settings, on_change=self.save) if settings.replicated else None
         self._save_lock = threading.Lock()
         self._listeners: list[tuple[str, str]] = []
         """(listener, tier) in the order they were opened: what a replacement balancer must serve."""
@@ -148,8 +148,9 @@ class Stack:
             self.data.start("database")
             return
         self.db.start()
+        roles, db = self.db.roles, self.settings.db
         log.info("database: primary %s, standby %s, monitor probing every %.2fs (failover after %d failures)",
-                 self.db.primary, self.db.standby, self.settings.db.probe_interval_s, self.settings.db.probe_failures)
+                 roles.primary, roles.standby, db.probe_interval_s, db.probe_failures)
 
     def request_switchover(self) -> None:
         """SIGUSR1 from `lakefront failover`: the request's id is in var/run/failover-request."""
@@ -205,9 +206,9 @@ class Stack:
     def _ensure_caddy(self) -> LoadBalancer:
         if self.lb is None:
             lb = self.settings.lb
-            self.caddy = start_caddy(host=lb.host, admin_port=lb.admin_port, work_dir=self.settings.run_dir / "caddy",
-                                     log_path=self.settings.log_dir / "caddy.log")
-            log.info("caddy: started pid=%d admin=%s", self.caddy.pid, self.caddy.admin_url)
+            self.caddy = managed.balancer(self.settings)
+            self.caddy.start_ready(self.settings.log_dir / "caddy.log")
+            log.info("caddy: started pid=%s admin=%s", self.caddy.pid, self.caddy.admin_url)
             self.lb = LoadBalancer(lb, self.access_log)
         return self.lb
 
@@ -232,7 +233,7 @@ class Stack:
         under a second here): one node is a single point of failure. Issue #12's redundant balancers
         replace this hook; `lakefront load --chaos` kills the node through it (load/faults.py).
         """
-        assert self.caddy is not None
+        assert self.caddy is not None and self.caddy.proc is not None
         log.warning("caddy: pid=%d exited with status %s; starting a replacement", self.caddy.pid,
                     self.caddy.proc.returncode)
         if self.lb is not None:
@@ -285,7 +286,7 @@ class Stack:
                 changed |= group.tick()
             for job in self.jobs:
                 changed |= job.tick()
-            if self.caddy is not None and self.caddy.proc.poll() is not None:
+            if self.caddy is not None and self.caddy.proc is not None and self.caddy.proc.poll() is not None:
                 self.replace_balancer()
                 changed = True
             if changed:
@@ -310,8 +311,9 @@ class Stack:
         if self.lb is not None:
             self.lb.close()
         if self.caddy is not None:
+            pid = self.caddy.pid
             self.caddy.stop()
-            log.info("caddy: stopped pid=%d", self.caddy.pid)
+            log.info("caddy: stopped pid=%s", pid)
         if self.db is not None:
             self.db.stop()
         self.data.stop()

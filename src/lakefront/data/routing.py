@@ -17,23 +17,18 @@ import logging
 import threading
 import time
 from typing import Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lakefront.data.endpoints import EndpointsFile, Node
-from lakefront.data.engines import DatabaseUnavailable, Engines, QueryCounter, make_engine
+from lakefront.data.endpoints import EndpointsFile, Node, mysql_url, reader_url, writer_url
+from lakefront.data.engines import DatabaseUnavailable, Engines, QueryCounter, make_engine, make_engines
+from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.data")
 
 POLL_S = 0.05
 _LAG_SQL = sa.text("SELECT TIMESTAMPDIFF(MICROSECOND, beat_at, UTC_TIMESTAMP(6)) FROM lf_heartbeat WHERE id = 1")
-
-
-def mysql_url(node: Node, *, user: str, password: str, database: str) -> str:
-    return (f"mysql+pymysql://{quote(user, safe='')}:{quote(password, safe='')}@{node.host}:{node.port}/"
-            f"{database}?charset=utf8mb4")
 
 
 def _unreachable(exc: sa.exc.DBAPIError) -> bool:
@@ -193,3 +188,16 @@ class RoutedEngines(Engines):
         for engine in (self._w, self._r):
             if engine is not None:
                 engine.dispose()
+
+
+def engines_for(settings: Settings) -> Engines:
+    """A long-running process's engines: the settings' fixed endpoints, or (services profile with a standby)
+    the ones the failover monitor publishes, followed without a restart."""
+    endpoints_file = settings.db_endpoints_file
+    db = settings.db
+    if endpoints_file is None:
+        return make_engines(writer_url(settings), reader_url(settings), busy_timeout_ms=db.busy_timeout_ms,
+                            pool_size=db.pool_size)
+    return RoutedEngines(EndpointsFile(endpoints_file), user=db.user, password=db.password.get_secret_value(),
+                         database=db.name, pool_size=db.pool_size, max_lag_ms=db.max_replica_lag_ms,
+                         failover_wait_s=db.failover_wait_s)

@@ -23,6 +23,14 @@ log = logging.getLogger("lakefront.data")
 
 
 class UnitOfWork:
+    """`with uow:` opens the transaction and binds the repositories to it; `commit()` ends it (else rollback)."""
+
+    catalog: CatalogRepo
+    customers: CustomerRepo
+    carts: CartRepo
+    orders: OrderRepo
+    events: EventRepo
+
     def __init__(self, engines: Engines, *, write: bool, fresh: bool = False) -> None:
         self._engines = engines
         self.write = write

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lakefront.data import tables as t
+from lakefront.data.endpoints import writer_url
 from lakefront.data.engines import make_engine
 from lakefront.data.migrations import migrate
 from lakefront.data.objects import make_object_store
@@ -27,7 +28,7 @@ from lakefront.demo.plan import Plan, phase_rng
 from lakefront.demo.vocabulary import CATEGORIES
 from lakefront.demo.writer import Phases, Sink
 from lakefront.settings import Settings
-from lakefront.store.media import ImageLimits
+from lakefront.shop.media import ImageLimits
 
 __all__ = ["DemoDataExists", "SeedSummary", "has_data", "seed"]
 
@@ -75,7 +76,7 @@ def seed(settings: Settings, *, scale: float, seed: int, until: date | None = No
     started = time.perf_counter()
     until = until or datetime.now(UTC).date()
     plan = Plan.build(scale=scale, seed=seed, until=until, max_categories=len(CATEGORIES))
-    engine = make_engine(settings.writer_url, write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
+    engine = make_engine(writer_url(settings), write=True, busy_timeout_ms=settings.db.busy_timeout_ms)
     jobs: list[ImageJob] = []
     try:
         migrate(engine)

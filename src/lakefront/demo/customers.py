@@ -11,7 +11,7 @@ from typing import Any
 
 from lakefront.demo.plan import HISTORY_DAYS, Plan
 from lakefront.demo.vocabulary import EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES
-from lakefront.store.passwords import hash_password_with_salt
+from lakefront.shop.passwords import hash_password_with_salt
 
 ADMIN_EMAIL = "admin@lakefront.local"
 # The demo's documented sign-ins (README); a real deployment loads no demo data.

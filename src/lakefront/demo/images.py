@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from lakefront.data.objects import ObjectStore
 from lakefront.demo.catalog import Product
 from lakefront.demo.vocabulary import RGB
-from lakefront.store.media import CONTENT_TYPE, ImageLimits, ProcessedImage, encode_product_image
+from lakefront.shop.media import CONTENT_TYPE, ImageLimits, ProcessedImage, encode_product_image
 
 # Drawn at this size; the stored image is never upscaled, so this bounds the work per product.
 CANVAS = 600

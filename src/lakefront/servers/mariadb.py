@@ -8,7 +8,7 @@ One `MariaDBServer` owns one root directory D:
 
 The replication settings (binary log, GTID strictness, relay log) are always on so that a standby
 can be attached to any primary started here; semi-synchronous replication is not: enabled on a
-primary with no replica attached it stalls every commit (see SERVICES.md).
+primary with no replica attached it stalls every commit for the semi-sync timeout.
 
 Every node starts read-only and without replication threads (fencing by construction): it becomes
 writable only when the control plane calls `promote()`, and replicates only after `replicate_from()`.
@@ -16,11 +16,9 @@ read_only binds the application user (privileges on its database only, no READ O
 root: the control plane uses root, over the unix socket, for administration only. Replicated events
 are applied regardless of read_only.
 
-The replication operations for the control plane (`ensure_replication_user`, `replicate_from`,
-`wait_replicating`, `wait_for_gtid`, `promote`, `set_semi_sync_master`, `fence`, `role_status`,
-`gtid_binlog_state`, `rebuild_from`) live in servers/replication.py, in the `Replication` mixin
-that `MariaDBServer` inherits; `parse_gtid_list`, `diverged`, `HOST` and `MariaDBError` are defined
-there too and re-exported here, the import path for callers.
+The replication operations of the control plane (promote, replicate_from, fence, role_status,
+rebuild_from, ...) are servers/replication.py's `Replication`, which holds a `MariaDBServer`; this
+module knows nothing of replication but the settings every node starts with.
 """
 
 from __future__ import annotations
@@ -36,27 +34,35 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakefront.servers.procs import crash, port_open, spawn, terminate, wait_until_ready
-from lakefront.servers.replication import _INSTALL_HINT, Replication, _check_identifier, _one_line
-from lakefront.servers.replication import HOST as HOST
-from lakefront.servers.replication import MariaDBError as MariaDBError
-from lakefront.servers.replication import diverged as diverged
-from lakefront.servers.replication import parse_gtid_list as parse_gtid_list
+from lakefront.servers.base import HOST, Server, ServerError, system_binary
 
 if TYPE_CHECKING:
     import pymysql
-
-    from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.servers")
 
 _SEARCH_DIRS = (Path("/usr/sbin"), Path("/usr/bin"))
 # sun_path holds 108 bytes; deep temp dirs (pytest's) can exceed it.
 _MAX_SOCKET_PATH = 100
+INSTALL_HINT = "install it with: apt-get install mariadb-server"
+
+
+class MariaDBError(ServerError):
+    """MariaDB could not be found, initialised, started or administered; the message is one line."""
+
+
+def one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def check_identifier(value: str) -> None:
+    # Database and user names go into SQL as identifiers; settings restrict them the same way.
+    if not value or len(value) > 64 or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in value):
+        raise MariaDBError(f"invalid MariaDB identifier {value!r}: use letters, digits and underscores")
 
 
 @dataclass(frozen=True)
@@ -65,24 +71,18 @@ class MariaDBBinaries:
     install_db: Path
 
 
-def _find(names: tuple[str, ...]) -> Path | None:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return Path(found)
-        for directory in _SEARCH_DIRS:
-            if (directory / name).is_file():
-                return directory / name
-    return None
+def find_tool(names: tuple[str, ...]) -> Path | None:
+    """One of MariaDB's executables (the server, install-db, dump, client), on PATH or in /usr/sbin, /usr/bin."""
+    return system_binary(names, _SEARCH_DIRS)
 
 
 def find_binaries() -> MariaDBBinaries:
     """The server and install-db executables, on PATH or in /usr/sbin, /usr/bin."""
-    server = _find(("mariadbd", "mysqld"))
-    install_db = _find(("mariadb-install-db", "mysql_install_db"))
+    server = find_tool(("mariadbd", "mysqld"))
+    install_db = find_tool(("mariadb-install-db", "mysql_install_db"))
     if server is None or install_db is None:
         missing = "mariadbd" if server is None else "mariadb-install-db"
-        raise MariaDBError(f"{missing} not found on PATH, /usr/sbin or /usr/bin; {_INSTALL_HINT}")
+        raise MariaDBError(f"{missing} not found on PATH, /usr/sbin or /usr/bin; {INSTALL_HINT}")
     return MariaDBBinaries(server=server, install_db=install_db)
 
 
@@ -96,9 +96,16 @@ def _connect(**kwargs: Any) -> pymysql.Connection[Any]:
 
     return pymysql.connect(charset="utf8mb4", autocommit=True, **kwargs)
 
+
 @dataclass
-class MariaDBServer(Replication):
+class MariaDBServer(Server):
     """A MariaDB server living entirely under `root`, listening on 127.0.0.1:`port`."""
+
+    kind = "mariadb"
+    error = MariaDBError
+    ready_timeout_s = 60.0
+    stop_timeout_s = 30.0
+    """A clean InnoDB shutdown."""
 
     root: Path
     port: int
@@ -109,7 +116,6 @@ class MariaDBServer(Replication):
     # Fencing by construction: True for every node of the control plane. False only for a standalone
     # server that is never part of a failover pair (test fixtures), so that a restart keeps it writable.
     read_only_at_start: bool = True
-    proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -134,14 +140,6 @@ class MariaDBServer(Replication):
             return path
         digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"lakefront-mariadb-{digest}.sock"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def config_text(self) -> str:
         root = self.root.resolve()
@@ -212,35 +210,32 @@ class MariaDBServer(Replication):
         install_datadir(self.data_dir)
         log.info("mariadb datadir %s installed in %.2fs", self.data_dir, time.monotonic() - started)
 
-    def start(self, log_path: Path | None = None) -> None:
-        """Start mariadbd (tied to this process's life); returns at once, see wait_ready()."""
-        if self.running:
-            raise MariaDBError(f"mariadb on port {self.port} is already running (pid {self.pid})")
+    def argv(self) -> list[str]:
+        return [str(find_binaries().server), f"--defaults-file={self.config_path}"]
+
+    def default_log_path(self) -> Path:
+        return self.root / "mariadbd.out"
+
+    def hint(self) -> str:
+        return f"see {self.error_log}"
+
+    def prepare(self) -> None:
         if not self.config_path.is_file():
             raise MariaDBError(f"{self.config_path} is missing: call initialize() first")
-        if port_open(HOST, self.port, timeout=0.2):
-            raise MariaDBError(f"port {self.port} on {HOST} is already in use; choose another port")
-        binary = find_binaries().server
-        self.proc = spawn([str(binary), f"--defaults-file={self.config_path}"],
-                          log_path=log_path or self.root / "mariadbd.out")
-        log.info("mariadb started on %s:%d (pid %d, datadir %s)", HOST, self.port, self.proc.pid, self.data_dir)
 
-    def wait_ready(self, timeout: float = 60.0) -> float:
-        """Block until a query over TCP succeeds; returns the seconds waited."""
+    def ready(self) -> bool:
+        """A query over TCP succeeds."""
+        # root@127.0.0.1 (empty password) is created by install-db; it matches despite skip-name-resolve.
+        with (_connect(host=HOST, port=self.port, user="root", password="", connect_timeout=2)  # nosec B106
+              as conn,
+              conn.cursor() as cur):
+            cur.execute("SELECT 1")
+        return True
+
+    def not_ready_errors(self) -> tuple[type[BaseException], ...]:
         import pymysql
 
-        def query() -> bool:
-            # root@127.0.0.1 (empty password) is created by install-db; it matches despite skip-name-resolve.
-            with (_connect(host=HOST, port=self.port, user="root", password="", connect_timeout=2)  # nosec B106
-                  as conn,
-                  conn.cursor() as cur):
-                cur.execute("SELECT 1")
-            return True
-
-        waited = wait_until_ready(self.proc, query, what=f"mariadb on port {self.port}", error=MariaDBError,
-                                  timeout=timeout, retry_on=(pymysql.MySQLError,), hint=f"see {self.error_log}")
-        log.info("mariadb on %s:%d ready after %.2fs", HOST, self.port, waited)
-        return waited
+        return (pymysql.MySQLError,)
 
     def connect_root(self, *, connect_timeout: float = 10.0,
                      read_timeout: float | None = None) -> pymysql.Connection[Any]:
@@ -267,7 +262,7 @@ class MariaDBServer(Replication):
         return conn
 
     @contextmanager
-    def _admin(self, what: str, *, log_bin: bool = True) -> Iterator[pymysql.cursors.Cursor]:
+    def admin(self, what: str, *, log_bin: bool = True) -> Iterator[pymysql.cursors.Cursor]:
         """A root cursor; any MySQL error becomes a one-line MariaDBError naming `what`.
 
         log_bin=False keeps the session's statements out of the binary log: local administration on a
@@ -282,7 +277,7 @@ class MariaDBServer(Replication):
                     cur.execute("SET SESSION sql_log_bin=0")
                 yield cur
         except pymysql.MySQLError as exc:
-            raise MariaDBError(f"mariadb on port {self.port}: {what} failed: {_one_line(exc)}") from exc
+            raise MariaDBError(f"{self.label}: {what} failed: {one_line(exc)}") from exc
 
     def ensure_database(self, name: str, user: str, password: str, *, log_bin: bool = True) -> None:
         """Create the database and the application user if missing, and grant the user everything on it.
@@ -290,9 +285,9 @@ class MariaDBServer(Replication):
         The user gets privileges on that database only (no SUPER, no READ ONLY ADMIN), so read_only binds it.
         On a primary the statements are binary-logged and so reach its replicas.
         """
-        _check_identifier(name)
-        _check_identifier(user)
-        with self._admin("ensure_database", log_bin=log_bin) as cur:
+        check_identifier(name)
+        check_identifier(user)
+        with self.admin("ensure_database", log_bin=log_bin) as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` "
                         "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
             # '%' rather than 'localhost': with skip-name-resolve, TCP from 127.0.0.1 never matches localhost.
@@ -300,7 +295,7 @@ class MariaDBServer(Replication):
             # Keeps a changed password in step with the settings on the next start.
             cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
             cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@'%%'", (user,))
-        log.info("mariadb on port %d: database %s ready for user %s", self.port, name, user)
+        log.info("%s: database %s ready for user %s", self.label, name, user)
 
     def url(self, name: str, user: str, password: str) -> str:
         """SQLAlchemy URL of database `name` as `user`, over TCP."""
@@ -309,31 +304,11 @@ class MariaDBServer(Replication):
         return (f"mysql+pymysql://{quote(user, safe='')}:{quote(password, safe='')}@{HOST}:{self.port}/{name}"
                 "?charset=utf8mb4")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (a clean InnoDB shutdown), then SIGKILL if it takes longer than `timeout`."""
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        killed = terminate(proc, timeout)
-        log.info("mariadb on port %d stopped (pid %d%s)", self.port, proc.pid, ", killed" if killed else "")
-        self._remove_socket()
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would: no shutdown, socket and pid file left behind."""
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        crash(proc)
-        log.info("mariadb on port %d killed (pid %d)", self.port, proc.pid)
-
-    def _remove_socket(self) -> None:
-        # Only the fallback socket lives outside root; a crash leaves it behind.
+    def cleanup(self) -> None:
+        """Remove whatever this server left outside its root directory: the fallback socket."""
+        # A crash (kill) leaves it behind; it goes at the next stop.
         if not self.socket_path.is_relative_to(self.root.resolve()):
             self.socket_path.unlink(missing_ok=True)
-
-    def cleanup(self) -> None:
-        """Remove whatever this server left outside its root directory."""
-        self._remove_socket()
 
 
 def install_datadir(data_dir: Path) -> None:
@@ -351,20 +326,3 @@ def install_datadir(data_dir: Path) -> None:
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise MariaDBError(f"{binaries.install_db.name} failed with status {done.returncode}: {tail[0]}")
-
-
-def managed_mariadb(settings: Settings, *, timeout: float = 60.0) -> MariaDBServer:
-    """The persistent primary of the services profile under var/mariadb, started, ready, promoted (writable),
-    with the app's database."""
-    server = MariaDBServer(root=settings.var_dir / "mariadb", port=settings.db.port, server_id=1)
-    server.initialize()
-    server.start(settings.log_dir / "mariadb.log")
-    try:
-        server.wait_ready(timeout)
-        server.ensure_database(settings.db.name, settings.db.user, settings.db.password.get_secret_value())
-        # Nodes start read-only (fenced); the services profile has a single primary, writable at once.
-        server.promote()
-    except BaseException:
-        server.stop()
-        raise
-    return server

@@ -1,12 +1,9 @@
-"""MariaDB replication for the control plane: the `Replication` mixin of `MariaDBServer`.
+"""MariaDB replication for the control plane: a `Replication` holds one `MariaDBServer` and administers its role.
 
-`Replication` holds the replication operations: `ensure_replication_user`, `replicate_from`,
-`wait_replicating`, `wait_for_gtid`, `promote`, `set_semi_sync_master`, `fence`, `role_status`,
-`gtid_binlog_state`, `rebuild_from`; and the module functions `parse_gtid_list` and `diverged`.
-
-Also defined here, because both modules use them and servers/mariadb.py imports this module (never
-the other way round at run time): `HOST`, `MariaDBError`, `_one_line` and `_check_identifier`.
-servers/mariadb.py re-exports the public ones; import them from there.
+Its operations: `ensure_replication_user`, `replicate_from`, `wait_replicating`, `wait_for_gtid`, `promote`,
+`set_semi_sync_master`, `fence`, `role_status`, `gtid_binlog_state`, `gtid_history`, `received_gtid` and
+`rebuild_from`; and the module functions `parse_gtid_list` and `diverged`. The server itself (its
+process, configuration and root connection) is servers/mariadb.py's, which knows nothing of this module.
 """
 
 from __future__ import annotations
@@ -19,38 +16,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
+from lakefront.servers.base import HOST
+from lakefront.servers.mariadb import (
+    INSTALL_HINT,
+    MariaDBError,
+    MariaDBServer,
+    check_identifier,
+    find_tool,
+    one_line,
+)
 
+if TYPE_CHECKING:
     import pymysql
 
-    from lakefront.servers.mariadb import MariaDBServer
-
 log = logging.getLogger("lakefront.servers")
-
-HOST = "127.0.0.1"
-_INSTALL_HINT = "install it with: apt-get install mariadb-server"
-
-
-class MariaDBError(RuntimeError):
-    """MariaDB could not be found, initialised or started; the message is one line."""
-
-
-def _find(names: tuple[str, ...]) -> Path | None:
-    # servers/mariadb.py owns the search (and its _SEARCH_DIRS); looked up there at call time.
-    from lakefront.servers.mariadb import _find as find
-
-    return find(names)
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
-
-
-def _check_identifier(value: str) -> None:
-    # Database and user names go into SQL as identifiers; settings restrict them the same way.
-    if not value or len(value) > 64 or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in value):
-        raise MariaDBError(f"invalid MariaDB identifier {value!r}: use letters, digits and underscores")
 
 
 def parse_gtid_list(text: str) -> dict[tuple[int, int], int]:
@@ -82,33 +61,13 @@ def diverged(candidate_state: dict[tuple[int, int], int], primary_state: dict[tu
 
 
 class Replication:
-    """The replication operations of `MariaDBServer` (servers/mariadb.py), which mixes this class in."""
+    """The replication role of one MariaDB node: every operation goes through its root connection."""
 
-    if TYPE_CHECKING:
-        # Provided by MariaDBServer.
-        port: int
-        semi_sync_timeout_ms: int
+    def __init__(self, server: MariaDBServer) -> None:
+        self.server = server
 
-        @property
-        def data_dir(self) -> Path: ...
-
-        @property
-        def socket_path(self) -> Path: ...
-
-        def initialize(self, template: Path | None = None) -> None: ...
-
-        def start(self, log_path: Path | None = None) -> None: ...
-
-        def wait_ready(self, timeout: float = 60.0) -> float: ...
-
-        def stop(self, timeout: float = 30.0) -> None: ...
-
-        def connect_root(self, *, connect_timeout: float = 10.0,
-                         read_timeout: float | None = None) -> pymysql.Connection[Any]: ...
-
-        def _admin(self, what: str, *, log_bin: bool = True) -> AbstractContextManager[pymysql.cursors.Cursor]: ...
-
-        def ensure_database(self, name: str, user: str, password: str, *, log_bin: bool = True) -> None: ...
+    def __repr__(self) -> str:
+        return f"Replication({self.server.label})"
 
     # An empty password by default: the nodes `up` runs listen on loopback only and are throwaway or var/-local;
     # a deployment with reachable nodes passes one (on AWS, RDS runs replication itself).
@@ -120,13 +79,13 @@ class Replication:
         (separate privileges in 10.11) let it run status statements when it is used for monitoring.
         Done on the primary, it is binary-logged and so exists on every replica, ready for a promotion.
         """
-        _check_identifier(user)
-        with self._admin("ensure_replication_user", log_bin=log_bin) as cur:
+        check_identifier(user)
+        with self.server.admin("ensure_replication_user", log_bin=log_bin) as cur:
             cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
             cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
             cur.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR, BINLOG MONITOR "
                         "ON *.* TO %s@'%%'", (user,))
-        log.info("mariadb on port %d: replication user %s ready", self.port, user)
+        log.info("%s: replication user %s ready", self.server.label, user)
 
     def replicate_from(self, host: str, port: int, user: str, password: str, *,
                        use_gtid: Literal["slave_pos", "current_pos"] = "slave_pos") -> None:
@@ -146,7 +105,7 @@ class Replication:
         """
         if use_gtid not in ("slave_pos", "current_pos"):
             raise MariaDBError(f"use_gtid must be slave_pos or current_pos, not {use_gtid!r}")
-        with self._admin(f"replicate_from {host}:{port}") as cur:
+        with self.server.admin(f"replicate_from {host}:{port}") as cur:
             cur.execute("SET GLOBAL read_only=1")
             cur.execute("SET GLOBAL rpl_semi_sync_master_enabled=0")
             cur.execute("STOP SLAVE")
@@ -154,7 +113,7 @@ class Replication:
                         f"MASTER_USE_GTID={use_gtid}, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
                         (host, int(port), user, password))
             cur.execute("START SLAVE")
-        log.info("mariadb on port %d: replicating from %s:%d (%s)", self.port, host, port, use_gtid)
+        log.info("%s: replicating from %s:%d (%s)", self.server.label, host, port, use_gtid)
 
     def _slave_status(self, cur: pymysql.cursors.Cursor) -> dict[str, Any] | None:
         cur.execute("SHOW SLAVE STATUS")
@@ -172,32 +131,32 @@ class Replication:
         """
         started = time.monotonic()
         status: dict[str, Any] | None = None
-        with self._admin("wait_replicating") as cur:
+        with self.server.admin("wait_replicating") as cur:
             while True:
                 status = self._slave_status(cur)
                 if status is None:
-                    raise MariaDBError(f"mariadb on port {self.port}: no replication configured")
+                    raise MariaDBError(f"{self.server.label}: no replication configured")
                 if status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
                     waited = time.monotonic() - started
-                    log.info("mariadb on port %d: replicating from %s:%s after %.2fs", self.port,
+                    log.info("%s: replicating from %s:%s after %.2fs", self.server.label,
                              status["Master_Host"], status["Master_Port"], waited)
                     return waited
                 sql_stopped = status["Slave_SQL_Running"] == "No" and status["Last_SQL_Error"]
                 if sql_stopped or time.monotonic() - started > timeout:
                     break
                 time.sleep(0.05)
-        errors = "; ".join(f"{key}: {_one_line(status[key])}" for key in ("Last_IO_Error", "Last_SQL_Error")
+        errors = "; ".join(f"{key}: {one_line(status[key])}" for key in ("Last_IO_Error", "Last_SQL_Error")
                            if status[key]) or "no error reported"
-        raise MariaDBError(f"mariadb on port {self.port}: replication not running (IO {status['Slave_IO_Running']}, "
+        raise MariaDBError(f"{self.server.label}: replication not running (IO {status['Slave_IO_Running']}, "
                            f"SQL {status['Slave_SQL_Running']}): {errors}")
 
     def wait_for_gtid(self, gtid_pos: str, timeout: float = 30.0) -> bool:
         """True once this node has applied every GTID in `gtid_pos` (MASTER_GTID_WAIT), False at the timeout."""
-        with self._admin("wait_for_gtid") as cur:
+        with self.server.admin("wait_for_gtid") as cur:
             cur.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (gtid_pos, float(timeout)))
             row = cur.fetchone()
         reached = row is not None and row[0] == 0
-        log.info("mariadb on port %d: gtid %s %s", self.port, gtid_pos or "(empty)",
+        log.info("%s: gtid %s %s", self.server.label, gtid_pos or "(empty)",
                  "reached" if reached else f"not reached within {timeout:.1f}s")
         return reached
 
@@ -205,23 +164,23 @@ class Replication:
         """Stop replicating, forget the primary, become writable. Semi-sync master stays as it was (off):
         enable it with set_semi_sync_master() once a standby is attached."""
         started = time.monotonic()
-        with self._admin("promote") as cur:
+        with self.server.admin("promote") as cur:
             cur.execute("STOP SLAVE")
             cur.execute("RESET SLAVE ALL")
             cur.execute("SET GLOBAL read_only=0")
-        log.info("mariadb on port %d: promoted to writable primary in %.3fs", self.port,
+        log.info("%s: promoted to writable primary in %.3fs", self.server.label,
                  time.monotonic() - started)
 
     def set_semi_sync_master(self, enabled: bool, timeout_ms: int | None = None) -> None:
         """Switch semi-sync waiting on this (primary) node on or off, optionally with a new timeout."""
-        with self._admin("set_semi_sync_master") as cur:
+        with self.server.admin("set_semi_sync_master") as cur:
             if timeout_ms is not None:
                 cur.execute("SET GLOBAL rpl_semi_sync_master_timeout=%s", (int(timeout_ms),))
             cur.execute(f"SET GLOBAL rpl_semi_sync_master_enabled={1 if enabled else 0}")
         if timeout_ms is not None:
-            self.semi_sync_timeout_ms = int(timeout_ms)
-        log.info("mariadb on port %d: semi-sync master %s (timeout %d ms)", self.port,
-                 "on" if enabled else "off", self.semi_sync_timeout_ms)
+            self.server.semi_sync_timeout_ms = int(timeout_ms)
+        log.info("%s: semi-sync master %s (timeout %d ms)", self.server.label,
+                 "on" if enabled else "off", self.server.semi_sync_timeout_ms)
 
     def fence(self, connect_timeout: float = 1.0) -> bool:
         """Stop this node from accepting application writes; False (quickly) when it cannot be reached.
@@ -240,11 +199,11 @@ class Replication:
 
         started = time.monotonic()
         # Bounded even when the semi-sync timeout is "forever": a fence that cannot finish raises.
-        wait_s = min(30, max(5, 3 * self.semi_sync_timeout_ms // 1000))
+        wait_s = min(30, max(5, 3 * self.server.semi_sync_timeout_ms // 1000))
         try:
-            conn = self.connect_root(connect_timeout=connect_timeout, read_timeout=wait_s + 5)
+            conn = self.server.connect_root(connect_timeout=connect_timeout, read_timeout=wait_s + 5)
         except pymysql.MySQLError as exc:
-            log.info("mariadb on port %d: fence: unreachable (%s) after %.3fs", self.port, _one_line(exc),
+            log.info("%s: fence: unreachable (%s) after %.3fs", self.server.label, one_line(exc),
                      time.monotonic() - started)
             return False
         try:
@@ -255,8 +214,8 @@ class Replication:
                 cur.execute("SET GLOBAL rpl_semi_sync_master_enabled=0")
                 killed += self._kill_clients(cur)
         except pymysql.MySQLError as exc:
-            raise MariaDBError(f"mariadb on port {self.port}: fence failed: {_one_line(exc)}") from exc
-        log.info("mariadb on port %d: fenced (read_only, %d client connection(s) killed) in %.3fs", self.port,
+            raise MariaDBError(f"{self.server.label}: fence failed: {one_line(exc)}") from exc
+        log.info("%s: fenced (read_only, %d client connection(s) killed) in %.3fs", self.server.label,
                  killed, time.monotonic() - started)
         return True
 
@@ -286,7 +245,7 @@ class Replication:
         for a standby), semi_sync_master_clients, semi_sync_slave_status, semi_sync_master_yes_tx,
         semi_sync_master_no_tx.
         """
-        with self._admin("role_status") as cur:
+        with self.server.admin("role_status") as cur:
             cur.execute("SELECT @@read_only, @@gtid_binlog_pos, @@gtid_slave_pos, @@gtid_current_pos, "
                         "@@rpl_semi_sync_master_enabled")
             row = cur.fetchone()
@@ -297,7 +256,7 @@ class Replication:
             slave = self._slave_status(cur)
         last_error = ""
         if slave is not None:
-            last_error = _one_line(slave["Last_SQL_Error"] or slave["Last_IO_Error"] or "")
+            last_error = one_line(slave["Last_SQL_Error"] or slave["Last_IO_Error"] or "")
         behind = slave["Seconds_Behind_Master"] if slave is not None else None
         return {
             "read_only": bool(read_only),
@@ -319,7 +278,7 @@ class Replication:
 
     def gtid_binlog_state(self) -> dict[tuple[int, int], int]:
         """@@gtid_binlog_state as {(domain_id, server_id): last seq_no}: every server's last GTID in this binlog."""
-        with self._admin("gtid_binlog_state") as cur:
+        with self.server.admin("gtid_binlog_state") as cur:
             cur.execute("SELECT @@gtid_binlog_state")
             row = cur.fetchone()
         return parse_gtid_list(row[0] if row is not None else "")
@@ -327,7 +286,7 @@ class Replication:
     def gtid_history(self) -> dict[tuple[int, int], int]:
         """Every GTID this node holds, as gtid_binlog_state: its binlog's, plus what it applied as a replica
         (a node rebuilt from a dump has the dumped history in gtid_slave_pos only; its binlog starts after)."""
-        with self._admin("gtid_history") as cur:
+        with self.server.admin("gtid_history") as cur:
             cur.execute("SELECT @@gtid_binlog_state, @@gtid_slave_pos")
             row = cur.fetchone()
         binlog, applied = (row[0], row[1]) if row is not None else ("", "")
@@ -338,7 +297,7 @@ class Replication:
 
     def received_gtid(self) -> str:
         """Gtid_IO_Pos: the last GTIDs this replica received (in its relay log), applied or not."""
-        with self._admin("received_gtid") as cur:
+        with self.server.admin("received_gtid") as cur:
             status = self._slave_status(cur)
         return str(status.get("Gtid_IO_Pos") or "") if status else ""
 
@@ -358,35 +317,36 @@ class Replication:
         Returns the seconds taken. The replication user must already exist on `source`.
         """
         started = time.monotonic()
-        self.stop(timeout=10.0)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.initialize(template=template)
-        self.start()
-        self.wait_ready(timeout)
-        self.ensure_database(db_name, app_user, app_password, log_bin=False)
+        server = self.server
+        server.stop(timeout=10.0)
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+        server.initialize(template=template)
+        server.start()
+        server.wait_ready(timeout)
+        server.ensure_database(db_name, app_user, app_password, log_bin=False)
         self.ensure_replication_user(repl_user, repl_password, log_bin=False)
         self._load_dump_from(source, db_name, timeout)
-        with self._admin("rebuild_from") as cur:
+        with self.server.admin("rebuild_from") as cur:
             cur.execute("SELECT @@gtid_slave_pos")
             row = cur.fetchone()
         slave_pos = row[0] if row is not None else ""
         self.replicate_from(HOST, source.port, repl_user, repl_password, use_gtid="slave_pos")
         self.wait_replicating(timeout)
         took = time.monotonic() - started
-        log.info("mariadb on port %d: rebuilt from port %d (database %s, gtid_slave_pos %s) in %.2fs",
-                 self.port, source.port, db_name, slave_pos or "(empty)", took)
+        log.info("%s: rebuilt from port %d (database %s, gtid_slave_pos %s) in %.2fs",
+                 self.server.label, source.port, db_name, slave_pos or "(empty)", took)
         return took
 
     def _load_dump_from(self, source: MariaDBServer, db_name: str, timeout: float) -> None:
-        _check_identifier(db_name)
-        dump_bin = _find(("mariadb-dump", "mysqldump"))
-        client_bin = _find(("mariadb", "mysql"))
+        check_identifier(db_name)
+        dump_bin = find_tool(("mariadb-dump", "mysqldump"))
+        client_bin = find_tool(("mariadb", "mysql"))
         if dump_bin is None or client_bin is None:
-            raise MariaDBError(f"mariadb-dump or mariadb client not found; {_INSTALL_HINT}")
+            raise MariaDBError(f"mariadb-dump or mariadb client not found; {INSTALL_HINT}")
         dump_argv = [str(dump_bin), "--no-defaults", f"--socket={source.socket_path}", "--user=root",
                      "--single-transaction", "--master-data=1", "--gtid", "--routines", "--triggers",
                      "--events", "--databases", db_name]
-        load_argv = [str(client_bin), "--no-defaults", f"--socket={self.socket_path}", "--user=root",
+        load_argv = [str(client_bin), "--no-defaults", f"--socket={self.server.socket_path}", "--user=root",
                      "--init-command=SET SESSION sql_log_bin=0", "--batch"]
         with tempfile.TemporaryFile() as dump_err, tempfile.TemporaryFile() as load_err:
             # Fixed argv (no shell) of MariaDB's own client tools, with ports and paths we chose.
@@ -412,5 +372,5 @@ class Replication:
                 if status != 0:
                     err.seek(0)
                     tail = err.read().decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                    raise MariaDBError(f"mariadb on port {self.port}: {name} from port {source.port} failed "
+                    raise MariaDBError(f"{self.server.label}: {name} from port {source.port} failed "
                                        f"with status {status}: {tail[0]}")

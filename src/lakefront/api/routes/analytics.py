@@ -27,10 +27,11 @@ from lakefront.analytics.serving import (
     kpi_rows,
     parse_filters,
 )
-from lakefront.api.deps import Admin, AppServices, services
+from lakefront.api.bootstrap import AppServices
+from lakefront.api.deps import Admin, services
 from lakefront.api.openapi import ADMIN, responses
 from lakefront.api.schemas import Slug
-from lakefront.store.errors import InvalidInput, NotFound
+from lakefront.shop.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"], responses=responses(*ADMIN))
 

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 
 from lakefront.api.deps import ClientAddress, Ctx, Customer, Token
 from lakefront.api.openapi import SIGNED_IN, responses
 from lakefront.api.schemas import CustomerPublic, SignIn, SignUp, SignUpAccepted, TokenPublic
-from lakefront.store import customers
-from lakefront.store.errors import NotAuthenticated
+from lakefront.shop import customers
+from lakefront.shop.customers import PublicCustomer, SignedIn, SignUpAnswer
+from lakefront.shop.errors import NotAuthenticated
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
 @router.post("/auth/signup", response_model=SignUpAccepted, status_code=202, responses=responses(429, 503))
-def sign_up(ctx: Ctx, body: SignUp, address: ClientAddress) -> dict[str, Any]:
+def sign_up(ctx: Ctx, body: SignUp, address: ClientAddress) -> SignUpAnswer:
     """Ask for an account (the same answer whether or not the email is registered); then sign in."""
     return customers.sign_up(ctx, email=body.email, name=body.name, password=body.password, address=address)
 
 
 @router.post("/auth/signin", response_model=TokenPublic, responses=responses(401, 429, 503))
-def sign_in(ctx: Ctx, body: SignIn, address: ClientAddress) -> dict[str, Any]:
+def sign_in(ctx: Ctx, body: SignIn, address: ClientAddress) -> SignedIn:
     """Exchange email and password for a bearer token (throttled per account and address)."""
     return customers.sign_in(ctx, email=body.email, password=body.password, address=address)
 
@@ -37,6 +36,6 @@ def sign_out(ctx: Ctx, token: Token, _: Customer) -> Response:
 
 
 @router.get("/me", response_model=CustomerPublic, responses=responses(*SIGNED_IN))
-def me(customer: Customer) -> dict[str, Any]:
+def me(customer: Customer) -> PublicCustomer:
     """The signed-in customer."""
     return customer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -21,25 +21,27 @@ from lakefront.api.schemas import (
     Slug,
     Sort,
 )
-from lakefront.store import catalog
+from lakefront.data.repos.rows import CategoryRow
+from lakefront.shop import catalog
+from lakefront.shop.catalog import Home, ProductPage, PublicProduct
 
 router = APIRouter(prefix="/api", tags=["catalog"], responses=responses(503))
 
 
 @router.get("/home", response_model=HomePublic)
-def home(ctx: Ctx) -> dict[str, Any]:
+def home(ctx: Ctx) -> Home:
     """Categories, popular and newest products for the home page."""
     return catalog.home(ctx)
 
 
 @router.get("/categories", response_model=list[CategoryPublic])
-def categories(ctx: Ctx) -> list[dict[str, Any]]:
+def categories(ctx: Ctx) -> list[CategoryRow]:
     """Every category with its number of active products."""
     return catalog.categories(ctx)
 
 
 @router.get("/categories/{slug}", response_model=CategoryPublic, responses=responses(404))
-def category(ctx: Ctx, slug: Slug) -> dict[str, Any]:
+def category(ctx: Ctx, slug: Slug) -> CategoryRow:
     """One category by slug."""
     return catalog.category(ctx, slug)
 
@@ -52,12 +54,12 @@ def products(
     sort: Sort = "popular",
     page: PageNumber = 1,
     per_page: PerPage = 24,
-) -> dict[str, Any]:
+) -> ProductPage:
     """A page of active products, by category and/or search words, sorted."""
     return catalog.products(ctx, category_slug=category, query=q, sort=sort, page=page, per_page=per_page)
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, responses=responses(404))
-def product(ctx: Ctx, product_id: Id) -> dict[str, Any]:
+def product(ctx: Ctx, product_id: Id) -> PublicProduct:
     """One active product."""
     return catalog.product(ctx, product_id)

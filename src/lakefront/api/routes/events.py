@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from lakefront.api.deps import Ctx, MaybeCustomer
 from lakefront.api.openapi import responses
 from lakefront.api.schemas import EventCreate, PageViewBatch
-from lakefront.store import events
+from lakefront.shop import events
 
 router = APIRouter(prefix="/api", tags=["events"])
 

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from lakefront.api.deps import AppServices, services
+from lakefront.api.bootstrap import AppServices
+from lakefront.api.deps import services
 from lakefront.api.schemas import HealthPublic
 
 router = APIRouter(tags=["operations"])

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from lakefront.api.deps import Ctx
 from lakefront.api.openapi import responses
 from lakefront.api.schemas import ObjectKey
-from lakefront.store import catalog
+from lakefront.shop import catalog
 
 router = APIRouter(prefix="/api", tags=["media"])
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from lakefront.data.repos.rows import CartLine
 from lakefront.data.tables import cart_items
 
 
@@ -15,11 +16,11 @@ class CartRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def lines(self, customer_id: int) -> list[dict[str, Any]]:
+    def lines(self, customer_id: int) -> list[CartLine]:
         rows = self.conn.execute(sa.select(cart_items.c.product_id, cart_items.c.quantity)
                                  .where(cart_items.c.customer_id == customer_id)
                                  .order_by(cart_items.c.created_at, cart_items.c.product_id))
-        return [dict(r._mapping) for r in rows]
+        return [cast(CartLine, dict(r._mapping)) for r in rows]
 
     def set_quantity(self, customer_id: int, product_id: int, quantity: int, now: datetime) -> None:
         # One upsert statement. UPDATE-then-INSERT took a gap lock on a missing row and then asked to

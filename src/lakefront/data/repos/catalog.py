@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from lakefront.data.repos import inserted_id
+from lakefront.data.repos.rows import CategoryRow, NewProduct, ProductChanges, ProductRow
 from lakefront.data.tables import categories, products
 
 _SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
@@ -37,16 +38,16 @@ class CatalogRepo:
         self.conn = conn
 
     # Categories
-    def categories(self) -> list[dict[str, Any]]:
+    def categories(self) -> list[CategoryRow]:
         count = (sa.select(sa.func.count()).where(products.c.category_id == categories.c.id,
                                                   products.c.is_active.is_(True))
                  .scalar_subquery().label("product_count"))
         rows = self.conn.execute(
             sa.select(categories.c.id, categories.c.slug, categories.c.name, categories.c.description, count)
             .order_by(categories.c.name))
-        return [dict(r._mapping) for r in rows]
+        return [cast(CategoryRow, dict(r._mapping)) for r in rows]
 
-    def category_by_slug(self, slug: str) -> dict[str, Any] | None:
+    def category_by_slug(self, slug: str) -> CategoryRow | None:
         return next((c for c in self.categories() if c["slug"] == slug), None)
 
     def category_exists(self, category_id: int) -> bool:
@@ -57,18 +58,18 @@ class CatalogRepo:
     def _select(self) -> sa.Select[Any]:
         return sa.select(*_PRODUCT_COLUMNS).join(categories, categories.c.id == products.c.category_id)
 
-    def product(self, product_id: int) -> dict[str, Any] | None:
+    def product(self, product_id: int) -> ProductRow | None:
         row = self.conn.execute(self._select().where(products.c.id == product_id)).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else cast(ProductRow, dict(row._mapping))
 
-    def products_by_ids(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+    def products_by_ids(self, ids: list[int]) -> dict[int, ProductRow]:
         if not ids:
             return {}
         rows = self.conn.execute(self._select().where(products.c.id.in_(ids)))
-        return {r.id: dict(r._mapping) for r in rows}
+        return {r.id: cast(ProductRow, dict(r._mapping)) for r in rows}
 
     def page(self, *, category_id: int | None = None, words: list[str] | None = None, sort: str = "popular",
-             offset: int = 0, limit: int = 24, include_inactive: bool = False) -> tuple[list[dict[str, Any]], int]:
+             offset: int = 0, limit: int = 24, include_inactive: bool = False) -> tuple[list[ProductRow], int]:
         conditions: list[sa.ColumnElement[bool]] = []
         if not include_inactive:
             conditions.append(products.c.is_active.is_(True))
@@ -82,18 +83,18 @@ class CatalogRepo:
         where = sa.and_(sa.true(), *conditions)
         total = self.conn.execute(sa.select(sa.func.count()).select_from(products).where(where)).scalar_one()
         rows = self.conn.execute(self._select().where(where).order_by(*_SORTS[sort]).offset(offset).limit(limit))
-        return [dict(r._mapping) for r in rows], int(total)
+        return [cast(ProductRow, dict(r._mapping)) for r in rows], int(total)
 
     # Products: writes
     def sku_taken(self, sku: str) -> bool:
         return self.conn.execute(sa.select(products.c.id).where(products.c.sku == sku)).first() is not None
 
-    def add_product(self, values: dict[str, Any], now: datetime) -> int:
+    def add_product(self, values: NewProduct, now: datetime) -> int:
         result = self.conn.execute(products.insert().values(**values, popularity=0, created_at=now,
                                                             updated_at=now))
         return inserted_id(result)
 
-    def update_product(self, product_id: int, values: dict[str, Any], now: datetime) -> bool:
+    def update_product(self, product_id: int, values: ProductChanges, now: datetime) -> bool:
         result = self.conn.execute(products.update().where(products.c.id == product_id)
                                    .values(**values, updated_at=now))
         return result.rowcount == 1

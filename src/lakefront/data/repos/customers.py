@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from lakefront.data.repos import inserted_id
+from lakefront.data.repos.rows import CustomerRow, CustomerWithHash, TokenOwner
 from lakefront.data.tables import auth_tokens, customers
 
 _PUBLIC = (customers.c.id, customers.c.email, customers.c.name, customers.c.is_admin)
@@ -33,14 +34,14 @@ class CustomerRepo:
         except sa.exc.IntegrityError:
             return None
 
-    def by_email(self, email: str) -> dict[str, Any] | None:
+    def by_email(self, email: str) -> CustomerWithHash | None:
         row = self.conn.execute(sa.select(*_PUBLIC, customers.c.password_hash)
                                 .where(customers.c.email == email)).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else cast(CustomerWithHash, dict(row._mapping))
 
-    def by_id(self, customer_id: int) -> dict[str, Any] | None:
+    def by_id(self, customer_id: int) -> CustomerRow | None:
         row = self.conn.execute(sa.select(*_PUBLIC).where(customers.c.id == customer_id)).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else cast(CustomerRow, dict(row._mapping))
 
     def set_password_hash(self, customer_id: int, password_hash: str, now: datetime) -> None:
         self.conn.execute(customers.update().where(customers.c.id == customer_id)
@@ -50,13 +51,13 @@ class CustomerRepo:
         self.conn.execute(auth_tokens.insert().values(token_hash=token_hash, customer_id=customer_id,
                                                       created_at=now, expires_at=expires_at))
 
-    def by_token(self, token_hash: str) -> dict[str, Any] | None:
+    def by_token(self, token_hash: str) -> TokenOwner | None:
         """The token's customer with the token's created_at and expires_at, expired or not."""
         row = self.conn.execute(
             sa.select(*_PUBLIC, auth_tokens.c.created_at, auth_tokens.c.expires_at)
             .join(auth_tokens, auth_tokens.c.customer_id == customers.c.id)
             .where(auth_tokens.c.token_hash == token_hash)).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else cast(TokenOwner, dict(row._mapping))
 
     def renew_token(self, token_hash: str, expires_at: datetime) -> None:
         # Never backwards: two instances renewing one token at once both leave the later expiry.

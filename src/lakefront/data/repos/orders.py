@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from lakefront.data.repos import inserted_id
+from lakefront.data.repos.rows import NewOrderLine, OrderLineRow, OrderRow, OrderSummaryRow
 from lakefront.data.tables import order_lines, orders, products
 
 _SUMMARY = (orders.c.id, orders.c.customer_id, orders.c.status, orders.c.total_cents, orders.c.item_count,
@@ -19,7 +20,7 @@ class OrderRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, *, customer_id: int, lines: list[dict[str, Any]], idempotency_key: str | None,
+    def add(self, *, customer_id: int, lines: list[NewOrderLine], idempotency_key: str | None,
             now: datetime) -> int:
         total = sum(line["line_total_cents"] for line in lines)
         result = self.conn.execute(orders.insert().values(
@@ -36,20 +37,20 @@ class OrderRepo:
                                                              orders.c.idempotency_key == key)).first()
         return None if row is None else int(row.id)
 
-    def for_customer(self, customer_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    def for_customer(self, customer_id: int, limit: int = 100) -> list[OrderSummaryRow]:
         rows = self.conn.execute(sa.select(*_SUMMARY).where(orders.c.customer_id == customer_id)
                                  .order_by(orders.c.placed_at.desc(), orders.c.id.desc()).limit(limit))
-        return [dict(r._mapping) for r in rows]
+        return [cast(OrderSummaryRow, dict(r._mapping)) for r in rows]
 
-    def get(self, order_id: int) -> dict[str, Any] | None:
+    def get(self, order_id: int) -> OrderRow | None:
         row = self.conn.execute(sa.select(*_SUMMARY).where(orders.c.id == order_id)).first()
         if row is None:
             return None
-        order = dict(row._mapping)
+        order = cast(OrderRow, dict(row._mapping))
         lines = self.conn.execute(
             sa.select(order_lines.c.product_id, products.c.name.label("product_name"), order_lines.c.quantity,
                       order_lines.c.unit_price_cents, order_lines.c.line_total_cents)
             .join(products, products.c.id == order_lines.c.product_id)
             .where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))
-        order["lines"] = [dict(r._mapping) for r in lines]
+        order["lines"] = [cast(OrderLineRow, dict(r._mapping)) for r in lines]
         return order

@@ -1,7 +1,7 @@
 """The marts' columns as the Glue Data Catalog and QuickSight see them.
 
 The marts are Parquet written by the processing runner; these are the Parquet schemas it writes, in Glue's
-and QuickSight's type names. tests/integration/test_aws_marts.py processes a small lake and checks that every
+and QuickSight's type names. tests/integration/test_aws_services.py processes a small lake and checks that every
 mart here has exactly these columns and types, so a model change that alters a mart fails there first.
 """
 

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from lakefront.data.types import utcnow
-from lakefront.store.catalog import public_product
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import InvalidInput, NotFound
+from lakefront.data.uow import UnitOfWork
+from lakefront.shop.catalog import PublicProduct, public_product
+from lakefront.shop.context import ShopContext
+from lakefront.shop.errors import InvalidInput, NotFound
 
 MAX_QUANTITY = 99
 MAX_LINES = 50
 
 
-def _view(uow: Any, customer_id: int) -> dict[str, Any]:
+class CartItem(TypedDict):
+    product: PublicProduct
+    quantity: int
+    line_total_cents: int
+
+
+class CartView(TypedDict):
+    items: list[CartItem]
+    item_count: int
+    total_cents: int
+
+
+def _view(uow: UnitOfWork, customer_id: int) -> CartView:
     lines = uow.carts.lines(customer_id)
     found = uow.catalog.products_by_ids([line["product_id"] for line in lines])
-    items = []
+    items: list[CartItem] = []
     for line in lines:
         product = found.get(line["product_id"])
         if product is None:
@@ -27,14 +40,14 @@ def _view(uow: Any, customer_id: int) -> dict[str, Any]:
             "total_cents": sum(i["line_total_cents"] for i in items)}
 
 
-def view(ctx: StoreContext, customer_id: int) -> dict[str, Any]:
+def view(ctx: ShopContext, customer_id: int) -> CartView:
     # The primary, so a customer always sees the line they just added.
     with ctx.uow(write=True) as uow:
         return _view(uow, customer_id)
 
 
-def set_quantity(ctx: StoreContext, customer_id: int, product_id: int, quantity: int,
-                 session_id: str | None = None) -> dict[str, Any]:
+def set_quantity(ctx: ShopContext, customer_id: int, product_id: int, quantity: int,
+                 session_id: str | None = None) -> CartView:
     if not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidInput("quantity", f"must be between 1 and {MAX_QUANTITY}")
     now = utcnow()
@@ -54,7 +67,7 @@ def set_quantity(ctx: StoreContext, customer_id: int, product_id: int, quantity:
     return result
 
 
-def remove(ctx: StoreContext, customer_id: int, product_id: int) -> dict[str, Any]:
+def remove(ctx: ShopContext, customer_id: int, product_id: int) -> CartView:
     with ctx.uow(write=True) as uow:
         uow.carts.remove(customer_id, product_id)
         result = _view(uow, customer_id)

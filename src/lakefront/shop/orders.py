@@ -8,24 +8,45 @@ and empties the cart. An Idempotency-Key makes a retried checkout return the fir
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
+from typing import TypedDict, cast
 
 import sqlalchemy.exc
 
+from lakefront.data.repos.rows import NewOrderLine, OrderLineRow, OrderRow, OrderSummaryRow
 from lakefront.data.types import utcnow
-from lakefront.store import cachekeys
-from lakefront.store.catalog import mark_written
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import EmptyCart, InvalidInput, NotFound, OutOfStock
+from lakefront.data.uow import UnitOfWork
+from lakefront.shop import cachekeys
+from lakefront.shop.catalog import mark_written
+from lakefront.shop.context import ShopContext
+from lakefront.shop.errors import EmptyCart, InvalidInput, NotFound, OutOfStock
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{8,80}$")
 
 
-def _order_public(order: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in order.items() if k != "customer_id"}
+class PublicOrderSummary(TypedDict):
+    """An order as its customer sees it in their history (whose it is goes without saying)."""
+
+    id: int
+    status: str
+    total_cents: int
+    item_count: int
+    placed_at: datetime
 
 
-def checkout(ctx: StoreContext, customer_id: int, idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+class PublicOrder(PublicOrderSummary):
+    lines: list[OrderLineRow]
+
+
+def _summary_public(order: OrderSummaryRow) -> PublicOrderSummary:
+    return cast(PublicOrderSummary, {k: v for k, v in order.items() if k != "customer_id"})
+
+
+def _order_public(order: OrderRow) -> PublicOrder:
+    return cast(PublicOrder, {k: v for k, v in order.items() if k != "customer_id"})
+
+
+def checkout(ctx: ShopContext, customer_id: int, idempotency_key: str | None = None) -> tuple[PublicOrder, bool]:
     """Place an order from the customer's cart. Returns (order, created); created is False on a replay."""
     if idempotency_key is not None and not _KEY.match(idempotency_key):
         raise InvalidInput("Idempotency-Key", "must be 8-80 letters, digits, '-' or '_'")
@@ -40,7 +61,7 @@ def checkout(ctx: StoreContext, customer_id: int, idempotency_key: str | None = 
             if not lines:
                 raise EmptyCart()
             products = uow.catalog.products_by_ids([line["product_id"] for line in lines])
-            order_lines = []
+            order_lines: list[NewOrderLine] = []
             sold_out: list[int] = []
             # Ascending product id: concurrent checkouts lock rows in one order, so they cannot deadlock.
             for line in lines:
@@ -75,18 +96,18 @@ def checkout(ctx: StoreContext, customer_id: int, idempotency_key: str | None = 
     return _order_public(order), True
 
 
-def _get(uow: Any, order_id: int) -> dict[str, Any]:
+def _get(uow: UnitOfWork, order_id: int) -> OrderRow:
     order = uow.orders.get(order_id)
     assert order is not None
-    return dict(order)
+    return order.copy()
 
 
-def history(ctx: StoreContext, customer_id: int) -> list[dict[str, Any]]:
+def history(ctx: ShopContext, customer_id: int) -> list[PublicOrderSummary]:
     with ctx.uow(write=True) as uow:  # the primary: an order is visible right after checkout
-        return [_order_public(o) for o in uow.orders.for_customer(customer_id)]
+        return [_summary_public(o) for o in uow.orders.for_customer(customer_id)]
 
 
-def get(ctx: StoreContext, customer_id: int, order_id: int) -> dict[str, Any]:
+def get(ctx: ShopContext, customer_id: int, order_id: int) -> PublicOrder:
     """One of the customer's own orders. Someone else's order is 'not found', not 'forbidden'."""
     with ctx.uow(write=True) as uow:
         order = uow.orders.get(order_id)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from lakefront.data.cache import CacheBackend
 from lakefront.data.windows import LocalWindows
-from lakefront.store.errors import Throttled
+from lakefront.shop.errors import Throttled
 
 log = logging.getLogger("lakefront.auth")
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from lakefront.data.cache import CacheAside
 from lakefront.data.objects import ObjectStore
 from lakefront.data.uow import UnitOfWorkFactory
-from lakefront.store.media import ImageLimits
-from lakefront.store.throttle import Throttle
-from lakefront.store.tokens import TokenPolicy
+from lakefront.shop.media import ImageLimits
+from lakefront.shop.throttle import Throttle
+from lakefront.shop.tokens import TokenPolicy
 
 
 @dataclass(frozen=True)
-class StoreContext:
+class ShopContext:
     uow: UnitOfWorkFactory
     cache: CacheAside
     images: ObjectStore

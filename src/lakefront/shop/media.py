@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lakefront.store.errors import InvalidInput
+from lakefront.shop.errors import InvalidInput
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP"})
 CONTENT_TYPE = "image/jpeg"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from lakefront.data.types import utcnow
-from lakefront.store import customers
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import NotAuthenticated
+from lakefront.shop import customers
+from lakefront.shop.context import ShopContext
+from lakefront.shop.errors import NotAuthenticated
 
 
-def record_page_view(ctx: StoreContext, *, session_id: str, customer_id: int | None,
+def record_page_view(ctx: ShopContext, *, session_id: str, customer_id: int | None,
                      product_id: int | None) -> None:
     with ctx.uow(write=True) as uow:
         uow.events.add(kind="page_view", session_id=session_id, customer_id=customer_id,
@@ -16,7 +16,7 @@ def record_page_view(ctx: StoreContext, *, session_id: str, customer_id: int | N
         uow.commit()
 
 
-def record_page_views(ctx: StoreContext, views: list[tuple[str, int | None, str | None]]) -> None:
+def record_page_views(ctx: ShopContext, views: list[tuple[str, int | None, str | None]]) -> None:
     """Record (session id, product id, bearer token or None) views in one transaction.
 
     Each distinct token is checked once; a view whose token no longer opens an account counts as

@@ -12,9 +12,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from lakefront.data.repos.customers import CustomerRepo
+from lakefront.data.repos.rows import TokenOwner
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def issue(repo: CustomerRepo, policy: TokenPolicy, customer_id: int, now: dateti
     return token
 
 
-def check(repo: CustomerRepo, policy: TokenPolicy, token: str, now: datetime) -> tuple[dict[str, Any] | None, bool]:
+def check(repo: CustomerRepo, policy: TokenPolicy, token: str, now: datetime) -> tuple[TokenOwner | None, bool]:
     """(the customer the token belongs to or None, whether the caller must commit a change)."""
     digest = token_hash(token)
     row = repo.by_token(digest)

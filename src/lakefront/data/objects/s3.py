@@ -1,6 +1,6 @@
 """The object store port over an S3 API: SeaweedFS locally, Amazon S3 on AWS.
 
-Errors follow data.objects: FileNotFoundError for a missing key, ValueError for a bad key.
+Errors follow data.objects.base: FileNotFoundError for a missing key, ValueError for a bad key.
 Everything else S3 or the network refuses becomes an S3StoreError (an OSError), narrowed so
 callers can tell a retry apart from a configuration mistake:
 
@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from lakefront.data.objects import ObjectInfo, check_key, content_type_for
+from lakefront.data.objects.base import ObjectInfo, check_key, content_type_for
 
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden",

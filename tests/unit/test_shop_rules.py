@@ -1,4 +1,4 @@
-"""The store's rules, exercised through its use cases on a private SQLite file (no servers, no HTTP)."""
+"""The shop's rules, exercised through its use cases on a private SQLite file (no servers, no HTTP)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from lakefront.api.schemas import ProductCreate, ProductUpdate
 from lakefront.data import tables
 from lakefront.data.cache import CacheAside, NullCache
 from lakefront.data.engines import make_engines
 from lakefront.data.migrations import migrate
 from lakefront.data.objects import DirectoryStore
+from lakefront.data.repos.rows import ProductChanges, ProductFields
 from lakefront.data.uow import UnitOfWorkFactory
-from lakefront.store import cart, catalog, orders
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import Conflict, EmptyCart, InvalidInput, NotFound, OutOfStock
-from lakefront.store.media import ImageLimits
-from lakefront.store.throttle import Throttle, ThrottlePolicy
-from lakefront.store.tokens import TokenPolicy
+from lakefront.shop import cart, catalog, orders
+from lakefront.shop.context import ShopContext
+from lakefront.shop.errors import Conflict, EmptyCart, InvalidInput, NotFound, OutOfStock
+from lakefront.shop.media import ImageLimits
+from lakefront.shop.throttle import Throttle, ThrottlePolicy
+from lakefront.shop.tokens import TokenPolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -33,20 +35,20 @@ def ctx(tmp_path: Path):
         conn.execute(tables.customers.insert(), [
             {"id": i, "email": f"c{i}@example.com", "name": f"C{i}", "password_hash": "x", "is_admin": False,
              "created_at": NOW, "updated_at": NOW} for i in (1, 2)])
-    yield StoreContext(uow=UnitOfWorkFactory(engines), cache=CacheAside(NullCache()),
-                       images=DirectoryStore(tmp_path / "objects"),
-                       image_limits=ImageLimits(1_000_000, 1_000_000, 400, 100),
-                       throttle=Throttle(NullCache(), ThrottlePolicy()), tokens=TokenPolicy())
+    yield ShopContext(uow=UnitOfWorkFactory(engines), cache=CacheAside(NullCache()),
+                      images=DirectoryStore(tmp_path / "objects"),
+                      image_limits=ImageLimits(1_000_000, 1_000_000, 400, 100),
+                      throttle=Throttle(NullCache(), ThrottlePolicy()), tokens=TokenPolicy())
     engines.dispose()
 
 
-def _product(ctx: StoreContext, sku: str, price: int = 500, stock: int = 5, active: bool = True) -> int:
+def _product(ctx: ShopContext, sku: str, price: int = 500, stock: int = 5, active: bool = True) -> int:
     return int(catalog.create_product(ctx, {"sku": sku, "name": f"Tea {sku}", "description": "",
                                             "category_id": 1, "price_cents": price, "stock": stock,
                                             "is_active": active})["id"])
 
 
-def test_an_order_is_priced_in_integer_cents_from_current_prices(ctx: StoreContext) -> None:
+def test_an_order_is_priced_in_integer_cents_from_current_prices(ctx: ShopContext) -> None:
     a, b = _product(ctx, "A", price=333), _product(ctx, "B", price=1)
     cart.set_quantity(ctx, 1, a, 3)
     cart.set_quantity(ctx, 1, b, 1)
@@ -59,7 +61,7 @@ def test_an_order_is_priced_in_integer_cents_from_current_prices(ctx: StoreConte
     assert all(isinstance(line["line_total_cents"], int) for line in order["lines"])
 
 
-def test_checkout_never_sells_more_than_the_stock(ctx: StoreContext) -> None:
+def test_checkout_never_sells_more_than_the_stock(ctx: ShopContext) -> None:
     pid = _product(ctx, "A", stock=2)
     cart.set_quantity(ctx, 1, pid, 3)
     with pytest.raises(OutOfStock) as info:
@@ -69,12 +71,12 @@ def test_checkout_never_sells_more_than_the_stock(ctx: StoreContext) -> None:
     assert cart.view(ctx, 1)["item_count"] == 3  # kept, to fix and retry
 
 
-def test_an_empty_cart_cannot_be_checked_out(ctx: StoreContext) -> None:
+def test_an_empty_cart_cannot_be_checked_out(ctx: ShopContext) -> None:
     with pytest.raises(EmptyCart):
         orders.checkout(ctx, 1)
 
 
-def test_the_same_idempotency_key_returns_the_same_order_and_takes_stock_once(ctx: StoreContext) -> None:
+def test_the_same_idempotency_key_returns_the_same_order_and_takes_stock_once(ctx: ShopContext) -> None:
     pid = _product(ctx, "A", stock=5)
     cart.set_quantity(ctx, 1, pid, 2)
     first, created_first = orders.checkout(ctx, 1, "key-12345678")
@@ -84,7 +86,7 @@ def test_the_same_idempotency_key_returns_the_same_order_and_takes_stock_once(ct
     assert catalog.product(ctx, pid)["stock"] == 3
 
 
-def test_idempotency_keys_belong_to_one_customer(ctx: StoreContext) -> None:
+def test_idempotency_keys_belong_to_one_customer(ctx: ShopContext) -> None:
     pid = _product(ctx, "A", stock=5)
     cart.set_quantity(ctx, 1, pid, 1)
     cart.set_quantity(ctx, 2, pid, 1)
@@ -94,13 +96,13 @@ def test_idempotency_keys_belong_to_one_customer(ctx: StoreContext) -> None:
 
 
 @pytest.mark.parametrize("key", ["short", "has space in it", "x" * 81, "semi;colon!"])
-def test_a_malformed_idempotency_key_is_refused(ctx: StoreContext, key: str) -> None:
+def test_a_malformed_idempotency_key_is_refused(ctx: ShopContext, key: str) -> None:
     with pytest.raises(InvalidInput) as info:
         orders.checkout(ctx, 1, key)
     assert info.value.field == "Idempotency-Key"
 
 
-def test_a_customer_cannot_read_another_customers_order(ctx: StoreContext) -> None:
+def test_a_customer_cannot_read_another_customers_order(ctx: ShopContext) -> None:
     pid = _product(ctx, "A")
     cart.set_quantity(ctx, 1, pid, 1)
     order, _ = orders.checkout(ctx, 1)
@@ -111,14 +113,14 @@ def test_a_customer_cannot_read_another_customers_order(ctx: StoreContext) -> No
 
 
 @pytest.mark.parametrize("quantity", [0, -1, 100])
-def test_cart_quantities_are_bounded(ctx: StoreContext, quantity: int) -> None:
+def test_cart_quantities_are_bounded(ctx: ShopContext, quantity: int) -> None:
     pid = _product(ctx, "A")
     with pytest.raises(InvalidInput) as info:
         cart.set_quantity(ctx, 1, pid, quantity)
     assert info.value.field == "quantity"
 
 
-def test_hidden_products_cannot_be_seen_carted_or_bought(ctx: StoreContext) -> None:
+def test_hidden_products_cannot_be_seen_carted_or_bought(ctx: ShopContext) -> None:
     pid = _product(ctx, "A")
     cart.set_quantity(ctx, 1, pid, 1)
     catalog.update_product(ctx, pid, {"is_active": False})
@@ -131,7 +133,7 @@ def test_hidden_products_cannot_be_seen_carted_or_bought(ctx: StoreContext) -> N
         orders.checkout(ctx, 1)
 
 
-def test_a_duplicate_sku_and_an_unknown_category_are_refused_naming_the_field(ctx: StoreContext) -> None:
+def test_a_duplicate_sku_and_an_unknown_category_are_refused_naming_the_field(ctx: ShopContext) -> None:
     _product(ctx, "A")
     with pytest.raises(Conflict) as dup:
         _product(ctx, "A")
@@ -142,7 +144,7 @@ def test_a_duplicate_sku_and_an_unknown_category_are_refused_naming_the_field(ct
     assert bad.value.field == "category_id"
 
 
-def test_search_needs_every_word_and_treats_wildcards_literally(ctx: StoreContext) -> None:
+def test_search_needs_every_word_and_treats_wildcards_literally(ctx: ShopContext) -> None:
     _product(ctx, "GREEN")
     catalog.update_product(ctx, _product(ctx, "PCT"), {"name": "100% Assam"})
     assert [p["name"] for p in catalog.products(ctx, query="tea green")["items"]] == ["Tea GREEN"]
@@ -150,7 +152,7 @@ def test_search_needs_every_word_and_treats_wildcards_literally(ctx: StoreContex
     assert catalog.products(ctx, query="%")["total"] == 1  # only the product with a literal %
 
 
-def test_listing_sorts_and_pages(ctx: StoreContext) -> None:
+def test_listing_sorts_and_pages(ctx: ShopContext) -> None:
     for i, price in enumerate((300, 100, 200)):
         _product(ctx, f"S{i}", price=price)
     page = catalog.products(ctx, category_slug="tea", sort="price_asc", per_page=2)
@@ -160,3 +162,10 @@ def test_listing_sorts_and_pages(ctx: StoreContext) -> None:
                                                        per_page=2)["items"]] == [300]
     with pytest.raises(InvalidInput):
         catalog.products(ctx, page=0)
+
+
+def test_the_product_schemas_carry_exactly_the_fields_the_shop_declares() -> None:
+    # The admin routes hand the shop a schema's model_dump() as ProductFields / ProductChanges.
+    assert set(ProductCreate.model_fields) == ProductFields.__required_keys__ | ProductFields.__optional_keys__
+    assert set(ProductUpdate.model_fields) <= ProductChanges.__optional_keys__
+

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypedDict
 
+from lakefront.data.repos.rows import CustomerRow
 from lakefront.data.types import utcnow
-from lakefront.store import tokens
-from lakefront.store.context import StoreContext
-from lakefront.store.errors import NotAuthenticated
-from lakefront.store.passwords import hash_password, needs_rehash, verify_password
-from lakefront.store.throttle import mask_email
+from lakefront.shop import tokens
+from lakefront.shop.context import ShopContext
+from lakefront.shop.errors import NotAuthenticated
+from lakefront.shop.passwords import hash_password, needs_rehash, verify_password
+from lakefront.shop.throttle import mask_email
 
 log = logging.getLogger("lakefront.auth")
 
@@ -20,11 +21,28 @@ SIGN_UP_ANSWER = "sign in with this email and password to continue"
 """The one answer to every sign-up, whether it created an account or the email was taken."""
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+class PublicCustomer(TypedDict):
+    id: int
+    email: str
+    name: str
+    is_admin: bool
+
+
+class SignUpAnswer(TypedDict):
+    email: str
+    detail: str
+
+
+class SignedIn(TypedDict):
+    token: str
+    customer: PublicCustomer
+
+
+def _public(row: CustomerRow) -> PublicCustomer:
     return {"id": row["id"], "email": row["email"], "name": row["name"], "is_admin": bool(row["is_admin"])}
 
 
-def sign_up(ctx: StoreContext, *, email: str, name: str, password: str, address: str) -> dict[str, Any]:
+def sign_up(ctx: ShopContext, *, email: str, name: str, password: str, address: str) -> SignUpAnswer:
     """Create the account unless the email is taken; the answer, and its cost, are the same either way.
 
     No token: handing one out would tell a new email from a taken one. The client signs in next,
@@ -40,7 +58,7 @@ def sign_up(ctx: StoreContext, *, email: str, name: str, password: str, address:
     return {"email": email, "detail": SIGN_UP_ANSWER}
 
 
-def sign_in(ctx: StoreContext, *, email: str, password: str, address: str) -> dict[str, Any]:
+def sign_in(ctx: ShopContext, *, email: str, password: str, address: str) -> SignedIn:
     attempt = ctx.throttle.sign_in(email, address)  # before any password work; raises Throttled
     try:
         with ctx.uow(write=True) as uow:
@@ -62,7 +80,7 @@ def sign_in(ctx: StoreContext, *, email: str, password: str, address: str) -> di
     return {"token": token, "customer": _public(row)}
 
 
-def authenticate(ctx: StoreContext, token: str) -> dict[str, Any]:
+def authenticate(ctx: ShopContext, token: str) -> PublicCustomer:
     """The customer a bearer token belongs to. Tokens live on the primary: a fresh sign-in must work."""
     with ctx.uow(write=True) as uow:
         row, changed = tokens.check(uow.customers, ctx.tokens, token, utcnow())
@@ -73,7 +91,7 @@ def authenticate(ctx: StoreContext, token: str) -> dict[str, Any]:
     return _public(row)
 
 
-def sign_out(ctx: StoreContext, token: str) -> None:
+def sign_out(ctx: ShopContext, token: str) -> None:
     with ctx.uow(write=True) as uow:
         uow.customers.delete_token(tokens.token_hash(token))
         uow.commit()

@@ -1,0 +1,83 @@
+"""The servers `lakefront up` runs itself, kept under var/ between runs: where each lives and what it needs.
+
+A data server runs only when the settings give no endpoint for its role (`Settings.managed_servers()`);
+the balancer always runs. Each is a servers.base.Server: this module only places it (directory, ports,
+log) and, after every start, gives clients what they need from it (`provision`). A new server is a
+Server subclass in a module of its own plus a line here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lakefront.servers.base import Server
+from lakefront.servers.caddy import CaddyServer
+from lakefront.servers.mariadb import MariaDBServer
+from lakefront.servers.redis import RedisServer
+from lakefront.servers.replication import Replication
+from lakefront.servers.seaweedfs import SeaweedFSServer
+from lakefront.settings import Settings
+
+ROLES = {"database": "mariadb", "cache": "redis", "object_store": "seaweedfs"}
+"""Topology component -> the server that plays it under var/ (the name `managed_servers()` uses)."""
+
+_READY_S = {"seaweedfs": 60.0}
+"""Longer than a throwaway server's default: var/ may hold a store that takes longer to load."""
+
+NODE_DIRS = {"db-1": "mariadb", "db-2": "mariadb-2"}
+"""The database pair's nodes under var/; db-1 keeps the single node's directory."""
+
+
+def node_server(var_dir: Path, name: str, port: int, **kwargs: Any) -> MariaDBServer:
+    """The MariaDB server of pair node `name` (db-1 or db-2) under `var_dir`, for the monitor, status and tests."""
+    return MariaDBServer(var_dir / NODE_DIRS[name], port, server_id=int(name.removeprefix("db-")), **kwargs)
+
+
+def server_for(settings: Settings, component: str) -> Server:
+    """The server playing `component` under var/, ready to start (a MariaDB datadir is initialised)."""
+    kind = ROLES[component]
+    if kind == "mariadb":
+        database = MariaDBServer(root=settings.var_dir / "mariadb", port=settings.db.port, server_id=1)
+        database.initialize()
+        return database
+    if kind == "redis":
+        return RedisServer(dir=settings.var_dir / "redis", port=settings.cache.port)
+    objects = settings.objects
+    return SeaweedFSServer(settings.var_dir / "seaweedfs", objects.s3_port, objects.access_key,
+                           objects.secret_key.get_secret_value(), buckets=tuple(objects.buckets.values()),
+                           region=objects.region)
+
+
+def provision(settings: Settings, server: Server) -> None:
+    """After every start, what clients need before they use it. SeaweedFS's buckets are made by its
+    readiness probe; Redis needs nothing."""
+    if isinstance(server, MariaDBServer):
+        db = settings.db
+        server.ensure_database(db.name, db.user, db.password.get_secret_value())
+        # Nodes start read-only (fenced); the services profile has a single primary, writable at once.
+        Replication(server).promote()
+
+
+def start(settings: Settings, component: str, *, timeout: float | None = None) -> Server:
+    """The server playing `component`, started, ready and provisioned; nothing is left running if it fails."""
+    server = server_for(settings, component)
+    kind = ROLES[component]
+    server.start_ready(settings.log_dir / f"{kind}.log", timeout or _READY_S.get(kind))
+    try:
+        provision(settings, server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def restart(settings: Settings, server: Server) -> None:
+    """Start a server that died again, on its own directory, and provision it again."""
+    server.restart()
+    provision(settings, server)
+
+
+def balancer(settings: Settings) -> CaddyServer:
+    """The load balancer's Caddy, its state under var/run/caddy, not yet started."""
+    return CaddyServer(settings.run_dir / "caddy", host=settings.lb.host, admin_port=settings.lb.admin_port)
