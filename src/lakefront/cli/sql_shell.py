@@ -37,9 +37,13 @@ def show(result: QueryResult, max_rows: int) -> None:
 
 
 def write(table: pa.Table, fmt: str, path: Path) -> None:
-    from lakefront.analytics.formats import open_writer
+    from lakefront.analytics.formats import TIMESTAMP, open_writer
 
-    writer = open_writer(fmt, path, table.schema)
+    # The lake's own types in files: DuckDB names UTC "Etc/UTC" and may give large strings.
+    schema = pa.schema([pa.field(f.name, TIMESTAMP if pa.types.is_timestamp(f.type) and f.type.tz else
+                                 pa.string() if pa.types.is_large_string(f.type) else f.type) for f in table.schema])
+    table = table.cast(schema)
+    writer = open_writer(fmt, path, schema)
     try:
         for batch in table.to_batches(max_chunksize=50_000):
             writer.write(batch)

@@ -86,11 +86,12 @@ def _iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def arrow_schema(table: Table) -> pa.Schema:
-    """The table's schema as the extract and the models type it (strings as string, not large_string)."""
-    fields = [pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
-              for f in table.schema().as_arrow()]
-    return pa.schema(fields)
+def arrow_schema(table: Table, schema_id: int | None = None) -> pa.Schema:
+    """The table's schema (default: the current one) as the extract and the models type it (strings as string,
+    not large_string)."""
+    schema = table.schema() if schema_id is None else table.schemas().get(schema_id, table.schema())
+    return pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
+                      for f in schema.as_arrow()])
 
 
 class Lake:
@@ -193,7 +194,8 @@ class Lake:
         name = table.name()[-1]
         return Commit(name, snapshot.snapshot_id, int(snapshot.sequence_number or 0), _iso_ms(snapshot.timestamp_ms),
                       int(summary.get("total-records", 0)), int(summary.get("total-data-files", 0)),
-                      int(summary.get("total-files-size", 0)), table.metadata_location, arrow_schema(table), props)
+                      int(summary.get("total-files-size", 0)), table.metadata_location,
+                      arrow_schema(table, snapshot.schema_id), props)
 
     def last_commit(self, name: str) -> Commit | None:
         table = self.load(name)
@@ -275,8 +277,9 @@ class Lake:
 
         def change(tx: Any) -> None:
             _evolve(tx, base, schema)
-            if replace and base.current_snapshot() is not None:
-                tx.delete(AlwaysTrue(), snapshot_properties=_summary(properties))
+            if replace and _has_rows(base):
+                # The commit's record goes on its last snapshot: the files', or the delete's if there are none.
+                tx.delete(AlwaysTrue(), snapshot_properties={} if keys else _summary(properties))
             if keys:
                 tx.add_files([self.uri(key) for key in keys], snapshot_properties=_summary(properties),
                              check_duplicate_files=False)
@@ -289,15 +292,15 @@ class Lake:
 
         def change(tx: Any) -> None:
             _conform(tx, base, rows.schema)
-            tx.overwrite(rows, snapshot_properties=_summary(properties))
+            _replace_rows(tx, base, rows, properties)
 
         try:
             return self._commit(base, change)
         except _SchemaMismatch:
             # A column changed type (a model was edited): the table starts again with the model's schema.
             self.catalog.drop_table((self.namespace, name))
-            return self._commit(self.create(name, rows.schema), lambda tx: tx.overwrite(
-                rows, snapshot_properties=_summary(properties)))
+            fresh = self.create(name, rows.schema)
+            return self._commit(fresh, lambda tx: _replace_rows(tx, fresh, rows, properties))
 
     def _commit(self, base: Table, change: Any) -> Commit | None:
         from pyiceberg.exceptions import CommitFailedException, ValidationError, ValidationException
@@ -339,6 +342,20 @@ class _SchemaMismatch(LakeError):
 def _summary(properties: Mapping[str, Any]) -> dict[str, str]:
     return {PROPERTY_PREFIX + key: value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             for key, value in properties.items()}
+
+
+def _has_rows(table: Table) -> bool:
+    current = table.current_snapshot()
+    summary = current.summary.additional_properties if current is not None and current.summary else {}
+    return int(summary.get("total-records", 0)) > 0
+
+
+def _replace_rows(tx: Any, table: Table, rows: pa.Table, properties: Mapping[str, Any]) -> None:
+    # An overwrite of a table without rows warns that its delete matched nothing: append instead.
+    if not _has_rows(table):
+        tx.append(rows, snapshot_properties=_summary(properties))
+    else:
+        tx.overwrite(rows, snapshot_properties=_summary(properties))
 
 
 def _evolve(tx: Any, table: Table, schema: pa.Schema) -> None:
