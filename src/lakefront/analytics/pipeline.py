@@ -8,12 +8,13 @@ fact that joins them is checked: every raw table a model reads is one the extrac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lakefront.analytics.errors import ModelError
 from lakefront.analytics.extract import EXTRACT_TABLES, TableResult, run_extract
 from lakefront.analytics.lake import Lake
-from lakefront.analytics.models import load_models
+from lakefront.analytics.models import Model, load_models
 from lakefront.analytics.process import ModelResult, run_process
 from lakefront.settings import Settings
 
@@ -29,9 +30,10 @@ class PipelineResult:
         return [r.line() for r in self.extracted] + [r.line() for r in self.processed]
 
 
-def check_models() -> None:
-    """ModelError naming the first model that reads a raw table the extract never provides."""
-    for name, model in sorted(load_models().items()):
+def check_models(models: Mapping[str, Model] | None = None) -> None:
+    """ModelError naming the first model (default: of every model file) that reads a raw table the extract
+    never provides."""
+    for name, model in sorted((load_models() if models is None else models).items()):
         unknown = sorted(model.raw_tables - set(EXTRACT_TABLES))
         if unknown:
             raise ModelError(f"model {name}: no extracted table {', '.join(unknown)} in the lake "
