@@ -1,4 +1,5 @@
-"""The data tier's servers in the services profile (the RDS, ElastiCache and S3 roles), run under var/.
+"""The data tier's servers in the services profile (the RDS, ElastiCache and S3 roles), run under var/, and the
+Spark standalone cluster (the EMR role's cluster) when process.spark_cluster asks for one.
 
 A server is started only when the settings give no endpoint for its role (`managed_servers()`);
 given an endpoint (RDS, ElastiCache, S3 on AWS), `up` uses it and starts nothing. A managed server
@@ -35,11 +36,18 @@ def _seaweedfs(settings: Settings) -> Any:
     return managed_seaweedfs(settings)
 
 
+def _spark(settings: Settings) -> Any:
+    from lakefront.servers.spark import managed_spark
+
+    return managed_spark(settings)
+
+
 # topology component id -> (server name, starter)
 SERVERS: dict[str, tuple[str, Callable[[Settings], Any]]] = {
     "database": ("mariadb", _mariadb),
     "cache": ("redis", _redis),
     "object_store": ("seaweedfs", _seaweedfs),
+    "emr": ("spark", _spark),
 }
 
 
@@ -52,6 +60,9 @@ class Managed:
     restarts: int = 0
 
     def alive(self) -> bool:
+        running = getattr(self.server, "running", None)
+        if isinstance(running, bool):  # a server of several processes (the Spark cluster) says for itself
+            return running
         proc = getattr(self.server, "proc", None)
         return proc is not None and proc.poll() is None
 
@@ -70,6 +81,8 @@ def endpoint(settings: Settings, component: str) -> str:
         if settings.cache_backend == "redis":
             return settings.redis_url
         return str(settings.cache_path) if settings.cache_backend == "embedded" else "no cache"
+    if component == "emr":
+        return settings.spark_master
     return settings.s3_endpoint or str(settings.objects_root)
 
 
@@ -80,7 +93,7 @@ class DataServers:
 
     def _port(self, component: str) -> int:
         return {"database": self.settings.db.port, "cache": self.settings.cache.port,
-                "object_store": self.settings.objects.s3_port}[component]
+                "object_store": self.settings.objects.s3_port, "emr": self.settings.process.spark_port}[component]
 
     def start(self, component: str) -> None:
         name, starter = SERVERS[component]
