@@ -19,10 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-
-import pyarrow as pa
 
 from lakefront.analytics.extract import PAUSE_ENV, parse_iso, run_extract
 from lakefront.analytics.formats import FORMATS, read_bytes

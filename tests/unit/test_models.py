@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlglot
 
+from lakefront.analytics.extract import EXTRACT_TABLES
 from lakefront.analytics.models import (
     ModelError,
     closure,
@@ -15,7 +16,6 @@ from lakefront.analytics.models import (
     raw_tables,
     split_header,
 )
-from lakefront.analytics.extract import EXTRACT_TABLES
 from lakefront.analytics.pipeline import check_models
 
 MARTS = {"mart_daily_sales", "mart_category_sales", "mart_product_sales", "mart_customer_cohorts",
@@ -98,7 +98,7 @@ def test_a_malformed_model_is_an_error_naming_it(text: str, message: str) -> Non
 
 def test_a_model_reading_a_table_the_extract_never_provides_stops_the_pipeline_naming_it() -> None:
     models = load_models({"m": "-- m: x\n-- Grain: one\nSELECT * FROM raw_cart_items"})
-    with pytest.raises(ModelError, match="^model m: no extracted table cart_items in the lake"):
+    with pytest.raises(ModelError, match=r"^model m: no extracted table cart_items in the lake"):
         check_models(models)
 
 
