@@ -20,7 +20,6 @@ a run's output equals the committed one, nothing is committed, so a re-run on un
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import tempfile
@@ -134,10 +133,23 @@ def _canonical(table: pa.Table) -> pa.Table:
 
 
 def content_digest(table: pa.Table) -> str:
-    """sha256 of a canonical table's column names, types and rows."""
+    """A digest of the table's column names, types and rows, whatever their order.
+
+    The rows go through DuckDB's row hash (count, sum and xor of the hashes of every row), in C++: a digest of
+    the rows as Python values took seconds for the 1.6 million rows of mart_customer_sales_daily at scale 10. Two
+    different outputs could share it only by a 64-bit collision, and then a changed mart would be skipped once.
+    """
+    import duckdb
+
     digest = hashlib.sha256(str([(f.name, str(f.type)) for f in table.schema]).encode())
-    for batch in table.to_batches(max_chunksize=10_000):
-        digest.update(json.dumps(batch.to_pylist(), default=str, sort_keys=False).encode())
+    if table.num_rows and table.num_columns:
+        columns = ", ".join('"' + name.replace('"', '""') + '"' for name in table.column_names)
+        with duckdb.connect(":memory:") as conn:
+            conn.register("output", table)
+            # Column names are the model's own, quoted; nothing from outside reaches this SQL.
+            found = conn.execute(f"SELECT count(*), sum(hash({columns})::HUGEINT), bit_xor(hash({columns})) "  # nosec B608
+                                 "FROM output").fetchone()
+        digest.update(repr(found).encode())
     return digest.hexdigest()
 
 
