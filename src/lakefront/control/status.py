@@ -235,10 +235,13 @@ def _marts_row(comp: topology.Component, settings: Settings) -> Row:
         marts = [c for c in _lake_commits(settings) if c.table.startswith(MART_PREFIX)]
     except Exception as exc:
         return Row(comp.id, comp.name, "failing", f"lake unreadable: {str(exc).splitlines()[0][:120]}")
+    engine = settings.process_engine
+    if engine == "spark":
+        engine = f"spark on {settings.spark_master}"
     if not marts:
-        return Row(comp.id, comp.name, "ok", f"{settings.process_engine}: no marts yet")
+        return Row(comp.id, comp.name, "ok", f"{engine}: no marts yet")
     newest = max(marts, key=lambda c: c.committed_at)
-    return Row(comp.id, comp.name, "ok", f"{settings.process_engine}: {len(marts)} marts in the lake, last "
+    return Row(comp.id, comp.name, "ok", f"{engine}: {len(marts)} marts in the lake, last "
                                          f"changed {newest.committed_at} by {newest.properties.get('engine')}")
 
 

@@ -15,6 +15,7 @@ reads the lake with the catalog's name for a table and nothing of Lakefront.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lakefront.data.objects import DirectoryStore, ObjectStore
@@ -49,6 +50,8 @@ def file_io_properties(settings: Settings) -> dict[str, str]:
 
 def make_catalog(settings: Settings, bucket: ObjectStore) -> Catalog:
     """The catalog the settings name, with the lake's namespace created if it is missing."""
+    # pyiceberg logs every FileIO it loads at INFO (a dozen lines a run): the lake logs its own events.
+    logging.getLogger("pyiceberg").setLevel(logging.WARNING)
     props = file_io_properties(settings) | {"warehouse": warehouse(settings, bucket)}
     catalog: Catalog
     if settings.lake_catalog == "glue":
