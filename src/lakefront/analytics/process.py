@@ -157,7 +157,7 @@ def _utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _store_mart(lake: Lake, model: Model, table: pa.Table, *, engine: str, run_id: str, started: datetime,
+def _commit_mart(lake: Lake, model: Model, table: pa.Table, *, engine: str, run_id: str, started: datetime,
                 inputs: dict[str, int]) -> int | None:
     """Commit the mart's output unless it equals the committed one; the new snapshot's id, or None."""
     digest = content_digest(table)
@@ -219,7 +219,7 @@ def run_process(settings: Settings, *, engine: str | None = None, models: list[s
             if output is not None:
                 needed = {raw_name(t): snapshots[raw_name(t)]
                           for t in raw_tables(catalog, execution_order(catalog, [name]))}
-                snapshot = _store_mart(lake, model, output, engine=running.name, run_id=run_id, started=started,
+                snapshot = _commit_mart(lake, model, output, engine=running.name, run_id=run_id, started=started,
                                        inputs=needed)
             rows = output.num_rows if output is not None else None
             results.append(ModelResult(name, _kind(model), rows, time.perf_counter() - began, running.name,
