@@ -256,12 +256,15 @@ def cluster_for(contender: str, base: Path, args: argparse.Namespace) -> Iterato
     if contender != "spark-standalone":
         yield None
         return
-    from lakefront.servers.procs import free_port
+    import random
+
+    from lakefront.servers.procs import port_open
     from lakefront.servers.spark import SparkCluster
 
-    port = free_port()
-    while port > 64000 or port < 20000:
-        port = free_port()
+    # Below the ephemeral range, so no outgoing connection takes one of the six ports meanwhile.
+    port = random.randrange(20000, 31990)  # nosec B311 - a port number
+    while any(port_open("127.0.0.1", p) for p in range(port, port + 6)):
+        port = random.randrange(20000, 31990)  # nosec B311
     cluster = SparkCluster(base / "spark", port, workers=2, worker_cores=1, worker_memory=args.spark_memory)
     cluster.start()
     try:

@@ -8,7 +8,8 @@ are the load balancer's. From settings.process.spark_port P: the master's RPC P 
 P+2n and web UI P+2n+1. The executors a worker launches bind where SPARK_LOCAL_IP says (127.0.0.1), on ports the
 kernel picks.
 
-Ready: the master's web UI (JSON at /json/) lists every worker ALIVE.
+Ready: the master's web UI (JSON at /json/) lists every worker ALIVE. A port already taken stops that daemon
+(Spark would otherwise move to the next port) and start-up fails naming it.
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ class SparkCluster:
                 "SPARK_LOG_DIR": str(self.dir / "logs"), "SPARK_WORKER_DIR": str(self.dir / "work"),
                 "SPARK_NO_DAEMONIZE": "1",
                 # The daemons' own heap: small, they only schedule (executors get worker_memory).
-                "SPARK_DAEMON_MEMORY": "256m"}
+                "SPARK_DAEMON_MEMORY": "256m",
+                # A taken port is an error, not a silent move to the next one (Spark's default retries 16):
+                # every port here is set, and the readiness probe looks where the settings say.
+                "SPARK_DAEMON_JAVA_OPTS": "-Dspark.port.maxRetries=0"}
 
     def argv(self, role: str, index: int = 0) -> list[str]:
         spark_class = str(spark_home() / "bin" / "spark-class")
@@ -119,8 +123,14 @@ class SparkCluster:
 
     def wait_ready(self, timeout: float = 90.0) -> float:
         """Block until the master lists every worker ALIVE; returns the seconds waited."""
-        waited = wait_until_ready(self.procs[0] if self.procs else None,
-                                  lambda: self.running and self.alive_workers() >= self.workers,
+        def ready() -> bool:
+            for proc in self.procs[1:]:
+                if proc.poll() is not None:
+                    raise SparkClusterError(f"a spark worker of the cluster on port {self.port} exited with status "
+                                            f"{proc.returncode} at start (see its log: a port taken?)")
+            return self.alive_workers() >= self.workers
+
+        waited = wait_until_ready(self.procs[0] if self.procs else None, ready,
                                   what=f"spark cluster on port {self.port}", error=SparkClusterError,
                                   timeout=timeout, interval=0.25, retry_on=(OSError, ValueError))
         log.info("spark cluster %s ready with %d workers after %.1fs", self.master_url, self.workers, waited)
