@@ -26,8 +26,6 @@ watermark after it and the run's id; for a mart the content digest, the engine a
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +35,15 @@ import pyarrow as pa
 
 from lakefront.analytics.errors import CommitConflict, LakeError
 from lakefront.analytics.lake.catalog import close_catalog, make_catalog, metadata_locations, warehouse
+from lakefront.analytics.lake.writes import (
+    PROPERTY_PREFIX,
+    SchemaMismatch,
+    conform,
+    evolve,
+    has_rows,
+    replace_rows,
+    summary,
+)
 from lakefront.data.objects import DirectoryStore, ObjectStore, make_object_store
 
 if TYPE_CHECKING:
@@ -47,7 +54,6 @@ if TYPE_CHECKING:
 
 RAW_PREFIX = "raw_"
 MART_PREFIX = "mart_"
-PROPERTY_PREFIX = "lakefront."
 TABLE_PROPERTIES = {
     "format-version": "2",
     # A commit that lost the race must fail, not be re-applied on the winner's snapshot (see the docstring).
@@ -276,12 +282,12 @@ class Lake:
         from pyiceberg.expressions import AlwaysTrue
 
         def change(tx: Any) -> None:
-            _evolve(tx, base, schema)
-            if replace and _has_rows(base):
+            evolve(tx, base, schema)
+            if replace and has_rows(base):
                 # The commit's record goes on its last snapshot: the files', or the delete's if there are none.
-                tx.delete(AlwaysTrue(), snapshot_properties={} if keys else _summary(properties))
+                tx.delete(AlwaysTrue(), snapshot_properties={} if keys else summary(properties))
             if keys:
-                tx.add_files([self.uri(key) for key in keys], snapshot_properties=_summary(properties),
+                tx.add_files([self.uri(key) for key in keys], snapshot_properties=summary(properties),
                              check_duplicate_files=False)
 
         return self._commit(base, change)
@@ -291,16 +297,16 @@ class Lake:
         base = self.create(name, rows.schema)
 
         def change(tx: Any) -> None:
-            _conform(tx, base, rows.schema)
-            _replace_rows(tx, base, rows, properties)
+            conform(tx, base, rows.schema)
+            replace_rows(tx, base, rows, properties)
 
         try:
             return self._commit(base, change)
-        except _SchemaMismatch:
+        except SchemaMismatch:
             # A column changed type (a model was edited): the table starts again with the model's schema.
             self.catalog.drop_table((self.namespace, name))
             fresh = self.create(name, rows.schema)
-            return self._commit(fresh, lambda tx: _replace_rows(tx, fresh, rows, properties))
+            return self._commit(fresh, lambda tx: replace_rows(tx, fresh, rows, properties))
 
     def _commit(self, base: Table, change: Any) -> Commit | None:
         from pyiceberg.exceptions import CommitFailedException, ValidationError, ValidationException
@@ -314,8 +320,8 @@ class Lake:
             raise CommitConflict(f"another run committed {name} while this one ran ({_first_line(exc)}); "
                                  "nothing committed, run it again") from None
         except ValidationError as exc:
-            raise _SchemaMismatch(str(exc)) from None
-        except (_SchemaMismatch, LakeError):
+            raise SchemaMismatch(str(exc)) from None
+        except (SchemaMismatch, LakeError):
             raise
         except Exception as exc:
             raise LakeError(f"cannot commit {name}: {_first_line(exc)}") from exc
@@ -333,57 +339,6 @@ class Lake:
             commit = self.last_commit(name)
             if commit is not None:
                 yield commit
-
-
-class _SchemaMismatch(LakeError):
-    """The new rows' schema cannot evolve from the table's (a type changed)."""
-
-
-def _summary(properties: Mapping[str, Any]) -> dict[str, str]:
-    return {PROPERTY_PREFIX + key: value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-            for key, value in properties.items()}
-
-
-def _has_rows(table: Table) -> bool:
-    current = table.current_snapshot()
-    summary = current.summary.additional_properties if current is not None and current.summary else {}
-    return int(summary.get("total-records", 0)) > 0
-
-
-def _replace_rows(tx: Any, table: Table, rows: pa.Table, properties: Mapping[str, Any]) -> None:
-    # An overwrite of a table without rows warns that its delete matched nothing: append instead.
-    if not _has_rows(table):
-        tx.append(rows, snapshot_properties=_summary(properties))
-    else:
-        tx.overwrite(rows, snapshot_properties=_summary(properties))
-
-
-def _evolve(tx: Any, table: Table, schema: pa.Schema) -> None:
-    """Add the columns of `schema` the table lacks (a column added to the source database)."""
-    known = set(table.schema().column_names)
-    if any(name not in known for name in schema.names):
-        with tx.update_schema() as update:
-            update.union_by_name(schema)
-
-
-def _conform(tx: Any, table: Table, schema: pa.Schema) -> None:
-    """Make the table's schema exactly `schema`: columns added, dropped and put in its order."""
-    current = table.schema().as_arrow()
-    if [(f.name, _plain(f.type)) for f in current] == [(f.name, _plain(f.type)) for f in schema]:
-        return
-    names = schema.names
-    with tx.update_schema() as update:
-        update.union_by_name(schema)
-        for name in current.names:
-            if name not in names:
-                update.delete_column(name)
-        update.move_first(names[0])
-        for before, name in itertools.pairwise(names):
-            update.move_after(name, before)
-
-
-def _plain(kind: pa.DataType) -> pa.DataType:
-    return pa.string() if pa.types.is_large_string(kind) else kind
 
 
 def _first_line(exc: BaseException) -> str:
