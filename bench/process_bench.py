@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--spark-master", default="local[2]", help="the master of spark-local")
     parser.add_argument("--spark-memory", default="1g", help="Spark driver memory (local mode: all of Spark)")
-    parser.add_argument("--duckdb-memory", default="1GB", help="DuckDB's memory limit (settings default 2GB)")
+    parser.add_argument("--duckdb-memory", default="1GB", help="DuckDB's memory limit (settings default 4GB)")
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
                         help="comma-separated, of " + ", ".join(CONTENDERS))
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
