@@ -224,8 +224,8 @@ class ObjectStoreSettings(Section):
     """Bucket of product images (uploads and demo images), the only objects the tiers serve to anyone.
     Default: `<bucket>-images`."""
     lake_bucket: str | None = Field(None, pattern=_BUCKET_NAME)
-    """Bucket of the lake (raw extracts, marts, manifests), read only by the analytics pipeline and the query
-    service. Default: `<bucket>-lake`."""
+    """Bucket of the lake (its Iceberg tables: raw extracts and marts), read only by the analytics pipeline and
+    the query service. Default: `<bucket>-lake`."""
     backups_bucket: str | None = Field(None, pattern=_BUCKET_NAME)
     """Bucket reserved for database backups. Default: `<bucket>-backups`."""
     region: str = "us-east-1"
@@ -362,8 +362,9 @@ class ProcessSettings(Section):
 
 class AnalyticsSettings(Section):
     refresh_s: float = Field(5.0, ge=0, le=3600)
-    """How often, at most, an app instance checks the lake for newly committed marts (one LIST of their
-    manifests); when one changed it reloads the changed marts and drops its cached dashboard results. 0: on every
+    """How often, at most, an app instance checks the lake for newly committed marts (one catalog query for
+    every table's current metadata file); when one changed it reloads the changed marts and drops its cached
+    dashboard results. 0: on every
     request. Dashboards are at most this much older than the last processing run."""
     cache_entries: int = Field(1024, ge=0, le=1_000_000)
     """Dataset results kept in memory per app instance (least recently used dropped first); 0: no caching."""
