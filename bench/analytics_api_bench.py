@@ -45,17 +45,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def prepare(var_dir: Path, scale: float, seed_value: int) -> Any:
-    from lakefront.analytics.extract import run_extract
-    from lakefront.analytics.process import run_process
+    from lakefront.analytics import pipeline
     from lakefront.settings import Settings
 
     settings = Settings(var_dir=var_dir)
     seed_once(settings, scale=scale, seed=seed_value, until=UNTIL, step=step)
     began = time.perf_counter()
-    extracted = run_extract(settings)
+    extracted = pipeline.extract(settings)
     step(f"extracted {sum(r.rows for r in extracted):,} rows in {time.perf_counter() - began:.1f} s")
     began = time.perf_counter()
-    results = run_process(settings, engine="duckdb")
+    results = pipeline.process(settings, engine="duckdb")
     marts = {r.name: r.rows for r in results if r.kind == "mart"}
     step(f"processed in {time.perf_counter() - began:.1f} s: " + ", ".join(f"{m} {n:,}" for m, n in marts.items()))
     return settings

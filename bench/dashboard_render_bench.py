@@ -46,7 +46,7 @@ from typing import Any
 from _up import start_up, stop_up
 
 from lakefront.servers.procs import free_port
-from lakefront.settings import ExtractSettings, ObjectStoreSettings
+from lakefront.settings import LakeSettings, ObjectStoreSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ("sales", "customers", "funnel", "inventory")
@@ -84,8 +84,8 @@ def prepare(var_dir: Path, scale: float, seed: int) -> None:
         lakefront(env, "seed", "--scale", str(scale), "--seed", str(seed), "--until", UNTIL.isoformat())
         step(f"seeded in {time.perf_counter() - began:.0f} s")
     # The children run with the default settings (base_env), so the lake is in the default lake bucket.
-    lake_dir = var_dir / "objects" / ObjectStoreSettings().buckets["lake"] / ExtractSettings().prefix
-    if not (lake_dir / "_manifests" / "marts").exists():
+    lake_dir = var_dir / "objects" / ObjectStoreSettings().buckets["lake"] / LakeSettings().prefix
+    if not (lake_dir / "marts").exists():
         began = time.perf_counter()
         lakefront(env, "pipeline")
         step(f"pipeline in {time.perf_counter() - began:.0f} s")
@@ -102,6 +102,7 @@ class Stack:
         self.env = base_env(self.var_dir) | {f"LAKEFRONT_{k}": str(v) for k, v in ports.items()} | {
             "LAKEFRONT_DB__WRITER_URL": f"sqlite:///{data_dir / 'db' / 'lakefront.sqlite3'}",
             "LAKEFRONT_OBJECTS__ROOT": str(data_dir / "objects"),
+            "LAKEFRONT_LAKE__CATALOG_URL": f"sqlite:///{data_dir / 'lake' / 'catalog.sqlite3'}",
             "LAKEFRONT_EXTRACT__INTERVAL_S": "0", **extra}
         self.url = f"http://127.0.0.1:{ports['LB__PUBLIC_PORT']}"
         self.proc: subprocess.Popen[bytes] | None = None

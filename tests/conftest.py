@@ -10,6 +10,7 @@ import pytest
 from lakefront.data.objects import AREAS
 from lakefront.data.objects.s3 import S3Store
 from lakefront.servers.seaweedfs import SeaweedFSServer
+from lakefront.servers.spark import SparkCluster
 from support.s3 import REGION, seaweedfs
 from support.servers import MariaDBHandle, RedisHandle, throwaway_mariadb, throwaway_redis
 
@@ -35,6 +36,19 @@ def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seawe
     """One throwaway SeaweedFS S3 for the session; `profile_env` gives each module buckets of its own."""
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    """One Spark standalone cluster (a master and two workers) for the session, on free loopback ports."""
+    from support import free_port_block
+
+    cluster = SparkCluster(tmp_path_factory.mktemp("spark"), free_port_block(6), workers=2)
+    cluster.start_ready()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="module", params=["embedded", "services"])

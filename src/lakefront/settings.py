@@ -232,8 +232,8 @@ class ObjectStoreSettings(Section):
     """Bucket of product images (uploads and demo images), the only objects the tiers serve to anyone.
     Default: `<bucket>-images`."""
     lake_bucket: str | None = Field(None, pattern=_BUCKET_NAME)
-    """Bucket of the lake (raw extracts, marts, manifests), read only by the analytics pipeline and the query
-    service. Default: `<bucket>-lake`."""
+    """Bucket of the lake (its Iceberg tables: raw extracts and marts), read only by the analytics pipeline and
+    the query service. Default: `<bucket>-lake`."""
     backups_bucket: str | None = Field(None, pattern=_BUCKET_NAME)
     """Bucket reserved for database backups. Default: `<bucket>-backups`."""
     region: str = "us-east-1"
@@ -299,17 +299,36 @@ class DemoSettings(Section):
     """Whether `lakefront up` loads demo data into an empty database."""
 
 
-EXTRACT_TABLES: tuple[str, ...] = ("categories", "products", "customers", "orders", "order_lines", "events")
-"""Tables the analytics extract copies into the lake (never secrets: auth_tokens, cart_items stay out)."""
+class LakeSettings(Section):
+    """The lake: Apache Iceberg tables in the lake bucket, named by a catalog (analytics/lake/)."""
+
+    prefix: str = Field("lake", pattern=r"^[a-z0-9][a-z0-9_\-/]*[a-z0-9]$")
+    """Key prefix of the lake in its bucket; the tables live under <prefix>/raw/ and <prefix>/marts/. Also the
+    name of the lake in a SQL catalog, so lakes under different prefixes can share one catalog database."""
+    catalog: Literal["sql", "glue"] | None = None
+    """The Iceberg catalog, which holds each table's current metadata file and commits by compare-and-swap:
+    sql (SQLite or MariaDB/MySQL through SQLAlchemy) or glue (the AWS Glue Data Catalog). Default: glue in
+    the aws profile, sql otherwise."""
+    catalog_url: str | None = None
+    """SQLAlchemy URL of the sql catalog's database. Default: var/lake/catalog.sqlite3 in the embedded profile,
+    the shop's writer database in services (so the catalog rides the standby and its failover)."""
+    namespace: str = Field("lakefront", pattern=r"^[a-z][a-z0-9_]{0,254}$")
+    """The catalog namespace of the lake's tables (the Glue database on AWS): raw_<table> and mart_<model>."""
+    retention_s: float = Field(5 * 86400, ge=0)
+    """`lakefront lake maintain` expires snapshots older than this (the current one always stays) and deletes
+    files under the lake's prefix that no live snapshot names and that are older than this: orphans of killed
+    runs, files of expired snapshots, an earlier layout's files. It must exceed the longest run, whose files
+    are not committed yet while it runs."""
+    maintain_interval_s: int = Field(86400, ge=0)
+    """How often `lakefront up` runs `lakefront lake maintain`; 0 turns the schedule off."""
 
 
 class ExtractSettings(Section):
-    format: Literal["parquet", "csv", "jsonl", "avro"] = "parquet"
-    """File format of extracts in the lake (raw/<table>/...)."""
-    tables: list[str] = Field(default_factory=lambda: list(EXTRACT_TABLES))
-    """Tables `lakefront extract` copies into the lake when none are named."""
+    tables: list[str] | None = None
+    """Tables `lakefront extract` copies into the lake when none are named. Default: every extractable table
+    (the extract stage's list, analytics/extract/tables.py)."""
     interval_s: int = Field(300, ge=0)
-    """How often `lakefront up` runs the extract; 0 turns the schedule off."""
+    """How often `lakefront up` runs the pipeline (extract, then process); 0 turns the schedule off."""
     batch_rows: int = Field(50_000, ge=10, le=1_000_000)
     """Rows per record batch: bounds the extractor's memory whatever the table's size."""
     reader: Literal["connectorx", "sqlalchemy"] = "connectorx"
@@ -320,19 +339,30 @@ class ExtractSettings(Section):
     safety_lag_s: float = Field(2.0, ge=0, le=3600)
     """Rows whose updated_at is younger than this are left for the next run: a transaction still open
     when the run reads could otherwise commit a row behind the watermark."""
-    prefix: str = Field("lake", pattern=r"^[a-z0-9][a-z0-9_\-/]*[a-z0-9]$")
-    """Key prefix of the lake in the object store (the directory store or the S3 bucket)."""
-
 
 
 class ProcessSettings(Section):
     engine: Literal["duckdb", "spark"] | None = None
     """Engine that runs the models: DuckDB (embedded) or Spark (the EMR role; local[*] here).
     Default: duckdb in the embedded profile, spark in services."""
-    spark_master: str = "local[*]"
-    """Spark master URL for `--engine spark` (on EMR, spark-submit sets it)."""
+    spark_master: str | None = None
+    """Spark master URL for `--engine spark`: local[N], or spark://host:port of a standalone cluster (on EMR,
+    spark-submit sets it). Default: the cluster `up` runs when process.spark_cluster is on, else local[*]."""
     spark_driver_memory: str = Field("1g", pattern=r"^[0-9]+[mg]$")
-    """Memory of the local Spark driver."""
+    """Memory of the Spark driver (the `lakefront process` process)."""
+    spark_cluster: bool = False
+    """services profile: `lakefront up` runs a Spark standalone cluster (a master and process.spark_workers
+    workers, the EMR role's cluster) under var/, on loopback, and `process --engine spark` submits to it."""
+    spark_workers: int = Field(2, ge=1, le=8)
+    """Workers of the standalone cluster."""
+    spark_worker_cores: int = Field(1, ge=1, le=64)
+    """Cores each worker offers to executors."""
+    spark_worker_memory: str = Field("1g", pattern=r"^[0-9]+[mg]$")
+    """Memory each worker offers to executors."""
+    spark_port: int = Field(7177, ge=1024, le=65000)
+    """The standalone master's RPC port. Every other port is set from it, so nothing takes Spark's defaults
+    (the web UIs' 8080 and 8081 are the load balancer's): the master's web UI +1, worker n's RPC +2n and web
+    UI +2n+1."""
     duckdb_memory_limit: str = Field("4GB", pattern=r"^[0-9]+(MB|GB)$")
     """DuckDB's memory limit; it spills what it can to var/duckdb/tmp beyond it. At scale 10 the clean
     layer's window over 18M events failed to pin its blocks under 1GB (measured); 4GB runs it."""
@@ -340,8 +370,9 @@ class ProcessSettings(Section):
 
 class AnalyticsSettings(Section):
     refresh_s: float = Field(5.0, ge=0, le=3600)
-    """How often, at most, an app instance checks the lake for newly committed marts (one LIST of their
-    manifests); when one changed it reloads the changed marts and drops its cached dashboard results. 0: on every
+    """How often, at most, an app instance checks the lake for newly committed marts (one catalog query for
+    every table's current metadata file); when one changed it reloads the changed marts and drops its cached
+    dashboard results. 0: on every
     request. Dashboards are at most this much older than the last processing run."""
     cache_entries: int = Field(1024, ge=0, le=1_000_000)
     """Dataset results kept in memory per app instance (least recently used dropped first); 0: no caching."""
@@ -424,8 +455,6 @@ class AwsSettings(Section):
     emr_venv: str | None = Field(None, pattern=r"^s3://")
     """S3 URL of the packed virtualenv the jobs run in (docs/emr.md builds it). Default: artifacts/emr/ in the
     lake bucket."""
-    glue_database: str = Field("lakefront", pattern=r"^[a-z0-9_]{1,255}$")
-    """Glue Data Catalog database whose tables point at the committed marts (Athena, QuickSight)."""
 
 
 class Settings(BaseSettings):
@@ -458,6 +487,7 @@ class Settings(BaseSettings):
     media: MediaSettings = MediaSettings()
     session: SessionSettings = SessionSettings()
     demo: DemoSettings = DemoSettings()
+    lake: LakeSettings = LakeSettings()
     extract: ExtractSettings = ExtractSettings()
     process: ProcessSettings = ProcessSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
@@ -567,6 +597,30 @@ class Settings(BaseSettings):
         return f"http://127.0.0.1:{self.objects.s3_port}" if self.profile is Profile.services else None
 
     @property
+    def lake_catalog(self) -> str:
+        if self.lake.catalog:
+            return self.lake.catalog
+        return "glue" if self.profile is Profile.aws else "sql"
+
+    @property
+    def lake_catalog_url(self) -> str | None:
+        """The sql catalog's database: given, or a SQLite file (embedded); None: the shop's writer database,
+        wherever the primary is now (data/endpoints.py resolves it: it moves with a failover)."""
+        if self.lake.catalog_url:
+            return self.lake.catalog_url
+        if self.profile is Profile.embedded:
+            return f"sqlite:///{self.var_dir / 'lake' / 'catalog.sqlite3'}"
+        return None
+
+    @property
+    def spark_master(self) -> str:
+        if self.process.spark_master:
+            return self.process.spark_master
+        if self.process.spark_cluster and self.profile is Profile.services:
+            return f"spark://127.0.0.1:{self.process.spark_port}"
+        return "local[*]"
+
+    @property
     def process_engine(self) -> str:
         if self.process.engine:
             return self.process.engine
@@ -583,6 +637,8 @@ class Settings(BaseSettings):
             wanted.append("redis")
         if self.objects_backend == "s3" and not self.objects.s3_endpoint:
             wanted.append("seaweedfs")
+        if self.process.spark_cluster and not self.process.spark_master:
+            wanted.append("spark")
         return wanted
 
     @property

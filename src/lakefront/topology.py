@@ -105,10 +105,11 @@ COMPONENTS: tuple[Component, ...] = (
               {Profile.embedded: Implementation("local directory under var/"),
                Profile.services: Implementation("SeaweedFS S3", process=True)}),
     Component("extract", "SQL extraction", Tier.analytics, "extract job (SQL -> S3)",
-              _both("lakefront extract -> lake/raw (Parquet, CSV, JSON Lines, Avro), scheduled by up")),
+              _both("lakefront extract -> raw_<table> Iceberg tables in lake/raw, scheduled by up")),
     Component("emr", "Amazon EMR (Spark)", Tier.analytics, "EMR (Spark)",
               {Profile.embedded: Implementation("DuckDB (lakefront process)"),
-               Profile.services: Implementation("Spark local[*] (lakefront process)")}),
+               Profile.services: Implementation("Spark: local[*], or a standalone master + workers "
+                                                "(process.spark_cluster)", process=True)}),
     Component("quicksight", "Amazon QuickSight (dashboards)", Tier.analytics, "QuickSight",
               _both("dashboards as code at /dashboards (web tier; analytics API over the marts)")),
 )

@@ -10,10 +10,9 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
-from lakefront.analytics import lake
-from lakefront.analytics.extract import parse_iso
+from lakefront.analytics.extract import EXTRACT_TABLES, parse_iso
+from lakefront.analytics.lake import Lake, raw_name
 from lakefront.data.endpoints import reader_url
-from lakefront.data.objects import make_object_store
 from lakefront.settings import Settings
 
 from .conftest import Stack
@@ -37,19 +36,16 @@ def wait_for_status(stack: Stack, component: str, text: str, timeout: float = 12
 def test_the_scheduled_extract_puts_every_order_in_the_lake_exactly_once(stack: Stack) -> None:
     settings = Settings.model_validate(stack.state()["settings"])
     # Every table, not just the first: a run commits table by table, and orders come after customers.
-    row = wait_for_status(stack, "extract", f"{len(settings.extract.tables)} tables in the lake")
+    row = wait_for_status(stack, "extract", f"{len(EXTRACT_TABLES)} tables in the lake")
     assert row["status"] == "ok", row
 
-    store = make_object_store(settings, "lake")
-    try:
-        manifests = lake.current_manifests(store, settings.extract.prefix, "orders")
-        extracted = lake.read_table(store, settings.extract.prefix, "orders")
-        customers = lake.read_table(store, settings.extract.prefix, "customers")
-    finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
-    cutoff = parse_iso(manifests[-1]["cutoff"])
+    with Lake(settings) as lake:
+        # One snapshot for both: the rows and the cutoff its commit recorded.
+        commit = lake.last_commit(raw_name("orders"))
+        assert commit is not None
+        extracted = lake.read(raw_name("orders"), commit.snapshot_id)
+        customers = lake.read(raw_name("customers"))
+    cutoff = parse_iso(commit.properties["cutoff"])
     engine = sa.create_engine(reader_url(settings))
     try:
         with engine.connect() as conn:
@@ -69,17 +65,10 @@ def test_the_scheduled_pipeline_processes_the_lake_into_marts(stack: Stack) -> N
     settings = Settings.model_validate(stack.state()["settings"])
     wait_for_status(stack, "emr", "marts in the lake")
 
-    store = make_object_store(settings, "lake")
-    try:
-        prefix = settings.extract.prefix
-        daily = lake.read_mart(store, prefix, "mart_daily_sales")
-        manifest = lake.last_mart_manifest(store, prefix, "mart_daily_sales")
-        assert manifest is not None
-        orders = lake.read_table(store, prefix, "orders")
-    finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+    with Lake(settings) as lake:
+        daily = lake.read("mart_daily_sales")
+        assert lake.last_commit("mart_daily_sales") is not None
+        orders = lake.read(raw_name("orders"))
     assert daily.num_rows > 0
     # The mart was computed from some committed extract; every order it counts is in the lake.
     kept = orders.filter(pc.not_equal(orders.column("status"), "cancelled"))

@@ -1,6 +1,7 @@
-"""The dashboards' API on a real app process over a real lake: SQLite -> directory, MariaDB -> SeaweedFS S3.
+"""The dashboards' API on a real app process over a real lake: SQLite -> directory (SQLite catalog), MariaDB ->
+SeaweedFS S3 (catalog in MariaDB).
 
-Every figure is checked twice: against the marts as the lake holds them (lake.read_mart) and against SQL run on
+Every figure is checked twice: against the marts as the lake holds them (Lake.read) and against SQL run on
 the SOURCE database, so a mistake in a dataset's SQL, its filters or the service's binding shows as a difference.
 """
 
@@ -16,12 +17,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from lakefront.analytics import lake
-from lakefront.analytics.extract import run_extract
-from lakefront.analytics.process import run_process
+from lakefront.analytics.lake import Lake
+from lakefront.analytics.pipeline import run_pipeline
 from lakefront.data import tables as t
 from lakefront.data.endpoints import writer_url
-from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
 from lakefront.settings import ExtractSettings, ProcessSettings, Settings
 from support import Api, AppStack, app_stack, profile_settings
@@ -38,7 +37,6 @@ class Shop:
     stack: AppStack
     settings: Settings
     engine: sa.Engine
-    store: ObjectStore
     admin: Api
     customer: Api
     anonymous: Api
@@ -48,8 +46,9 @@ class Shop:
             return [tuple(row) for row in conn.execute(sa.text(sql), params)]
 
     def mart(self, model: str) -> list[dict[str, Any]]:
-        return [{k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
-                for row in lake.read_mart(self.store, "lake", model).to_pylist()]
+        with Lake(self.settings) as lake:
+            rows = lake.read(model).to_pylist()
+        return [{k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()} for row in rows]
 
     def get(self, path: str, **params: str) -> dict[str, Any]:
         r = self.admin.request("GET", path, params=params)
@@ -61,14 +60,13 @@ class Shop:
         return self.get(f"/api/analytics/dashboards/{dashboard}/visuals/{visual}", **params)
 
     def pipeline(self) -> None:
-        run_extract(self.settings)
-        run_process(self.settings)
+        run_pipeline(self.settings)
 
 
 @pytest.fixture(scope="module")
 def shop(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     var_dir: Path = tmp_path_factory.mktemp("analytics")
-    settings = profile_settings(var_dir, profile_env, extract=ExtractSettings(prefix="lake", safety_lag_s=0),
+    settings = profile_settings(var_dir, profile_env, extract=ExtractSettings(safety_lag_s=0),
                                 process=ProcessSettings(engine="duckdb"))
     seed(settings, scale=0.01, seed=11, until=UNTIL, progress=False)
     # Check the lake on every request, so a test sees a commit at once (the default is every 5 s).
@@ -78,12 +76,8 @@ def shop(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         stack.db.make_admin("analyst0@example.com")
         url = stack.instances[0].url
         engine = sa.create_engine(writer_url(settings), poolclass=sa.pool.NullPool)
-        store = make_object_store(settings, "lake")
-        yield Shop(stack, settings, engine, store, Api(url, admin_token), Api(url, customer_token), Api(url))
+        yield Shop(stack, settings, engine, Api(url, admin_token), Api(url, customer_token), Api(url))
         engine.dispose()
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +166,10 @@ def test_the_dashboard_describes_its_filters_visuals_and_data(processed: Shop) -
     assert board["date_bounds"] == {"min": first, "max": last}
     assert board["categories"] == [{"slug": s, "name": n} for n, s in sorted(
         (n, s) for s, n in processed.rows("SELECT slug, name FROM categories"))]
-    newest = max((lake.last_mart_manifest(processed.store, "lake", m) or {} for m in board["marts"]),
-                 key=lambda m: m["committed_at"])
-    assert (board["as_of"], board["run_id"]) == (newest["committed_at"], newest["run_id"])
+    with Lake(processed.settings) as lake:
+        commits = [lake.last_commit(m) for m in board["marts"]]
+    newest = max((c for c in commits if c is not None), key=lambda c: c.committed_at)
+    assert (board["as_of"], board["run_id"]) == (newest.committed_at, newest.properties["run-id"])
     heatmap = processed.get("/api/analytics/dashboards/customers")["visuals"][0]
     assert (heatmap["type"], heatmap["encoding"]) == (
         "heatmap", {"x": "months_since", "y": "cohort_month", "value": "retention"})

@@ -1,8 +1,8 @@
 """The aws profile's boto3 code paths against a local AWS API (moto's server, a real HTTP endpoint).
 
 Secrets Manager at start-up (and the URLs it builds, used against a real MariaDB), EMR Serverless job
-submission (`lakefront aws run`), the lake on S3 and the Glue catalog over its marts (`lakefront aws
-publish-marts`), and the CLI's one-line refusals.
+submission (`lakefront aws run`), the lake on S3 with Glue as its Iceberg catalog (the pipeline creates and
+commits the tables Athena and QuickSight read), and the CLI's one-line refusals.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from lakefront.analytics.lake import Lake
 from lakefront.data.aws_secrets import resolve_secrets
 from lakefront.data.endpoints import reader_url, writer_url
 from lakefront.data.engines import make_engine
@@ -157,23 +157,13 @@ def test_a_job_for_an_unknown_application_is_refused_in_one_line(aws_env: dict[s
         start(_client("emr-serverless"), "00nonexistent", ROLE, ENTRY, "process")
 
 
-def _glue_tables(lake_bucket: str) -> None:
-    """The catalog as the CDK app creates it (deploy/aws/dashboards.py), before any processing run."""
-    glue = _client("glue")
-    glue.create_database(DatabaseInput={"Name": "lakefront"})
-    for model, columns in MARTS.items():
-        glue.create_table(DatabaseName="lakefront", TableInput={
-            "Name": model, "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "parquet"},
-            "StorageDescriptor": {"Location": f"s3://{lake_bucket}/lake/marts/{model}/",
-                                  "Columns": [{"Name": n, "Type": t} for n, t in columns]}})
-
-
-def test_the_pipeline_on_s3_writes_the_marts_the_catalog_declares_and_publishing_moves_each_table(
+def test_the_pipeline_on_s3_commits_every_mart_as_an_iceberg_table_in_glue_with_the_declared_columns(
         aws_env: dict[str, str], tmp_path: Path) -> None:
     bucket, images = "lakefront-lake-test", "lakefront-images-test"
     for name in (bucket, images):
         _client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
-    _glue_tables(bucket)
+    # The database is the CDK app's (deploy/aws/dashboards.py); the tables are the pipeline's.
+    _client("glue").create_database(DatabaseInput={"Name": "lakefront"})
     env = lakefront_env(
         tmp_path, **aws_env, LAKEFRONT_PROFILE="aws", LAKEFRONT_AWS__REGION=REGION,
         LAKEFRONT_DB__WRITER_URL=f"sqlite:///{tmp_path / 'shop.sqlite3'}", LAKEFRONT_CACHE__BACKEND="off",
@@ -181,25 +171,30 @@ def test_the_pipeline_on_s3_writes_the_marts_the_catalog_declares_and_publishing
         LAKEFRONT_OBJECTS__LAKE_BUCKET=bucket, LAKEFRONT_OBJECTS__IMAGES_BUCKET=images,
         LAKEFRONT_OBJECTS__ACCESS_KEY="testing",
         LAKEFRONT_OBJECTS__SECRET_KEY="testing", LAKEFRONT_PROCESS__ENGINE="duckdb")
-    for args in (("seed", "--scale", "0.01", "--until", "2026-06-30"), ("pipeline",), ("aws", "publish-marts")):
+    for args in (("seed", "--scale", "0.01", "--until", "2026-06-30"), ("pipeline",)):
         result = run_cli(tmp_path, *args, env=env, timeout=300)
         assert result.returncode == 0, f"{args}: {result.stderr}"
-    published = result.stdout.splitlines()
-    assert published[-1] == f"{len(MARTS)} table(s) moved"
 
-    s3, glue = _client("s3"), _client("glue")
-    for model, columns in MARTS.items():
-        location = glue.get_table(DatabaseName="lakefront", Name=model)["Table"]["StorageDescriptor"]["Location"]
-        assert location.startswith(f"s3://{bucket}/lake/marts/{model}/") and location != (
-            f"s3://{bucket}/lake/marts/{model}/")
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=location.split("/", 3)[3])["Contents"]]
-        assert keys == [f"{location.split('/', 3)[3]}part-00000.parquet"]  # one committed run's file, nothing else
-        body = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()
-        schema = pq.read_schema(__import__("io").BytesIO(body))
-        assert [(f.name, ARROW_TO_GLUE[str(f.type)]) for f in schema] == list(columns), model
+    glue = _client("glue")
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="lakefront")["TableList"]}
+    assert set(MARTS) <= set(tables) and {"raw_orders", "raw_events"} <= set(tables)
+    settings = load_settings(profile="aws", aws={"region": REGION}, objects={
+        "s3_endpoint": aws_env["AWS_ENDPOINT_URL"], "region": REGION, "lake_bucket": bucket,
+        "images_bucket": images, "access_key": "testing", "secret_key": "testing"})
+    with Lake(settings) as lake:
+        for model, columns in MARTS.items():
+            parameters = tables[model]["Parameters"]
+            assert parameters["table_type"].upper() == "ICEBERG", model
+            assert parameters["metadata_location"].startswith(f"s3://{bucket}/lake/marts/{model}/metadata/")
+            commit = lake.last_commit(model)
+            assert commit is not None and commit.rows == lake.read(model).num_rows > 0, model
+            assert [(f.name, ARROW_TO_GLUE[str(f.type)]) for f in commit.schema] == list(columns), model
 
-    again = run_cli(tmp_path, "aws", "publish-marts", env=env)
-    assert again.returncode == 0 and again.stdout.splitlines() == ["0 table(s) moved"]
+    again = run_cli(tmp_path, "process", env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    unchanged = {t["Name"]: t["Parameters"]["metadata_location"]
+                 for t in glue.get_tables(DatabaseName="lakefront")["TableList"]}
+    assert all(unchanged[m] == tables[m]["Parameters"]["metadata_location"] for m in MARTS)
 
 
 def test_deploy_without_credentials_fails_with_one_clear_line(tmp_path: Path) -> None:

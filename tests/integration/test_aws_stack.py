@@ -285,14 +285,30 @@ def test_the_schedule_starts_a_state_machine_that_runs_extract_then_process(a: A
     assert _props(schedule)["Target"]["Arn"] == _ref(machine_id)
 
 
-def test_glue_tables_athena_and_quicksight_cover_the_marts(a: Assembly) -> None:
-    inputs = [_props(t)["TableInput"] for t in a.resources("AWS::Glue::Table").values()]
-    tables = {table["Name"]: table for table in inputs}
-    assert set(tables) == set(MARTS)
-    for name, columns in MARTS.items():
-        descriptor = tables[name]["StorageDescriptor"]
-        assert [(c["Name"], c["Type"]) for c in descriptor["Columns"]] == list(columns)
-        assert flatten(descriptor["Location"]).endswith(f"/lake/marts/{name}/")
+def _glue_grants(a: Assembly, role: Any) -> set[str]:
+    """The glue: actions a role's policies allow."""
+    logical = a.logical_id(role)
+    actions: set[str] = set()
+    for res in a.resources("AWS::IAM::Policy").values():
+        if {"Ref": logical} not in _props(res)["Roles"]:
+            continue
+        for statement in _props(res)["PolicyDocument"]["Statement"]:
+            granted = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            actions.update(action for action in granted if action.startswith("glue:"))
+    return actions
+
+
+def test_glue_is_the_lakes_iceberg_catalog_and_athena_and_quicksight_cover_the_marts(a: Assembly) -> None:
+    # The tables are the pipeline's (pyiceberg creates and commits them); the stack makes only their database.
+    assert not a.resources("AWS::Glue::Table")
+    _, database = a.one("AWS::Glue::Database")
+    assert _props(database)["DatabaseInput"]["Name"] == a.settings.lake.namespace == "lakefront"
+    assert a.stack.job_env["LAKEFRONT_LAKE__NAMESPACE"] == "lakefront"
+    job = a.stack.node.find_child("Analytics").job_role
+    app = a.stack.node.find_child("App").instance_role
+    assert {"glue:CreateTable", "glue:UpdateTable", "glue:GetTable", "glue:GetTables"} <= _glue_grants(a, job)
+    assert {"glue:GetTable", "glue:GetTables"} <= _glue_grants(a, app)
+    assert not {"glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"} & _glue_grants(a, app)
     _, workgroup = a.one("AWS::Athena::WorkGroup")
     config = _props(workgroup)["WorkGroupConfiguration"]
     assert config["EnforceWorkGroupConfiguration"] is True

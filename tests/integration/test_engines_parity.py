@@ -1,9 +1,10 @@
-"""DuckDB and Spark run the same model files over the same lake and must store the same marts.
+"""DuckDB and Spark run the same model files over the same lake and must commit the same marts.
 
-The module seeds demo data (scale 0.03, a fixed end date) into SQLite, extracts it twice into two lake prefixes of
-a directory store (the database does not change in between, so both lakes hold the same rows), and runs every model
-once per engine, each into its own prefix. One Spark session serves the whole module: the runner's SparkEngine
-borrows it, as it would a notebook's.
+The module seeds demo data (scale 0.03, a fixed end date) into SQLite, extracts it twice into two lakes (two prefixes
+of a directory store, two catalogs in one SQLite file; the database does not change in between, so both hold the
+same rows), and runs every model once per engine, each into its own lake. Spark runs on the session's standalone
+cluster (a master and two workers, the EMR role's cluster): one driver session serves the whole module, and the
+runner's SparkCompute borrows it, as it would a notebook's.
 
 Values are compared exactly, floats included: every DOUBLE in the marts is one division of two integers
 (CAST(a AS DOUBLE) / CAST(b AS DOUBLE), e.g. retention, view_to_cart_rate), which IEEE 754 rounds correctly in both
@@ -17,64 +18,66 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakefront.analytics import lake
-from lakefront.analytics.engines.spark import SparkEngine, collect_arrow
-from lakefront.analytics.extract import run_extract
+from lakefront.analytics.compute.spark import SparkCompute, collect_arrow
+from lakefront.analytics.extract import EXTRACT_TABLES, run_extract
+from lakefront.analytics.lake import Commit, Lake
 from lakefront.analytics.models import load_models
 from lakefront.analytics.process import ModelResult, run_process
-from lakefront.data.objects import make_object_store
 from lakefront.demo import seed
-from lakefront.settings import ExtractSettings, ProcessSettings, Settings
+from lakefront.servers.spark import SparkCluster
+from lakefront.settings import LakeSettings, ProcessSettings, Settings
 
 SCALE = 0.03
 UNTIL = date(2026, 10, 31)
 ENGINES = ("duckdb", "spark")
 
 
-def settings_for(var_dir: Path, prefix: str) -> Settings:
-    return Settings(var_dir=var_dir, extract=ExtractSettings(prefix=prefix),
-                    process=ProcessSettings(spark_master="local[2]", spark_driver_memory="1g"))
+def settings_for(var_dir: Path, prefix: str, master: str) -> Settings:
+    return Settings(var_dir=var_dir, lake=LakeSettings(prefix=prefix),
+                    process=ProcessSettings(spark_master=master, spark_driver_memory="1g",
+                                            spark_worker_memory="1g"))
 
 
 @dataclass
 class Runs:
     settings: dict[str, Settings]
     results: dict[str, list[ModelResult]]
-    spark: SparkEngine
+    spark: SparkCompute
+    cluster: SparkCluster
 
     def mart(self, engine: str, model: str) -> pa.Table:
-        store = make_object_store(self.settings[engine], "lake")
-        return lake.read_mart(store, self.settings[engine].extract.prefix, model)
+        with Lake(self.settings[engine]) as lake:
+            return lake.read(model)
 
-    def mart_path(self, engine: str, model: str) -> Path:
-        key = self.manifest(engine, model)["files"][0]["key"]
-        settings = self.settings[engine]
-        return settings.objects_root / settings.objects.buckets["lake"] / key
+    def mart_paths(self, engine: str, model: str) -> list[str]:
+        with Lake(self.settings[engine]) as lake:
+            found = lake.scan_keys(model)
+            assert found is not None
+            return [lake.local_path(key) or "" for key in found[0]]
 
-    def manifest(self, engine: str, model: str) -> dict[str, Any]:
-        store = make_object_store(self.settings[engine], "lake")
-        found = lake.last_mart_manifest(store, self.settings[engine].extract.prefix, model)
+    def commit(self, engine: str, model: str) -> Commit:
+        with Lake(self.settings[engine]) as lake:
+            found = lake.last_commit(model)
         assert found is not None, f"{engine} committed no {model}"
         return found
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+def runs(tmp_path_factory: pytest.TempPathFactory, spark_cluster: SparkCluster) -> Iterator[Runs]:
     var_dir = tmp_path_factory.mktemp("parity")
-    settings = {engine: settings_for(var_dir, f"lake-{engine}") for engine in ENGINES}
+    settings = {engine: settings_for(var_dir, f"lake-{engine}", spark_cluster.master_url) for engine in ENGINES}
     seed(settings["duckdb"], scale=SCALE, seed=7, until=UNTIL, progress=False)
     extracted = {engine: [(r.table, r.rows) for r in run_extract(settings[engine])] for engine in ENGINES}
     assert extracted["spark"] == extracted["duckdb"], "the two lakes must start from the same rows"
-    spark = SparkEngine(settings["spark"])
+    spark = SparkCompute(settings["spark"])
     try:
         results = {engine: run_process(settings[engine], engine=engine) for engine in ENGINES}
-        yield Runs(settings, results, spark)
+        yield Runs(settings, results, spark, spark_cluster)
     finally:
         spark.close()
 
@@ -102,9 +105,18 @@ def test_both_engines_run_every_model_and_commit_every_mart_with_the_same_digest
         assert [r.engine for r in runs.results[engine]] == [engine] * len(runs.results[engine])
         assert [r.name for r in runs.results[engine]] == [r.name for r in runs.results["duckdb"]]
     for mart in mart_names():
-        duck, spark = runs.manifest("duckdb", mart), runs.manifest("spark", mart)
-        assert (spark["engine"], duck["engine"]) == ("spark", "duckdb")
-        assert spark["content_sha256"] == duck["content_sha256"], mart
+        duck, spark = runs.commit("duckdb", mart), runs.commit("spark", mart)
+        assert (spark.properties["engine"], duck.properties["engine"]) == ("spark", "duckdb")
+        assert spark.properties["content-sha256"] == duck.properties["content-sha256"], mart
+        assert spark.schema == duck.schema, mart
+
+
+def test_spark_ran_on_the_standalone_cluster_with_two_workers_and_no_default_port(runs: Runs) -> None:
+    assert runs.spark.spark.sparkContext.master == runs.cluster.master_url
+    assert runs.cluster.alive_workers() == 2
+    executors = runs.spark.spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()
+    assert executors == 3  # the driver's block manager and one executor per worker
+    assert not {8080, 8081, 7077} & set(runs.cluster.ports())
 
 
 def test_a_second_spark_run_on_unchanged_data_commits_nothing(runs: Runs) -> None:
@@ -131,7 +143,7 @@ def test_spark_divides_decimals_and_truncates_timestamps_to_utc_dates_as_duckdb_
 def test_the_pandas_path_for_spark_3_gives_what_to_arrow_gives(runs: Runs, mart: str) -> None:
     # EMR 7.x ships Spark 3.5, whose DataFrames have no toArrow(): collect_arrow then goes through pandas.
     # These marts have nullable integers, nullable doubles, dates, booleans and strings.
-    frame = runs.spark.spark.read.parquet(str(runs.mart_path("spark", mart)))
+    frame = runs.spark.spark.read.parquet(*runs.mart_paths("spark", mart))
 
     class Spark35Frame:
         schema, toPandas = frame.schema, frame.toPandas
@@ -153,6 +165,6 @@ def test_files_written_before_a_column_was_added_read_it_as_null(runs: Runs, tmp
 
 def test_the_borrowed_session_outlives_the_runner_and_the_runner_leaves_no_views_behind(runs: Runs) -> None:
     views = {row.name for row in runs.spark.spark.catalog.listTables()}
-    runner_views = set(load_models()) | {f"raw_{table}" for table in runs.settings["spark"].extract.tables}
+    runner_views = set(load_models()) | {f"raw_{table}" for table in EXTRACT_TABLES}
     assert not views & runner_views
     assert runs.spark.spark.sql("SELECT 1 AS one").collect()[0].one == 1

@@ -1,6 +1,9 @@
-"""The extractor against a real database and object store: SQLite -> directory, MariaDB -> SeaweedFS S3.
+"""The extractor against a real database, object store and catalog: SQLite -> directory + SQLite catalog,
+MariaDB -> SeaweedFS S3 + a catalog in MariaDB.
 
-Each test writes to a lake prefix of its own over the module's one seeded database.
+Each test writes to a lake prefix of its own (a catalog of its own in the same database) over the module's one
+seeded database. What the lake holds is read three ways: the lake's own reader, pyiceberg's scan and DuckDB's
+iceberg_scan, the last two being what any third-party engine would do.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from lakefront.analytics import lake
-from lakefront.analytics.extract import PAUSE_ENV, last_runs, parse_iso, run_extract
+from lakefront.analytics.extract import PAUSE_ENV, parse_iso, run_extract
+from lakefront.analytics.formats import FORMATS, read_bytes
+from lakefront.analytics.lake import Lake, raw_name
+from lakefront.analytics.sql import LakeSQL
 from lakefront.data import tables as t
 from lakefront.data.endpoints import writer_url
-from lakefront.data.objects import ObjectStore, make_object_store
 from lakefront.demo import seed
-from lakefront.settings import ExtractSettings, Settings
+from lakefront.settings import ExtractSettings, LakeSettings, Settings
 from support import LAKEFRONT, lakefront_env, profile_settings, run_cli
 
 _prefixes = itertools.count(1)
@@ -33,23 +38,26 @@ _prefixes = itertools.count(1)
 
 def settings_for(var_dir: Path, env: dict[str, str], prefix: str, **extract: Any) -> Settings:
     """The settings a process started with `env` (the profile's variables) would load."""
-    return profile_settings(var_dir, env, extract=ExtractSettings(prefix=prefix, **extract))
+    return profile_settings(var_dir, env, lake=LakeSettings(prefix=prefix), extract=ExtractSettings(**extract))
 
 
 @dataclass
 class Source:
-    """The module's seeded database, its store, and how to reach both from a process or in this one."""
+    """The module's seeded database, and how to reach it and the lakes from a process or in this one."""
 
     var_dir: Path
     env: dict[str, str]
     engine: sa.Engine
-    store: ObjectStore
 
     def settings(self, prefix: str, **extract: Any) -> Settings:
         return settings_for(self.var_dir, self.env, prefix, **extract)
 
     def cli_env(self, prefix: str, **extra: str) -> dict[str, str]:
-        return lakefront_env(self.var_dir, **self.env, LAKEFRONT_EXTRACT__PREFIX=prefix, **extra)
+        return lakefront_env(self.var_dir, **self.env, LAKEFRONT_LAKE__PREFIX=prefix, **extra)
+
+    def read(self, prefix: str, table: str) -> pa.Table:
+        with Lake(self.settings(prefix)) as lake:
+            return lake.read(raw_name(table))
 
     def rows(self, sql: str) -> list[sa.Row[Any]]:
         with self.engine.connect() as conn:
@@ -90,13 +98,9 @@ def source(profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     settings = settings_for(var_dir, profile_env, "lake")
     # History ends two days ago, so no seeded row is younger than any safety lag a test uses.
     seed(settings, scale=0.01, seed=1, until=date.today() - timedelta(days=2), progress=False)
-    src = Source(var_dir, profile_env, sa.create_engine(writer_url(settings), poolclass=sa.pool.NullPool),
-                 make_object_store(settings, "lake"))
+    src = Source(var_dir, profile_env, sa.create_engine(writer_url(settings), poolclass=sa.pool.NullPool))
     yield src
     src.engine.dispose()
-    close = getattr(src.store, "close", None)
-    if close is not None:
-        close()
 
 
 def _prefix() -> str:
@@ -106,7 +110,7 @@ def _prefix() -> str:
 def assert_lake_matches_source(src: Source, prefix: str) -> None:
     """Every source row's latest version in the lake exactly once; money sums and counts equal."""
     for table, money in (("orders", "total_cents"), ("order_lines", "line_total_cents")):
-        versions = lake.read_table(src.store, prefix, table).select(["id", "updated_at", money]).to_pylist()
+        versions = src.read(prefix, table).select(["id", "updated_at", money]).to_pylist()
         keys = [(r["id"], r["updated_at"]) for r in versions]
         assert len(keys) == len(set(keys)), f"{table}: a row version appears twice"
         latest: dict[int, dict[str, Any]] = {}
@@ -144,14 +148,35 @@ def test_runs_killed_at_random_points_and_before_commit_leave_every_row_once(sou
                 break
         paused.kill()
         paused.wait()
-    stored = {info.key for info in source.store.list(lake.data_prefix(prefix, "orders"))}
-    committed = set(lake.committed_files(source.store, prefix, "orders"))
-    assert stored - committed, "the paused run stored data files that no manifest names"
+    with Lake(source.settings(prefix)) as lake:
+        stored = {info.key for info in lake.bucket.list(lake.table_prefix(raw_name("orders")) + "data/")}
+        committed = set((lake.scan_keys(raw_name("orders")) or ([], None))[0])
+    assert stored - committed, "the paused run stored data files that no snapshot names"
 
     source.add_orders(3, rng)
     final = run_cli(source.var_dir, *command[1:], env=env)
     assert final.returncode == 0, final.stderr
     assert_lake_matches_source(source, prefix)
+    assert_third_party_readers_see_the_committed_rows(source, prefix, ["orders", "order_lines"])
+
+
+def assert_third_party_readers_see_the_committed_rows(src: Source, prefix: str, tables: list[str]) -> None:
+    """pyiceberg's scan and DuckDB's iceberg_scan give exactly the rows the commits added, nothing of orphans."""
+    settings = src.settings(prefix)
+    with Lake(settings) as lake, LakeSQL(settings, lake) as sql:
+        for table in tables:
+            name = raw_name(table)
+            iceberg = lake.load(name)
+            assert iceberg is not None
+            ours = lake.read(name).sort_by([("id", "ascending"), ("updated_at", "ascending")])
+            theirs = iceberg.scan().to_arrow().sort_by([("id", "ascending"), ("updated_at", "ascending")])
+            duck = sql.query(f"SELECT * FROM {name} ORDER BY id, updated_at").table
+            committed = lake.last_commit(name)
+            assert committed is not None and ours.num_rows == committed.rows
+            assert theirs.cast(ours.schema).equals(ours), table
+            assert duck.column_names == ours.column_names
+            for column in ours.column_names:
+                assert duck[column].to_pylist() == ours[column].to_pylist(), (table, column)
 
 
 def test_rows_at_the_watermark_and_rows_held_back_by_the_lag_arrive_once(source: Source) -> None:
@@ -165,13 +190,13 @@ def test_rows_at_the_watermark_and_rows_held_back_by_the_lag_arrive_once(source:
 
     second = run_extract(held, tables=["orders"])[0]
     assert (second.mode, second.rows) == ("incremental", 2)
-    ids = lake.read_table(source.store, prefix, "orders")["id"].to_pylist()
+    ids = source.read(prefix, "orders")["id"].to_pylist()
     assert sorted(i for i in ids if i in at_mark + young) == sorted(at_mark)
 
     unheld = source.settings(prefix, safety_lag_s=0)
     assert run_extract(unheld, tables=["orders"])[0].rows >= 1
     assert not run_extract(unheld, tables=["orders"])[0].committed
-    ids = lake.read_table(source.store, prefix, "orders")["id"].to_pylist()
+    ids = source.read(prefix, "orders")["id"].to_pylist()
     assert len(ids) == len(set(ids))
     assert set(at_mark + young) <= set(ids)
     assert len(ids) == source.rows("SELECT count(*) FROM orders")[0][0]
@@ -183,9 +208,13 @@ def test_a_full_run_replaces_what_readers_see_instead_of_adding_to_it(source: So
     run_extract(settings, tables=["products"])
     again = run_extract(settings, tables=["products"], full=True)[0]
     assert (again.mode, again.rows) == ("full", source.rows("SELECT count(*) FROM products")[0][0])
-    table = lake.read_table(source.store, prefix, "products")
+    table = source.read(prefix, "products")
     assert table.num_rows == again.rows
-    assert [m["generation"] for m in lake.manifests(source.store, prefix, "products")] == [1, 2]
+    with Lake(settings) as lake:
+        history = lake.history(raw_name("products"))
+    # The full run is two snapshots committed together: its delete of every row, then its files.
+    assert [c.properties.get("mode") for c in history] == ["full", None, "full"]
+    assert [c.rows for c in history] == [again.rows, 0, again.rows]
 
 
 def test_a_column_added_to_the_source_appears_in_later_extracts_and_reads_as_null_before(source: Source) -> None:
@@ -200,15 +229,18 @@ def test_a_column_added_to_the_source_appears_in_later_extracts_and_reads_as_nul
         conn.execute(sa.text("UPDATE categories SET note = 'añadido ✓' WHERE slug = 'added'"))
     later = run_extract(settings, tables=["categories"])[0]
     assert later.rows == 1
-    table = lake.read_table(source.store, prefix, "categories")
+    table = source.read(prefix, "categories")
     notes = dict(zip(table["slug"].to_pylist(), table["note"].to_pylist(), strict=True))
     assert notes.pop("added") == "añadido ✓"
     assert len(notes) == before and set(notes.values()) == {None}
-    schemas = [[c["name"] for c in m["schema"]] for m in lake.manifests(source.store, prefix, "categories")]
+    with Lake(settings) as lake:
+        schemas = [c.schema.names for c in lake.history(raw_name("categories"))]
     assert "note" not in schemas[0] and "note" in schemas[1]
+    assert_third_party_readers_see_the_committed_rows(source, prefix, ["categories"])
 
 
-def test_every_format_holds_the_same_rows_as_parquet(source: Source) -> None:
+def test_both_readers_take_the_same_rows_and_sql_exports_them_alike_in_every_format(source: Source,
+                                                                                    tmp_path: Path) -> None:
     tables = ["customers", "products"]
     stamp = datetime.now(UTC) - timedelta(minutes=20, microseconds=123457)
     with source.engine.begin() as conn:
@@ -217,29 +249,33 @@ def test_every_format_holds_the_same_rows_as_parquet(source: Source) -> None:
             sku=f"UNI-{_prefix()}", slug="the-cafe", name='Thé & Café ☕ — 東京, "quoted"\nline', description="",
             category_id=category, price_cents=2_147_483_647, stock=0, image_key=None, is_active=False,
             popularity=0, created_at=stamp, updated_at=stamp))
-    parquet_prefix = _prefix()
+    arrow_prefix = _prefix()
     # A long lag gives every run the same cutoff: rows other tests add meanwhile are held back alike.
-    run_extract(source.settings(parquet_prefix, safety_lag_s=600), tables=tables, fmt="parquet")
-    expected = {table: lake.read_table(source.store, parquet_prefix, table).sort_by("id") for table in tables}
+    run_extract(source.settings(arrow_prefix, safety_lag_s=600), tables=tables)
+    expected = {table: source.read(arrow_prefix, table).sort_by("id") for table in tables}
     columns = ["id", "updated_at", "price_cents", "is_active", "name", "description", "image_key"]
     with source.engine.connect() as conn:
         current = {r.id: tuple(r) for r in conn.execute(sa.select(*(t.products.c[c] for c in columns)))}
     extracted = expected["products"].select(columns).to_pylist()
     assert stamp in [r["updated_at"] for r in extracted]
     assert [tuple(r.values()) for r in extracted] == [current[r["id"]] for r in extracted]
-    # Every other format, and Parquet through the other reader (the driver's streaming cursor), agree.
-    for fmt, reader in (("csv", "connectorx"), ("jsonl", "connectorx"), ("avro", "connectorx"),
-                        ("parquet", "sqlalchemy")):
-        prefix = _prefix()
-        run_extract(source.settings(prefix, safety_lag_s=600, reader=reader), tables=tables, fmt=fmt)
-        assert {m["format"] for m in lake.manifests(source.store, prefix, "products")} == {fmt}
-        for table in tables:
-            got = lake.read_table(source.store, prefix, table).sort_by("id")
-            assert got.num_rows > 0
-            assert got.equals(expected[table]), (fmt, table)
-        customers = lake.read_table(source.store, prefix, "customers")
-        assert "password_hash" not in customers.column_names
-        assert customers.schema.field("is_admin").type == "bool"
+    customers = expected["customers"]
+    assert "password_hash" not in customers.column_names
+    assert customers.schema.field("is_admin").type == "bool"
+    # The other reader (the driver's streaming cursor) takes the same rows.
+    prefix = _prefix()
+    run_extract(source.settings(prefix, safety_lag_s=600, reader="sqlalchemy"), tables=tables)
+    for table in tables:
+        assert source.read(prefix, table).sort_by("id").equals(expected[table]), table
+    # `lakefront sql --output` writes any table in every format the lake speaks, with the same rows.
+    env = source.cli_env(arrow_prefix)
+    for fmt in FORMATS:
+        out = tmp_path / f"products.{fmt}"
+        done = run_cli(source.var_dir, "sql", "SELECT * FROM raw_products ORDER BY id", "--format", fmt,
+                       "--output", str(out), env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"{expected['products'].num_rows:,} rows written to {out} ({fmt})"
+        assert read_bytes(fmt, out.read_bytes(), expected["products"].schema).equals(expected["products"]), fmt
 
 
 def test_a_concurrent_reader_only_ever_sees_whole_runs(source: Source) -> None:
@@ -251,16 +287,12 @@ def test_a_concurrent_reader_only_ever_sees_whole_runs(source: Source) -> None:
     errors: list[BaseException] = []
 
     def read_loop() -> None:
-        store = make_object_store(settings, "lake")
         try:
-            while not stop.is_set():
-                seen.append(lake.read_table(store, prefix, "categories").num_rows)
+            with Lake(settings) as lake:
+                while not stop.is_set():
+                    seen.append(lake.read(raw_name("categories")).num_rows)
         except BaseException as exc:  # reported by the test below
             errors.append(exc)
-        finally:
-            close = getattr(store, "close", None)
-            if close is not None:
-                close()
 
     reader = threading.Thread(target=read_loop)
     reader.start()
@@ -278,30 +310,30 @@ def test_a_concurrent_reader_only_ever_sees_whole_runs(source: Source) -> None:
         stop.set()
         reader.join()
     assert not errors
-    committed = lake.manifests(source.store, prefix, "categories")
-    assert all(len(m["files"]) >= 3 for m in committed)
-    whole = {0}
-    for k in range(1, len(committed) + 1):
-        upto = committed[:k]
-        start = max(i for i, m in enumerate(upto) if m["mode"] == "full")
-        whole.add(sum(m["rows"] for m in upto[start:]))
+    with Lake(settings) as lake:
+        committed = lake.history(raw_name("categories"))
+    # Rows older than the watermark wait for a full run: at least the three full runs committed, each of 150 rows
+    # or more in files of 30 (so at least five files a commit, which a reader could have caught half stored).
+    added = [c for c in committed if int(c.properties.get("rows", 0))]
+    assert len(added) >= 3 and all(int(c.properties["rows"]) >= 150 for c in added)
+    # Every count a reader saw is the whole of one commit: a full run's delete and files land together.
+    whole = {0} | {c.rows for c in committed}
     assert seen and set(seen) <= whole
 
 
 def test_the_cli_prints_a_line_per_table_and_refuses_bad_input_in_one_line(source: Source) -> None:
     prefix = _prefix()
     env = source.cli_env(prefix)
-    ok = run_cli(source.var_dir, "extract", "--tables", "categories,products", "--format", "jsonl", env=env)
+    ok = run_cli(source.var_dir, "extract", "--tables", "categories,products", env=env)
     assert ok.returncode == 0, ok.stderr
     lines = ok.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["categories", "products"]
     assert all("rows" in line and "bytes" in line and " s," in line for line in lines)
-    runs = last_runs(source.settings(prefix))
-    assert set(runs) == {"categories", "products"}
-    assert runs["products"]["rows"] == source.rows("SELECT count(*) FROM products")[0][0]
-    assert (runs["products"]["mode"], runs["products"]["format"]) == ("full", "jsonl")
-    for args, message in ((["--format", "xml"], "unknown format 'xml'"),
-                          (["--tables", "nope"], "unknown table 'nope'"),
+    tables = run_cli(source.var_dir, "lake", "tables", env=env)
+    assert [line.split(":")[0] for line in tables.stdout.splitlines()] == ["raw_categories", "raw_products"]
+    products = source.rows("SELECT count(*) FROM products")[0][0]
+    assert f"raw_products: {products:,} rows, 1 files" in tables.stdout
+    for args, message in ((["--tables", "nope"], "unknown table 'nope'"),
                           (["--tables", "auth_tokens"], "never extracted")):
         bad = run_cli(source.var_dir, "extract", *args, env=env)
         assert bad.returncode == 2

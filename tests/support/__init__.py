@@ -34,6 +34,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive free loopback ports (a server that derives its ports from one), below
+    the kernel's ephemeral range, where no outgoing connection can take one between this check and the bind."""
+    import random
+
+    for _ in range(200):
+        first = random.randrange(20000, 32000 - count)  # nosec B311 - a port number, not a secret
+        free = True
+        for port in range(first, first + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    free = False
+                    break
+        if free:
+            return first
+    raise RuntimeError(f"no block of {count} free ports found")
+
+
 def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None

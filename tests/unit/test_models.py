@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlglot
 
+from lakefront.analytics.extract import EXTRACT_TABLES
 from lakefront.analytics.models import (
     ModelError,
     closure,
@@ -15,7 +16,7 @@ from lakefront.analytics.models import (
     raw_tables,
     split_header,
 )
-from lakefront.settings import EXTRACT_TABLES
+from lakefront.analytics.pipeline import check_models
 
 MARTS = {"mart_daily_sales", "mart_category_sales", "mart_product_sales", "mart_customer_cohorts",
          "mart_funnel_daily", "mart_inventory"}
@@ -43,7 +44,8 @@ def test_every_reference_resolves_to_a_model_or_an_extracted_raw_table() -> None
     for model in models.values():
         assert model.models <= set(models)
         assert model.raw_tables <= set(EXTRACT_TABLES)
-    assert raw_tables(models, models) == list(EXTRACT_TABLES)
+    assert raw_tables(models, models) == sorted(EXTRACT_TABLES)
+    check_models()  # the pipeline's own check agrees
     # The clean layer is the only one that reads raw tables, one each.
     for name, model in models.items():
         assert bool(model.raw_tables) == name.startswith("clean_")
@@ -65,7 +67,7 @@ def test_asking_for_one_mart_selects_exactly_it_and_what_it_reads() -> None:
     models = load_models()
     assert execution_order(models, ["mart_daily_sales"]) == [
         "clean_order_lines", "clean_orders", "sales_orders", "mart_daily_sales"]
-    assert raw_tables(models, closure(models, ["mart_daily_sales"])) == ["orders", "order_lines"]
+    assert raw_tables(models, closure(models, ["mart_daily_sales"])) == ["order_lines", "orders"]
 
 
 def test_ctes_are_not_dependencies_but_the_tables_inside_them_are() -> None:
@@ -87,12 +89,17 @@ def test_a_cycle_is_reported_naming_a_model_in_it() -> None:
     ("-- m: x\n-- Grain: one\nSELECT FROM WHERE (", "does not parse"),
     ("-- m: x\n-- Grain: one\nDELETE FROM raw_orders", "exactly one SELECT"),
     ("-- m: x\n-- Grain: one\nSELECT * FROM nowhere", "unknown table nowhere"),
-    ("-- m: x\n-- Grain: one\nSELECT * FROM raw_cart_items", "no extracted table cart_items"),
 ])
 def test_a_malformed_model_is_an_error_naming_it(text: str, message: str) -> None:
     with pytest.raises(ModelError, match=message) as caught:
         load_models({"m": text})
     assert str(caught.value).startswith("model m:")
+
+
+def test_a_model_reading_a_table_the_extract_never_provides_stops_the_pipeline_naming_it() -> None:
+    models = load_models({"m": "-- m: x\n-- Grain: one\nSELECT * FROM raw_cart_items"})
+    with pytest.raises(ModelError, match=r"^model m: no extracted table cart_items in the lake"):
+        check_models(models)
 
 
 def test_an_unknown_model_asked_for_is_an_error_listing_the_marts() -> None:

@@ -98,3 +98,22 @@ def test_a_web_session_may_not_outlive_the_app_tiers_token(monkeypatch: pytest.M
         load_settings()
     monkeypatch.setenv("LAKEFRONT_SESSION__MAX_AGE_S", str(86_400))
     assert load_settings().session.max_age_s == 86_400
+
+
+def test_the_lake_catalog_is_a_sqlite_file_the_shops_database_or_glue_by_profile() -> None:
+    embedded = load_settings()
+    assert (embedded.lake_catalog, embedded.lake_catalog_url) == (
+        "sql", f"sqlite:///{embedded.var_dir / 'lake' / 'catalog.sqlite3'}")
+    services = load_settings(profile="services")
+    # None: the shop's writer database, wherever the primary is at the time (data/endpoints.writer_url).
+    assert (services.lake_catalog, services.lake_catalog_url) == ("sql", None)
+    assert load_settings(profile="aws", db={"writer_url": "sqlite:///x.sqlite3"}).lake_catalog == "glue"
+
+
+def test_a_spark_cluster_is_managed_only_when_asked_for_and_named_by_no_master() -> None:
+    assert load_settings(profile="services").spark_master == "local[*]"
+    cluster = load_settings(profile="services", process={"spark_cluster": True, "spark_port": 7300})
+    assert cluster.spark_master == "spark://127.0.0.1:7300" and "spark" in cluster.managed_servers()
+    given = load_settings(profile="services", process={"spark_cluster": True, "spark_master": "spark://h:7077"})
+    assert given.spark_master == "spark://h:7077" and "spark" not in given.managed_servers()
+    assert "spark" not in load_settings(process={"spark_cluster": True}).managed_servers()

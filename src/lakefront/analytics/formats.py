@@ -1,16 +1,17 @@
-"""File formats of the lake: Parquet, CSV, JSON Lines and Avro, written one record batch at a time.
+"""File formats the lake's rows are exported in (`lakefront sql --output`): Parquet, CSV, JSON Lines and Avro,
+written one record batch at a time. (The lake's tables themselves are Iceberg, with Parquet data files.)
 
-Every writer takes pyarrow record batches with the extract's schema (int64 ids and cents,
-timestamp[us, UTC], bool, string, float64) and appends them to a local file, so memory is
-bounded by one batch whatever the table's size. Every reader turns a file back into a pyarrow
-table with that schema, so the same rows read back with the same values from any format:
+Every writer takes pyarrow record batches with the lake's types (int64 ids and cents, timestamp[us, UTC], bool,
+string, float64; dates too, as the marts have them) and appends them to a local file, so memory is bounded by one
+batch whatever the table's size. Every reader turns a file back into a pyarrow table with that schema, so the same
+rows read back with the same values from any format:
 
 - Parquet: typed columns, zstd.
 - CSV: a header; timestamps as ISO-8601 UTC (``2026-01-02T03:04:05.123456Z``); booleans
   ``true``/``false``; strings always quoted so an empty string and a null (empty, unquoted) differ.
 - JSON Lines: one object per row, timestamps as in CSV, nulls as ``null``.
-- Avro: deflate blocks; ``long`` for ids and cents, ``timestamp-micros`` for timestamps, every
-  column a union with ``null``.
+- Avro: deflate blocks; ``long`` for ids and cents, ``timestamp-micros`` for timestamps, ``date`` for dates,
+  every column a union with ``null``.
 """
 
 from __future__ import annotations
@@ -34,12 +35,6 @@ CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv",
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _ISO = "%Y-%m-%dT%H:%M:%SZ"  # with a microsecond unit, %S prints the fraction too
 
-# The names the manifest records for each column type, and back.
-TYPE_NAMES = {pa.int64(): "int64", pa.bool_(): "bool", TIMESTAMP: "timestamp[us, UTC]", pa.string(): "string",
-              pa.float64(): "float64"}
-_BY_NAME = {name: t for t, name in TYPE_NAMES.items()}
-
-
 class FormatError(ValueError):
     """An unknown format name, or a file that does not hold what its manifest says."""
 
@@ -48,14 +43,6 @@ def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise FormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return fmt
-
-
-def schema_to_json(schema: pa.Schema) -> list[dict[str, str]]:
-    return [{"name": f.name, "type": TYPE_NAMES[f.type]} for f in schema]
-
-
-def schema_from_json(columns: list[dict[str, str]]) -> pa.Schema:
-    return pa.schema([pa.field(c["name"], _BY_NAME[c["type"]]) for c in columns])
 
 
 class BatchWriter(Protocol):
@@ -113,6 +100,8 @@ def avro_schema(schema: pa.Schema) -> dict[str, Any]:
     def avro_type(t: pa.DataType) -> Any:
         if t == TIMESTAMP:
             return {"type": "long", "logicalType": "timestamp-micros"}
+        if t == pa.date32():
+            return {"type": "int", "logicalType": "date"}
         return {pa.int64(): "long", pa.bool_(): "boolean", pa.string(): "string", pa.float64(): "double"}[t]
 
     return {"type": "record", "name": "row", "namespace": "lakefront.raw",
@@ -146,7 +135,9 @@ def open_writer(fmt: str, path: Path, schema: pa.Schema) -> BatchWriter:
 
 
 def _text_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, pa.string() if f.type == TIMESTAMP else f.type) for f in schema])
+    # Timestamps and dates are ISO text in CSV and JSON Lines: read as text, then cast to their type.
+    return pa.schema([pa.field(f.name, pa.string() if f.type in (TIMESTAMP, pa.date32()) else f.type)
+                      for f in schema])
 
 
 def _parse_timestamps(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -62,7 +62,7 @@ def build_services(settings: Settings, instance: str) -> AppServices:
                                renew_after=timedelta(seconds=auth.token_renew_after_s))
     ctx = ShopContext(uow=UnitOfWorkFactory(engines, fresh_window_s=fresh_window_s), cache=cache, images=images,
                       image_limits=limits, throttle=throttle, tokens=token_policy)
-    analytics = build_analytics(settings, make_object_store(settings, "lake"))
+    analytics = build_analytics(settings)
     trusted = tuple(ipaddress.ip_network(net) for net in settings.lb.trusted_proxies)
     return AppServices(settings=settings, instance=instance, engines=engines, ctx=ctx, analytics=analytics,
                        trusted_proxies=trusted)

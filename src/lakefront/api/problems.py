@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
+from lakefront.analytics.errors import AnalyticsError, FilterError, LakeUnavailable
 from lakefront.data.engines import DatabaseUnavailable
 from lakefront.shop.errors import (
     Conflict,
@@ -69,6 +70,17 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, Throttled):
             headers = {"Retry-After": str(exc.retry_after_s)}
         return problem(status, exc.message, errors, headers)
+
+    @app.exception_handler(AnalyticsError)
+    async def _analytics(request: Request, exc: AnalyticsError) -> JSONResponse:
+        # The dashboards' errors, mapped here once rather than in each route.
+        if isinstance(exc, FilterError):
+            return problem(422, exc.message, [{"field": exc.field, "message": exc.message}])
+        if isinstance(exc, LakeUnavailable):
+            log.warning("lake unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return problem(503, f"{exc}; retry shortly", headers={"Retry-After": str(RETRY_AFTER_S)})
+        log.error("analytics error on %s %s: %s", request.method, request.url.path, exc)
+        return problem(500, "the analytics service failed; the logs say why")
 
     app.add_exception_handler(HTTPException, _http)
 

@@ -1,4 +1,4 @@
-"""`lakefront aws ...`: synthesize, diff, deploy and destroy the AWS deployment; run and publish its pipeline."""
+"""`lakefront aws ...`: synthesize, diff, deploy and destroy the AWS deployment; run its pipeline."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from lakefront.settings import Settings
 OUT_HELP = "Where the cloud assembly (templates and assets) is written."
 STEP_COMMANDS: dict[str, list[list[str]]] = {
     "extract": [["extract"]],
-    # After the models commit, the Glue tables move to the committed runs (Athena and QuickSight read those).
-    "process": [["process", "--engine", "spark"], ["aws", "publish-marts"]],
+    # Glue is the lake's Iceberg catalog: a mart's commit is what Athena and QuickSight read next, no publish step.
+    "process": [["process", "--engine", "spark"]],
 }
 """What each pipeline step runs inside its EMR Serverless job (deploy/aws/emr_main.py): existing commands."""
 
@@ -135,27 +135,5 @@ def register(app: typer.Typer) -> None:
                          str(aws.emr_job_role_arn), str(aws.emr_entry_point), tuple(steps or STEPS), echo=typer.echo)
         except JobError as exc:
             raise UserError(str(exc)) from None
-
-    @aws_app.command("publish-marts")
-    def publish_cmd() -> None:
-        """Point each mart's Glue table at its latest committed run (the process job runs this after the models)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from lakefront.data.objects import make_object_store
-        from lakefront.deploy.aws.catalog import publish_marts
-
-        settings = settings_from_cli()
-        store = make_object_store(settings, "lake")
-        bucket = getattr(store, "bucket", None)
-        if bucket is None:
-            raise UserError("publish-marts needs the lake on S3 (objects.backend = s3)")
-        try:
-            moved = publish_marts(_client(settings, "glue"), store, bucket, settings.extract.prefix,
-                                  settings.aws.glue_database)
-        except (ClientError, BotoCoreError, OSError) as exc:
-            raise UserError(f"cannot publish the marts: {str(exc).splitlines()[0]}") from None
-        for table, location in moved.items():
-            typer.echo(f"{settings.aws.glue_database}.{table} -> {location}")
-        typer.echo(f"{len(moved)} table(s) moved")
 
     app.add_typer(aws_app, name="aws")

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import aws, db, diagram, extract, load, process, run, seed, serve
+from lakefront.cli import analytics, aws, db, diagram, load, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -23,8 +23,7 @@ seed.register(app)
 diagram.register(app)
 db.register(app)
 serve.register(app)
-extract.register(app)
-process.register(app)
+analytics.register(app)
 aws.register(app)
 load.register(app)
 

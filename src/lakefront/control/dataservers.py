@@ -1,4 +1,5 @@
-"""The data tier's servers in the services profile (the RDS, ElastiCache and S3 roles), run under var/.
+"""The data tier's servers in the services profile (the RDS, ElastiCache and S3 roles), run under var/, and the
+Spark standalone cluster (the EMR role's cluster) when process.spark_cluster asks for one.
 
 A server is started only when the settings give no endpoint for its role (`managed_servers()`);
 given an endpoint (RDS, ElastiCache, S3 on AWS), `up` uses it and starts nothing. A managed server
@@ -13,7 +14,7 @@ from typing import Any
 
 from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
-from lakefront.servers.base import Server
+from lakefront.servers.managed import ManagedServer
 from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
@@ -26,7 +27,7 @@ SERVERS = managed.ROLES
 class Managed:
     name: str
     component: str
-    server: Server
+    server: ManagedServer
     restarts: int = 0
 
     def describe(self) -> dict[str, Any]:
@@ -44,6 +45,8 @@ def endpoint(settings: Settings, component: str) -> str:
         if settings.cache_backend == "redis":
             return settings.redis_url
         return str(settings.cache_path) if settings.cache_backend == "embedded" else "no cache"
+    if component == "emr":
+        return settings.spark_master
     return settings.s3_endpoint or str(settings.objects_root)
 
 

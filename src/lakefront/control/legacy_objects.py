@@ -30,7 +30,7 @@ _READY_PROBES = "lakefront-ready/"
 
 def legacy_parts(settings: Settings) -> list[tuple[str, Area]]:
     """The top-level prefixes of the one-store layout and the area each belongs to."""
-    return [("products", "images"), ("demo", "images"), (settings.extract.prefix.split("/")[0], "lake")]
+    return [("products", "images"), ("demo", "images"), (settings.lake.prefix.split("/")[0], "lake")]
 
 
 def migrate_legacy_objects(settings: Settings) -> None:

@@ -197,22 +197,30 @@ def _object_store_row(comp: topology.Component, settings: Settings) -> Row:
     return Row(comp.id, comp.name, "ok", f"{'; '.join(counts)}; {endpoint(settings, 'object_store')}")
 
 
+def _lake_commits(settings: Settings) -> list[Any]:
+    """The current commit of every table of the lake's catalog (what readers see)."""
+    from lakefront.analytics.lake import Lake
+
+    with Lake(settings) as lake:
+        return list(lake.iter_commits())
+
+
 def _extract_row(comp: topology.Component, settings: Settings, state: dict[str, Any]) -> Row:
-    """The lake's committed manifests (what readers see), and the scheduler's last run."""
-    from lakefront.analytics.extract import last_runs
+    """The raw tables' current snapshots, and the scheduler's last run."""
+    from lakefront.analytics.lake import RAW_PREFIX
 
     job = next((j for j in state.get("jobs", []) if j["name"] == "pipeline"), None)
     schedule = (f"every {job['interval_s']:.0f}s, {job['runs']} run(s)" if job
                 else "not scheduled (extract.interval_s = 0)")
     last = (job or {}).get("last", {})
     try:
-        runs = last_runs(settings)
+        raw = [c for c in _lake_commits(settings) if c.table.startswith(RAW_PREFIX)]
     except Exception as exc:
         return Row(comp.id, comp.name, "failing", f"lake unreadable: {str(exc).splitlines()[0][:120]}")
-    if runs:
-        newest = max(r["committed_at"] for r in runs.values())
-        detail = (f"{len(runs)} tables in the lake, last commit {newest}, "
-                  f"{sum(r['rows'] for r in runs.values()):,} rows in the last runs; {schedule}")
+    if raw:
+        newest = max(c.committed_at for c in raw)
+        detail = (f"{len(raw)} tables in the lake, last commit {newest}, "
+                  f"{sum(c.rows for c in raw):,} row versions; {schedule}")
     else:
         detail = f"nothing committed yet; {schedule}"
     if last.get("ok") is False:
@@ -222,26 +230,21 @@ def _extract_row(comp: topology.Component, settings: Settings, state: dict[str, 
 
 
 def _marts_row(comp: topology.Component, settings: Settings) -> Row:
-    """The marts' last committed outputs in the lake (what the dashboards read)."""
-    from lakefront.analytics import lake
-    from lakefront.data.objects import make_object_store
+    """The marts' current snapshots in the lake (what the dashboards read)."""
+    from lakefront.analytics.lake import MART_PREFIX
 
-    store = make_object_store(settings, "lake")
     try:
-        prefix = settings.extract.prefix
-        manifests = [m for m in (lake.last_mart_manifest(store, prefix, name)
-                                 for name in lake.mart_models(store, prefix)) if m is not None]
+        marts = [c for c in _lake_commits(settings) if c.table.startswith(MART_PREFIX)]
     except Exception as exc:
         return Row(comp.id, comp.name, "failing", f"lake unreadable: {str(exc).splitlines()[0][:120]}")
-    finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
-    if not manifests:
-        return Row(comp.id, comp.name, "ok", f"{settings.process_engine}: no marts yet")
-    newest = max(manifests, key=lambda m: str(m.get("committed_at", "")))
-    return Row(comp.id, comp.name, "ok", f"{settings.process_engine}: {len(manifests)} marts in the lake, last "
-                                         f"changed {newest.get('committed_at')} by {newest.get('engine')}")
+    engine = settings.process_engine
+    if engine == "spark":
+        engine = f"spark on {settings.spark_master}"
+    if not marts:
+        return Row(comp.id, comp.name, "ok", f"{engine}: no marts yet")
+    newest = max(marts, key=lambda c: c.committed_at)
+    return Row(comp.id, comp.name, "ok", f"{engine}: {len(marts)} marts in the lake, last "
+                                         f"changed {newest.committed_at} by {newest.properties.get('engine')}")
 
 
 def _dashboards_row(comp: topology.Component, public_url: str) -> Row:

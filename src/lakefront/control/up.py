@@ -192,8 +192,15 @@ class Stack:
             # The pipeline: extract into the lake, then process the marts (lakefront pipeline).
             self.jobs.append(Job("pipeline", [sys.executable, "-m", "lakefront", "pipeline"], extract.interval_s,
                                  self.settings.log_dir / "pipeline.log", env=self._env))
-            log.info("pipeline: extract (%s) + process (%s) scheduled every %ds", extract.format,
-                     self.settings.process_engine, extract.interval_s)
+            log.info("pipeline: extract + process (%s, %s) scheduled every %ds", self.settings.process_engine,
+                     self.settings.spark_master if self.settings.process_engine == "spark" else "in process",
+                     extract.interval_s)
+            maintain_s = self.settings.lake.maintain_interval_s
+            if maintain_s:
+                # Snapshots past the retention and the files nothing names (killed runs' orphans) go daily.
+                self.jobs.append(Job("lake-maintain", [sys.executable, "-m", "lakefront", "lake", "maintain"],
+                                     maintain_s, self.settings.log_dir / "lake-maintain.log", env=self._env,
+                                     first_delay_s=min(600.0, float(maintain_s))))
 
     def _start_group(self, tier: str) -> None:
         tier_settings = self.settings.app if tier == "app" else self.settings.web

@@ -17,12 +17,16 @@ from lakefront.servers.mariadb import MariaDBServer
 from lakefront.servers.redis import RedisServer
 from lakefront.servers.replication import Replication
 from lakefront.servers.seaweedfs import SeaweedFSServer
+from lakefront.servers.spark import SparkCluster
 from lakefront.settings import Settings
 
-ROLES = {"database": "mariadb", "cache": "redis", "object_store": "seaweedfs"}
+ManagedServer = Server | SparkCluster
+"""A server `up` runs: one process, or the Spark cluster (several Servers with the lifecycle of one)."""
+
+ROLES = {"database": "mariadb", "cache": "redis", "object_store": "seaweedfs", "emr": "spark"}
 """Topology component -> the server that plays it under var/ (the name `managed_servers()` uses)."""
 
-_READY_S = {"seaweedfs": 60.0}
+_READY_S = {"seaweedfs": 60.0, "spark": 90.0}
 """Longer than a throwaway server's default: var/ may hold a store that takes longer to load."""
 
 NODE_DIRS = {"db-1": "mariadb", "db-2": "mariadb-2"}
@@ -34,9 +38,13 @@ def node_server(var_dir: Path, name: str, port: int, **kwargs: Any) -> MariaDBSe
     return MariaDBServer(var_dir / NODE_DIRS[name], port, server_id=int(name.removeprefix("db-")), **kwargs)
 
 
-def server_for(settings: Settings, component: str) -> Server:
+def server_for(settings: Settings, component: str) -> ManagedServer:
     """The server playing `component` under var/, ready to start (a MariaDB datadir is initialised)."""
     kind = ROLES[component]
+    if kind == "spark":
+        process = settings.process
+        return SparkCluster(settings.var_dir / "spark", process.spark_port, process.spark_workers,
+                            process.spark_worker_cores, process.spark_worker_memory)
     if kind == "mariadb":
         database = MariaDBServer(root=settings.var_dir / "mariadb", port=settings.db.port, server_id=1)
         database.initialize()
@@ -49,7 +57,7 @@ def server_for(settings: Settings, component: str) -> Server:
                            region=objects.region)
 
 
-def provision(settings: Settings, server: Server) -> None:
+def provision(settings: Settings, server: ManagedServer) -> None:
     """After every start, what clients need before they use it. SeaweedFS's buckets are made by its
     readiness probe; Redis needs nothing."""
     if isinstance(server, MariaDBServer):
@@ -59,11 +67,14 @@ def provision(settings: Settings, server: Server) -> None:
         Replication(server).promote()
 
 
-def start(settings: Settings, component: str, *, timeout: float | None = None) -> Server:
+def start(settings: Settings, component: str, *, timeout: float | None = None) -> ManagedServer:
     """The server playing `component`, started, ready and provisioned; nothing is left running if it fails."""
     server = server_for(settings, component)
     kind = ROLES[component]
-    server.start_ready(settings.log_dir / f"{kind}.log", timeout or _READY_S.get(kind))
+    if isinstance(server, SparkCluster):  # one log per daemon, in the log directory
+        server.start_ready(settings.log_dir, timeout or _READY_S.get(kind))
+    else:
+        server.start_ready(settings.log_dir / f"{kind}.log", timeout or _READY_S.get(kind))
     try:
         provision(settings, server)
     except BaseException:
@@ -72,7 +83,7 @@ def start(settings: Settings, component: str, *, timeout: float | None = None) -
     return server
 
 
-def restart(settings: Settings, server: Server) -> None:
+def restart(settings: Settings, server: ManagedServer) -> None:
     """Start a server that died again, on its own directory, and provision it again."""
     server.restart()
     provision(settings, server)

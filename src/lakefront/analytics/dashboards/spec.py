@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlglot import exp
 
+from lakefront.analytics.errors import AnalyticsError
 from lakefront.analytics.models import parse_select, tables_read
 
 FILTER_TYPES = {"date": "date_range", "category": "category"}
@@ -34,7 +35,7 @@ FilterId = Literal["date", "category"]
 Format = Literal["cents", "count", "percent", "date", "text", "days"]
 
 
-class DashboardError(ValueError):
+class DashboardError(AnalyticsError):
     """A dashboard or dataset definition is invalid; the message is one line naming the file and the field."""
 
 

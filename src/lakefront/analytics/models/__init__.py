@@ -7,9 +7,9 @@ Every model is one SELECT in DuckDB SQL, restricted to what sqlglot translates c
 file runs on both engines. A model file starts with a header of ``--`` comment lines saying what it computes, from
 what, and its grain (a ``Grain:`` line); the header is documentation and is not sent to the engines.
 
-Names say the layer: ``clean_<table>`` is the latest version of each row of ``raw_<table>`` (the lake's
-committed extracts, which the runner registers as views), other non-mart models are shared intermediate steps,
-and ``mart_*`` models are what the runner writes back to the lake for the dashboards.
+Names say the layer: ``clean_<table>`` is the latest version of each row of ``raw_<table>`` (the lake's table
+of the shop's <table>, which the runner registers as a view over its current snapshot), other non-mart models are
+shared intermediate steps, and ``mart_*`` models are what the runner commits to the lake for the dashboards.
 
 Dependencies are not declared by hand: they are the tables a model's SQL reads (sqlglot's exp.Table nodes,
 minus the model's own CTEs). A reference to neither a model nor a raw table, or a cycle, is a ModelError
@@ -27,16 +27,11 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from lakefront.settings import EXTRACT_TABLES
+from lakefront.analytics.errors import ModelError
 
 DIALECT = "duckdb"
 RAW_PREFIX = "raw_"
 MART_PREFIX = "mart_"
-
-
-class ModelError(ValueError):
-    """A model file is malformed, refers to an unknown table, is part of a cycle, or was asked for but does not
-    exist; the message is one line naming the model."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +114,6 @@ def parse_model(name: str, text: str, *, known: Iterable[str] | None = None) -> 
     tables = referenced_tables(name, body)
     raw = {t.removeprefix(RAW_PREFIX) for t in tables if t.startswith(RAW_PREFIX)}
     models = tables - {RAW_PREFIX + t for t in raw}
-    unknown_raw = raw - set(EXTRACT_TABLES)
-    if unknown_raw:
-        raise ModelError(f"model {name}: no extracted table {', '.join(sorted(unknown_raw))} in the lake "
-                         f"(raw tables: {', '.join(EXTRACT_TABLES)})")
     if known is not None:
         unknown = models - set(known)
         if unknown:
@@ -179,6 +170,6 @@ def closure(models: Mapping[str, Model], wanted: Iterable[str]) -> set[str]:
 
 
 def raw_tables(models: Mapping[str, Model], names: Iterable[str]) -> list[str]:
-    """The extracted tables the models `names` read, in the extract's table order."""
-    needed = {table for name in names for table in models[name].raw_tables}
-    return [table for table in EXTRACT_TABLES if table in needed]
+    """The extracted tables the models `names` read, by name. Whether the extract provides them is the
+    pipeline's concern (a test checks every model's raw tables against the extract's list), not the models'."""
+    return sorted({table for name in names for table in models[name].raw_tables})

@@ -14,24 +14,14 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException
 
 from lakefront.analytics.dashboards import Dashboard
-from lakefront.analytics.serving import (
-    KPI_COLUMN_TYPES,
-    Analytics,
-    FilterError,
-    Filters,
-    LakeUnavailable,
-    Result,
-    kpi_rows,
-    parse_filters,
-)
+from lakefront.analytics.serving import KPI_COLUMN_TYPES, Analytics, Result, kpi_rows, parse_filters
 from lakefront.api.bootstrap import AppServices
 from lakefront.api.deps import Admin, services
 from lakefront.api.openapi import ADMIN, responses
 from lakefront.api.schemas import Slug
-from lakefront.shop.errors import InvalidInput, NotFound
+from lakefront.shop.errors import NotFound
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"], responses=responses(*ADMIN))
 
@@ -60,17 +50,6 @@ def _dashboard(lake: Analytics, dashboard_id: str) -> Dashboard:
     return found
 
 
-def _filters(date_from: str | None, date_to: str | None, category: str | None) -> Filters:
-    try:
-        return parse_filters(date_from, date_to, category)
-    except FilterError as exc:
-        raise InvalidInput(exc.field, exc.message) from None
-
-
-def _unavailable(exc: LakeUnavailable) -> HTTPException:
-    return HTTPException(503, f"{exc}; retry shortly", headers={"Retry-After": "1"})
-
-
 def _summary(dashboard: Dashboard) -> dict[str, Any]:
     return {"id": dashboard.id, "title": dashboard.spec.title, "description": dashboard.spec.description}
 
@@ -86,14 +65,11 @@ def get_dashboard(lake: Lake, _: Admin, dashboard_id: Slug) -> dict[str, Any]:
     """A dashboard's filters, visuals and layout, with the freshness and date range of its data."""
     dashboard = _dashboard(lake, dashboard_id)
     service = lake.service
-    try:
-        manifests = service.manifests(dashboard.marts)
-        as_of, run_id = service.newest(manifests)
-        bounds = service.date_bounds(*dashboard.dates) if dashboard.dates else None
-        categories = ([{"slug": c["slug"], "name": c["name"]} for c in service.categories()]
-                      if "category" in dashboard.filter_ids else [])
-    except LakeUnavailable as exc:
-        raise _unavailable(exc) from None
+    commits = service.commits(dashboard.marts)
+    as_of, run_id = service.newest(commits)
+    bounds = service.date_bounds(*dashboard.dates) if dashboard.dates else None
+    categories = ([{"slug": c["slug"], "name": c["name"]} for c in service.categories()]
+                  if "category" in dashboard.filter_ids else [])
     filters = []
     for f in dashboard.spec.filters:
         shown: dict[str, Any] = {"id": f.id, "type": f.type}
@@ -112,7 +88,7 @@ def get_dashboard(lake: Lake, _: Admin, dashboard_id: Slug) -> dict[str, Any]:
         visuals.append(visual)
     return _summary(dashboard) | {
         "filters": filters, "visuals": visuals, "as_of": as_of, "run_id": run_id, "date_bounds": bounds,
-        "categories": categories, "empty": not manifests, "marts": list(dashboard.marts)}
+        "categories": categories, "empty": not commits, "marts": list(dashboard.marts)}
 
 
 def _body(result: Result) -> dict[str, Any]:
@@ -145,13 +121,8 @@ def visual_data(lake: Lake, _: Admin, dashboard_id: Slug, visual_id: Slug, date_
     visual = dashboard.visuals.get(visual_id)
     if visual is None:
         raise NotFound("visual", f"{visual_id!r} of dashboard {dashboard_id!r}")
-    filters = _filters(date_from, to, category)
-    try:
-        result = lake.service.query(lake.catalog.datasets[visual.dataset], filters, visual.filters)
-    except FilterError as exc:
-        raise InvalidInput(exc.field, exc.message) from None
-    except LakeUnavailable as exc:
-        raise _unavailable(exc) from None
+    filters = parse_filters(date_from, to, category)
+    result = lake.service.query(lake.catalog.datasets[visual.dataset], filters, visual.filters)
     body = {"visual": visual.id, "dashboard": dashboard.id} | _body(result)
     if visual.type == "kpi":
         rows, periods = kpi_rows(result.rows, visual.metrics)
@@ -176,13 +147,8 @@ def dataset_data(lake: Lake, _: Admin, name: Slug, date_from: From = None, to: T
     dataset = lake.catalog.datasets.get(name)
     if dataset is None:
         raise NotFound("dataset", repr(name))
-    filters = _filters(date_from, to, category)
-    try:
-        result = lake.service.query(dataset, filters)
-    except FilterError as exc:
-        raise InvalidInput(exc.field, exc.message) from None
-    except LakeUnavailable as exc:
-        raise _unavailable(exc) from None
+    filters = parse_filters(date_from, to, category)
+    result = lake.service.query(dataset, filters)
     body = {"visual": None} | _body(result)
     if format == "csv":
         return _csv(body, f"{dataset.name}.csv")

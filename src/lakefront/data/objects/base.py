@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, get_args
 
-# A segment may start with "_" (the lake's _manifests/, as Hive and Spark name metadata) but never with ".":
+# A segment may start with "_" (as Hive and Spark name metadata, e.g. a lake's old _manifests/) but never with ".":
 # dot names are the directory store's temp files, and ".." would escape the root.
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=\-]*(/[A-Za-z0-9_][A-Za-z0-9._=\-]*)*$")
 
 
 Area = Literal["images", "lake", "backups"]
-"""What a bucket holds: product images, the lake (raw extracts, marts, manifests), or database backups."""
+"""What a bucket holds: product images, the lake (its Iceberg tables: raw extracts, marts), or database backups."""
 AREAS: tuple[Area, ...] = get_args(Area)
 
 
@@ -32,6 +32,8 @@ class ObjectInfo:
     key: str
     size: int
     content_type: str
+    modified: float = 0.0
+    """When it was last written, in seconds since the epoch (the lake's maintenance tells old orphans by it)."""
 
 
 class ObjectStore(Protocol):

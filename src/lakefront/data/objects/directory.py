@@ -60,9 +60,13 @@ class DirectoryStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        for path in sorted(self.root.rglob("*")):
+        # Walk only the directory the prefix names (the lake holds many files; the images bucket too).
+        top = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        for path in sorted(top.rglob("*")):
             if not path.is_file() or path.name.startswith(".tmp-"):
                 continue
             key = path.relative_to(self.root).as_posix()
             if key.startswith(prefix):
-                yield ObjectInfo(key=key, size=path.stat().st_size, content_type=content_type_for(key))
+                stat = path.stat()
+                yield ObjectInfo(key=key, size=stat.st_size, content_type=content_type_for(key),
+                                 modified=stat.st_mtime)

@@ -216,7 +216,9 @@ class S3Store:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     key = str(item["Key"])
-                    yield ObjectInfo(key=key, size=int(item["Size"]), content_type=content_type_for(key))
+                    modified = item.get("LastModified")
+                    yield ObjectInfo(key=key, size=int(item["Size"]), content_type=content_type_for(key),
+                                     modified=modified.timestamp() if modified is not None else 0.0)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, f"ListObjectsV2 {self._where(prefix)}") from exc
 

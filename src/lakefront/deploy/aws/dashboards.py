@@ -1,5 +1,10 @@
-"""Dashboards (the QuickSight role): Glue tables over the marts, an Athena workgroup, and a QuickSight data
-source and datasets over them. What stays console-only is in docs/aws.md."""
+"""Dashboards (the QuickSight role): the Glue database the lake's Iceberg tables live in, an Athena workgroup, and a
+QuickSight data source and datasets over the marts. What stays console-only is in docs/aws.md.
+
+The tables themselves are not declared here: Glue is the lake's Iceberg catalog, and the pipeline creates each
+table (``raw_<table>``, ``mart_<model>``, table type ICEBERG) at its first commit and moves its metadata
+location at every commit after. Athena reads Iceberg tables natively, so the marts need no publishing step.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,6 @@ from constructs import Construct
 from lakefront.deploy.aws.marts import DATASETS, MARTS, QUICKSIGHT_TYPES
 from lakefront.deploy.aws.storage import ATHENA_RESULTS_PREFIX
 
-PARQUET = glue.CfnTable.SerdeInfoProperty(
-    serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")
 DATA_SOURCE_ACTIONS = ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions",
                        "quicksight:PassDataSource"]
 DATASET_ACTIONS = ["quicksight:DescribeDataSet", "quicksight:DescribeDataSetPermissions",
@@ -29,24 +32,8 @@ class Dashboards(Construct):
         stack = Stack.of(self)
         self.database = glue.CfnDatabase(self, "Database", catalog_id=Aws.ACCOUNT_ID,
                                          database_input=glue.CfnDatabase.DatabaseInputProperty(
-                                             name=database_name, description="Lakefront marts (lake/marts)"))
-        self.tables = {}
-        for model, columns in MARTS.items():
-            table = glue.CfnTable(
-                self, f"Table{model.title().replace('_', '')}", catalog_id=Aws.ACCOUNT_ID,
-                database_name=database_name,
-                table_input=glue.CfnTable.TableInputProperty(
-                    name=model, table_type="EXTERNAL_TABLE",
-                    description="Moved to the committed run after each processing run (deploy/aws/catalog.py)",
-                    parameters={"classification": "parquet"},
-                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                        location=f"s3://{lake.bucket_name}/{lake_prefix}/marts/{model}/",
-                        input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                        output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                        serde_info=PARQUET,
-                        columns=[glue.CfnTable.ColumnProperty(name=name, type=kind) for name, kind in columns])))
-            table.add_resource_dependency(self.database, "a table is created in its database")
-            self.tables[model] = table
+                                             name=database_name,
+                                             description="Lakefront's lake: Iceberg tables raw_* and mart_*"))
         self.workgroup = athena.CfnWorkGroup(
             self, "WorkGroup", name="lakefront", description="Lakefront dashboards over the marts",
             recursive_delete_option=False, state="ENABLED",

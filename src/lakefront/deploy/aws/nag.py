@@ -66,6 +66,8 @@ def acknowledge(stack: Any, *, web: Any, app: Any, database: Any, cache: Any, st
     _ack(app.instance_role, _iam5(assets), ASSETS)
     _ack(app.instance_role, _iam5(arn(storage.images, "*"), arn(storage.backups, "*"), arn(storage.lake, "lake/*")),
          OBJECT_KEYS)
+    _ack(app.instance_role, _iam5(f"Resource::arn:<AWS::Partition>:glue:{region}:<AWS::AccountId>:table/lakefront/*"),
+         "the dashboards read which snapshot of each of the lake's tables is current; tables come with models")
     _ack(app.service_role, [
         f"IAM4[Policy::{MANAGED}/service-role/AWSElasticBeanstalkEnhancedHealth]",
         f"IAM4[Policy::{MANAGED}/AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy]",
@@ -96,7 +98,8 @@ def acknowledge(stack: Any, *, web: Any, app: Any, database: Any, cache: Any, st
     _ack(job, _iam5(assets), ASSETS)
     _ack(job, _iam5(arn(storage.lake, "lake/*"), arn(storage.lake, "artifacts/*")), OBJECT_KEYS)
     _ack(job, _iam5(f"Resource::arn:<AWS::Partition>:glue:{region}:<AWS::AccountId>:table/lakefront/*"),
-         "the job moves every mart's table in the one Lakefront database; marts are added with models")
+         "the jobs create and commit every table of the lake's one Glue database (Iceberg's catalog); tables "
+         "are added with models")
     machine = analytics.state_machine
     _ack(machine, _iam5("Resource::*"), "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource ARN")
     _ack(machine, _iam5(f"Resource::arn:<AWS::Partition>:emr-serverless:{region}:<AWS::AccountId>:/applications/"

@@ -27,6 +27,8 @@ from lakefront.deploy.aws.web import WebTier
 from lakefront.settings import Settings, SettingsError
 
 ENTRY_POINT = Path(__file__).with_name("emr_main.py")
+GLUE_READ = ("glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables")
+"""What pyiceberg's Glue catalog reads: the namespace, a table's metadata location, the tables of the namespace."""
 
 
 class LakefrontStack(Stack):
@@ -110,15 +112,16 @@ class LakefrontStack(Stack):
             # The packed virtualenv carries RDS's CA bundle (docs/emr.md); the SQLAlchemy reader speaks TLS.
             "LAKEFRONT_AWS__DB_CA_FILE": "./environment/rds-ca.pem",
             "LAKEFRONT_EXTRACT__READER": "sqlalchemy",
-            "LAKEFRONT_AWS__GLUE_DATABASE": aws.glue_database,
+            "LAKEFRONT_LAKE__NAMESPACE": settings.lake.namespace,
             # An EMR Serverless worker's scratch space: private to the job's container, gone when it ends.
             "LAKEFRONT_VAR_DIR": "/tmp/lakefront",  # nosec B108
         }
         analytics = Analytics(self, "Analytics", vpc=net.vpc, security_group=net.jobs, key=key,
                               entry_point=entry_point, venv_uri=venv_uri, env=self.job_env,
                               release=aws.emr_release, schedule=aws.pipeline_schedule)
-        dashboards = Dashboards(self, "Dashboards", lake=storage.lake, lake_prefix=settings.extract.prefix,
-                                database_name=aws.glue_database, principal=aws.quicksight_principal)
+        namespace = settings.lake.namespace
+        dashboards = Dashboards(self, "Dashboards", lake=storage.lake, lake_prefix=settings.lake.prefix,
+                                database_name=namespace, principal=aws.quicksight_principal)
 
         # Grants: each role gets what its tier does, nothing more.
         for role in (app.instance_role, analytics.job_role):
@@ -127,14 +130,18 @@ class LakefrontStack(Stack):
         session.grant_read(web.role)
         storage.images.grant_read_write(app.instance_role)
         storage.backups.grant_read_write(app.instance_role)
-        storage.lake.grant_read(app.instance_role, f"{settings.extract.prefix}/*")  # dashboards read the marts
-        storage.lake.grant_read_write(analytics.job_role, f"{settings.extract.prefix}/*")
+        storage.lake.grant_read(app.instance_role, f"{settings.lake.prefix}/*")  # dashboards read the marts
+        storage.lake.grant_read_write(analytics.job_role, f"{settings.lake.prefix}/*")
         storage.lake.grant_read(analytics.job_role, f"{ARTIFACTS_PREFIX}*")
+        # Glue is the lake's Iceberg catalog: the jobs create and commit the tables (a commit is an UpdateTable
+        # conditioned on the table's version); the app tier only reads which snapshot is current.
+        glue_resources = [self.format_arn(service="glue", resource="catalog"),
+                          self.format_arn(service="glue", resource="database", resource_name=namespace),
+                          self.format_arn(service="glue", resource="table", resource_name=f"{namespace}/*")]
         analytics.job_role.add_to_policy(iam.PolicyStatement(
-            actions=["glue:GetTable", "glue:UpdateTable"],
-            resources=[self.format_arn(service="glue", resource="catalog"),
-                       self.format_arn(service="glue", resource="database", resource_name=aws.glue_database),
-                       self.format_arn(service="glue", resource="table", resource_name=f"{aws.glue_database}/*")]))
+            actions=[*GLUE_READ, "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"],
+            resources=glue_resources))
+        app.instance_role.add_to_policy(iam.PolicyStatement(actions=list(GLUE_READ), resources=glue_resources))
 
         outputs = {
             "Url": f"https://{aws.domain}/",

@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 RAW_PREFIX = "lake/raw/"
-"""Where the extract writes (settings extract.prefix = lake): raw/<table>/dt=.../."""
+"""Where the lake's raw tables live (settings lake.prefix = lake): raw/<table>/data/ and metadata/, Iceberg."""
 ATHENA_RESULTS_PREFIX = "athena-results/"
 """Athena's query results in the lake bucket: recomputable, so they expire."""
 ARTIFACTS_PREFIX = "artifacts/"
@@ -35,7 +35,7 @@ class Storage(Construct):
         )
         self.images = self._data_bucket("Images", "images/", [])
         self.lake = self._data_bucket("Lake", "lake/", [
-            # Raw extracts stay readable (the manifests name them) but are rarely read after the next full
+            # Raw tables' files stay readable (live snapshots name them) but are rarely read after the next full
             # snapshot: Intelligent-Tiering moves cold ones to cheaper tiers without retrieval fees.
             s3.LifecycleRule(id="raw-extracts-tiering", prefix=RAW_PREFIX,
                              transitions=[s3.Transition(storage_class=s3.StorageClass.INTELLIGENT_TIERING,

@@ -1,12 +1,15 @@
-"""The interface every processing engine implements (DuckDB embedded, Spark in the EMR role).
+"""The interface every compute engine implements (DuckDB embedded, Spark in the EMR role).
+
+"Compute", not "engines": in this codebase an engine is SQLAlchemy's (data/engines.py); what runs the models is
+the lake's compute, as EMR or Athena is on AWS.
 
 The runner (analytics/process.py) drives an engine in three steps:
 
 1. ``register_raw(table, sources, schema)`` once per raw table a run needs: a view ``raw_<table>`` over the
-   committed data files. ``sources`` are Parquet files only (the runner converts CSV, JSON Lines and Avro
-   extracts to local Parquet first), given as local paths, or as ``s3://bucket/key`` URLs when the engine's
-   ``reads_s3`` is true. Files written before a column was added lack it: the view unifies schemas by
-   column name and has exactly the columns of ``schema`` (a missing column reads as null). ``sources`` may
+   data files of the table's current Iceberg snapshot (its scan plan: Parquet files, no delete files), given as
+   local paths, or as ``s3://bucket/key`` URLs when the engine's ``reads_s3`` is true. Files written before a
+   column was added lack it: the view unifies schemas by column name and has exactly the columns of ``schema``
+   (a missing column reads as null). ``sources`` may
    be empty: the view then has ``schema``'s columns and no rows.
 2. ``run_model(name, sql)`` once per model, in dependency order: materialize the model as a table ``name``
    (replacing one of that name). ``sql`` is one SELECT in the ONE dialect of the model files, DuckDB SQL;
@@ -15,7 +18,7 @@ The runner (analytics/process.py) drives an engine in three steps:
    int64, DOUBLE as float64, DATE as date32, BOOLEAN as bool, strings as string. Row order is not defined.
 
 Sessions run in UTC, so a timestamp's date is its UTC date (``CAST(ts AS DATE)``) in every engine.
-Failures raise EngineError with one line naming the model or table.
+Failures raise ComputeError with one line naming the model or table.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from lakefront.analytics.errors import ComputeError
 
-class EngineError(RuntimeError):
-    """An engine could not start, read the lake, or run a model; the message is one line naming it."""
+__all__ = ["Compute", "ComputeError"]
 
 
-class Engine(Protocol):
+class Compute(Protocol):
     name: str
     """``duckdb`` or ``spark``: what the CLI prints and ModelResult records."""
     reads_s3: bool

@@ -1,8 +1,10 @@
 """Spark, in the EMR role: the same models as DuckDB, translated to Spark SQL, on one SparkSession.
 
-Sessions: run locally, the engine starts ``settings.process.spark_master`` (``local[*]``) on loopback only,
-without the UI, with few shuffle partitions (adaptive execution coalesces them). Under spark-submit (EMR) the
-JVM is already running with the cluster's master and memory, and the engine sets neither. A session already
+Sessions: run here, the engine starts a driver for ``settings.spark_master`` on loopback only, without the UI,
+with few shuffle partitions (adaptive execution coalesces them): ``local[*]`` in this process's JVM, or a
+standalone cluster's ``spark://127.0.0.1:<port>`` (servers/spark.py runs one: the EMR role's cluster, a master and
+workers whose executors read the same local files). Under spark-submit (EMR) the JVM is already running with the
+cluster's master and memory, and the engine sets neither. A session already
 active in the process (a notebook's, a test module's) is borrowed and left running at close().
 Every session runs in UTC.
 
@@ -18,7 +20,7 @@ text for both:
 
 Not fixed: dividing by zero gives inf (or NULL) in DuckDB and an error in Spark (ANSI mode, Spark 4's default),
 so models guard their denominators (``CASE WHEN n > 0 THEN ...``), as they do anyway for a meaningful rate.
-Anything sqlglot cannot parse or Spark rejects raises EngineError naming the model.
+Anything sqlglot cannot parse or Spark rejects raises ComputeError naming the model.
 
 Raw tables: read with the schema the runner gives, not an inferred one, so Spark reads no footers up front and
 a file written before a column was added reads that column as null (what mergeSchema would give, without the
@@ -43,7 +45,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from lakefront.analytics.engines.base import EngineError
+from lakefront.analytics.errors import ComputeError
 
 if TYPE_CHECKING:
     from lakefront.settings import Settings
@@ -61,7 +63,7 @@ def translate(sql: str) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise EngineError(f"cannot parse as DuckDB SQL: {str(exc).splitlines()[0]}") from None
+        raise ComputeError(f"cannot parse as DuckDB SQL: {str(exc).splitlines()[0]}") from None
 
     # In place rather than with transform(): transform does not descend into a node it replaced, so a
     # division inside another division's operand would keep Spark's meaning.
@@ -74,7 +76,7 @@ def translate(sql: str) -> str:
     try:
         return tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE, comments=False)
     except sqlglot.errors.UnsupportedError as exc:
-        raise EngineError(f"cannot translate to Spark SQL: {str(exc).splitlines()[0]}") from None
+        raise ComputeError(f"cannot translate to Spark SQL: {str(exc).splitlines()[0]}") from None
 
 
 def _spark_type(arrow_type: pa.DataType) -> Any:
@@ -95,7 +97,7 @@ def _spark_type(arrow_type: pa.DataType) -> Any:
         return st.TimestampType() if arrow_type.tz else st.TimestampNTZType()
     if pa.types.is_date(arrow_type):
         return st.DateType()
-    raise EngineError(f"lake column type {arrow_type} has no Spark equivalent here")
+    raise ComputeError(f"lake column type {arrow_type} has no Spark equivalent here")
 
 
 def _duckdb_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -133,7 +135,7 @@ def _arrow_type(spark_type: Any) -> pa.DataType:
         return pa.timestamp("us")
     if isinstance(spark_type, st.TimestampType):
         return pa.timestamp("us", tz="UTC")
-    raise EngineError(f"spark type {spark_type.simpleString()} has no Arrow equivalent here")
+    raise ComputeError(f"spark type {spark_type.simpleString()} has no Arrow equivalent here")
 
 
 def collect_arrow(frame: Any) -> pa.Table:
@@ -152,13 +154,12 @@ def normalise(table: pa.Table) -> pa.Table:
     return table.cast(schema)
 
 
-class SparkEngine:
+class SparkCompute:
     """The models on one SparkSession; close() stops it."""
 
     name = "spark"
 
     def __init__(self, settings: Settings) -> None:
-        process = settings.process
         self._cached: dict[str, Any] = {}
         self._views: set[str] = set()
         self._spark: Any = None
@@ -166,7 +167,7 @@ class SparkEngine:
         try:
             from pyspark.sql import SparkSession
         except ImportError as exc:  # pragma: no cover - pyspark is a dependency
-            raise EngineError(f"the spark engine needs pyspark: {exc}") from None
+            raise ComputeError(f"the spark engine needs pyspark: {exc}") from None
         # A session already running in this process (a notebook, EMR Studio, a test module's) is borrowed:
         # the engine uses it and leaves it running at close(). Starting a second one is not possible anyway.
         active = SparkSession.getActiveSession()
@@ -174,22 +175,30 @@ class SparkEngine:
         if active is not None:
             self._spark = active
         else:
-            self._spark = self._start(SparkSession, process.spark_master, process.spark_driver_memory)
+            self._spark = self._start(SparkSession, settings)
         # Also on a borrowed session: a timestamp's date must be its UTC date in every engine (see base.py).
         self._spark.conf.set("spark.sql.session.timeZone", "UTC")
         self.master: str = self._spark.sparkContext.master
         self.local = self.master.startswith("local")
-        # A cluster (EMR: yarn) reads s3:// through EMRFS. Locally there are no s3a jars: the runner stages files.
-        self.reads_s3 = not self.local
+        # EMR's cluster reads s3:// through EMRFS. Here (local or a standalone cluster on this machine) there are
+        # no s3a jars: the runner stages files on local disk, which the standalone workers share.
+        self.here = self.local or self.master.startswith("spark://")
+        self.reads_s3 = not self.here
 
-    def _start(self, session_class: Any, master: str, driver_memory: str) -> Any:
+    def _start(self, session_class: Any, settings: Settings) -> Any:
+        master, process = settings.spark_master, settings.process
         builder: Any = session_class.builder.appName(APP_NAME).config("spark.sql.session.timeZone", "UTC")
         # Under spark-submit (EMR) the JVM is already running with the cluster's master and memory, which the
         # settings must not override; pyspark tells its child process where that JVM is through this variable.
         if "PYSPARK_GATEWAY_PORT" not in os.environ:
-            builder = builder.master(master).config("spark.driver.memory", driver_memory)
-            if master.startswith("local"):
-                # Loopback only: the driver must not bind to, or advertise, the machine's public address.
+            builder = builder.master(master).config("spark.driver.memory", process.spark_driver_memory)
+            if master.startswith("spark://"):
+                # One executor per worker, with what the worker offers (servers/spark.py starts them so).
+                builder = (builder.config("spark.executor.memory", process.spark_worker_memory)
+                           .config("spark.executor.cores", str(process.spark_worker_cores)))
+            if master.startswith(("local", "spark://")):
+                # Loopback only: the driver must not bind to, or advertise, the machine's public address; a
+                # standalone cluster's executors connect back to it there.
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
                 self._scratch = tempfile.TemporaryDirectory(prefix="lakefront-spark-")
                 builder = (builder
@@ -205,7 +214,7 @@ class SparkEngine:
             spark = builder.getOrCreate()
         except Exception as exc:
             self._cleanup_scratch()
-            raise EngineError(f"spark session did not start ({master}): {_first_line(exc)}") from None
+            raise ComputeError(f"spark session did not start ({master}): {_first_line(exc)}") from None
         if spark.sparkContext.master.startswith("local"):
             # Spark's WARN lines (native hadoop, ...) are noise for a local run; errors still show.
             spark.sparkContext.setLogLevel("ERROR")
@@ -215,7 +224,7 @@ class SparkEngine:
     def spark(self) -> Any:
         """The SparkSession (pyspark.sql.SparkSession)."""
         if self._spark is None:
-            raise EngineError("the spark engine is closed")
+            raise ComputeError("the spark engine is closed")
         return self._spark
 
     def register_raw(self, table: str, sources: Sequence[str], schema: pa.Schema) -> None:
@@ -232,27 +241,27 @@ class SparkEngine:
                 frame = self.spark.read.schema(wanted).parquet(*sources)
             frame.createOrReplaceTempView(view)
             self._views.add(view)
-        except EngineError:
+        except ComputeError:
             raise
         except Exception as exc:
-            raise EngineError(f"spark cannot read {view}: {_first_line(exc)}") from None
+            raise ComputeError(f"spark cannot read {view}: {_first_line(exc)}") from None
 
     def run_model(self, name: str, sql: str) -> None:
         from pyspark import StorageLevel
 
         try:
             spark_sql = translate(sql)
-        except EngineError as exc:
-            raise EngineError(f"model {name}: {exc}") from None
+        except ComputeError as exc:
+            raise ComputeError(f"model {name}: {exc}") from None
         try:
             # Locally, on disk only: with MEMORY_AND_DISK, Spark reads a partition that spilled back into a heap
             # buffer of its whole size, and a 1g driver ran out of heap in clean_events at scale 10 (20 million
             # events). A cluster's executors have the memory to keep models in it.
-            level = StorageLevel.DISK_ONLY if self.local else StorageLevel.MEMORY_AND_DISK
+            level = StorageLevel.DISK_ONLY if self.here else StorageLevel.MEMORY_AND_DISK
             frame = self.spark.sql(spark_sql).persist(level)
             frame.count()  # persist is lazy: compute it now, once, so the model's time is its own
         except Exception as exc:
-            raise EngineError(f"model {name} failed on spark: {_first_line(exc)}") from None
+            raise ComputeError(f"model {name} failed on spark: {_first_line(exc)}") from None
         previous = self._cached.pop(name, None)
         frame.createOrReplaceTempView(name)
         self._views.add(name)
@@ -263,10 +272,10 @@ class SparkEngine:
     def to_arrow(self, name: str) -> pa.Table:
         try:
             return collect_arrow(self.spark.table(name))
-        except EngineError:
+        except ComputeError:
             raise
         except Exception as exc:
-            raise EngineError(f"spark cannot read model {name}: {_first_line(exc)}") from None
+            raise ComputeError(f"spark cannot read model {name}: {_first_line(exc)}") from None
 
     def close(self) -> None:
         if self._spark is not None:

@@ -1,12 +1,13 @@
 """The query service (the SPICE role): dataset queries over the latest committed marts, answered from memory.
 
-Each app instance keeps one in-memory DuckDB database holding the marts the pipeline last committed, read from
-the object store (directory or S3) through their manifests, and the results of the dataset queries it ran,
-keyed by (dataset, filter values). Filter values are bound as parameters, never formatted into SQL.
+Each app instance keeps one in-memory DuckDB database holding the marts the pipeline last committed, read through
+the lake (each mart table's current Iceberg snapshot), and the results of the dataset queries it ran, keyed by
+(dataset, filter values). Filter values are bound as parameters, never formatted into SQL.
 
-Freshness: at most every ``analytics.refresh_s`` seconds, a request lists the marts' manifests (one LIST) and
-compares each mart's latest sequence with the one loaded. When any changed, the changed marts are reloaded in one
-DuckDB transaction (queries already running keep reading the old rows) and every cached result is dropped. Other
+Freshness: at most every ``analytics.refresh_s`` seconds, a request asks the lake's catalog for every table's
+current metadata file (one query, or one Glue call) and compares each mart's with the one loaded. When any changed,
+the changed marts are read at their new snapshots and replaced in one DuckDB transaction (queries already running
+keep reading the old rows) and every cached result is dropped. Other
 requests do not wait for that check: they answer from what is loaded; only the first request of an instance
 waits for the first load. A lake without marts is not an error: the datasets that read them answer empty.
 
@@ -16,9 +17,7 @@ cached only if no reload happened while it ran, and concurrent requests for the 
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -30,63 +29,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from lakefront.analytics import lake
-from lakefront.analytics.dashboards import Catalog, Dataset, load_catalog, mart_columns
-from lakefront.analytics.dashboards.spec import CATEGORIES_MART, Metric
-from lakefront.data.objects import ObjectStore
-from lakefront.settings import Settings
+from lakefront.analytics.dashboards import Dataset, mart_columns
+from lakefront.analytics.dashboards.spec import CATEGORIES_MART
+from lakefront.analytics.errors import FilterError, LakeError, LakeUnavailable
+from lakefront.analytics.lake import Commit, Lake
+from lakefront.analytics.serving.filters import Filters
 
-log = logging.getLogger(__name__)
-
-_MANIFEST_FILE = re.compile(r"^(\d{8})-[A-Za-z0-9._=\-]+\.json$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9\-]{0,79}$")
-
-
-class FilterError(ValueError):
-    """A filter value the service refuses; `field` is the query parameter at fault (from, to, category)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
-
-
-class LakeUnavailable(RuntimeError):
-    """The object store could not be read and nothing was loaded before: retry shortly."""
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Filter values as the request gave them (checked for form; the category slug is resolved later)."""
-
-    date_from: date | None = None
-    date_to: date | None = None
-    category: str | None = None
-
-
-def parse_filters(date_from: str | None, date_to: str | None, category: str | None) -> Filters:
-    """Check the query parameters' form; FilterError naming from, to or category."""
-
-    def day(name: str, value: str | None) -> date | None:
-        if value is None or value == "":
-            return None
-        try:
-            if not _DATE.match(value):
-                raise ValueError
-            return date.fromisoformat(value)
-        except ValueError:
-            raise FilterError(name, f"{name} must be a date as YYYY-MM-DD, got {value[:40]!r}") from None
-
-    start, end = day("from", date_from), day("to", date_to)
-    if start is not None and end is not None and start > end:
-        raise FilterError("to", f"to ({end}) is before from ({start})")
-    if category == "":
-        category = None
-    if category is not None and not _SLUG.match(category):
-        raise FilterError("category", f"category must be a category slug, got {category[:40]!r}")
-    return Filters(start, end, category)
+log = logging.getLogger("lakefront.analytics.serving")
 
 
 @dataclass(frozen=True)
@@ -106,9 +56,9 @@ class Result:
 
 @dataclass
 class _Loaded:
-    """What the DuckDB database holds: per mart, the manifest of the output loaded."""
+    """What the DuckDB database holds: per mart, the commit (snapshot) loaded."""
 
-    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    commits: dict[str, Commit] = field(default_factory=dict)
     generation: int = 0
 
 
@@ -143,10 +93,10 @@ def _quote(name: str) -> str:
 class QueryService:
     """Dataset queries over the lake's latest committed marts, with results kept in memory until marts change."""
 
-    def __init__(self, store: ObjectStore, prefix: str, *, refresh_s: float = 5.0, cache_entries: int = 1024,
+    def __init__(self, lake: Lake, *, refresh_s: float = 5.0, cache_entries: int = 1024,
                  memory_limit: str = "1GB", threads: int = 4,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._store, self._prefix = store, prefix
+        self._lake = lake
         self._refresh_s, self._cache_entries, self._clock = refresh_s, cache_entries, clock
         self._conn = duckdb.connect(":memory:", config={"memory_limit": memory_limit, "threads": threads})
         self._conn.execute("SET TimeZone = 'UTC'")
@@ -159,49 +109,43 @@ class QueryService:
             OrderedDict())
         self._inflight: dict[tuple[Any, ...], threading.Event] = {}
         self._expected = mart_columns()  # {mart: the columns its model produces now}
-        self._outdated: dict[str, int] = {}  # {mart: sequence} committed by an older model, not loaded
+        self._outdated: dict[str, str] = {}  # {mart: metadata file} committed by an older model, not loaded
 
     # ---- freshness -------------------------------------------------------------------------------------------
 
-    def _latest_manifests(self) -> dict[str, tuple[int, str]]:
-        """{mart: (sequence, manifest key)} of every mart's latest committed output: one LIST."""
-        latest: dict[str, tuple[int, str]] = {}
-        for info in self._store.list(f"{self._prefix}/_manifests/{lake.MARTS_ZONE}/"):
-            parts = info.key.split("/")
-            match = _MANIFEST_FILE.match(parts[-1])
-            if match and len(parts) >= 2:
-                found = (int(match.group(1)), info.key)
-                if parts[-2] not in latest or found > latest[parts[-2]]:
-                    latest[parts[-2]] = found
-        return latest
-
     def _reload(self) -> None:
-        """Load the marts whose latest committed output is not the one loaded; drop cached results if any was."""
-        latest = self._latest_manifests()
-        loaded = self._loaded.manifests
-        changed = {mart: key for mart, (sequence, key) in latest.items()
-                   if loaded.get(mart, {}).get("sequence") != sequence and self._outdated.get(mart) != sequence}
+        """Load the marts whose current snapshot is not the one loaded; drop cached results if any was."""
+        latest = self._lake.marts()
+        loaded = self._loaded.commits
+        changed = [mart for mart, location in sorted(latest.items())
+                   if (mart not in loaded or loaded[mart].metadata_location != location)
+                   and self._outdated.get(mart) != location]
         if not changed:
             return
-        manifests = {mart: lake.load_manifest(self._store, key) for mart, key in changed.items()}
-        for mart in list(manifests):
+        commits: dict[str, Commit] = {}
+        for mart in changed:
+            commit = self._lake.last_commit(mart)
+            if commit is None:  # created, never committed
+                continue
             # A mart committed by an older version of its model lacks columns the datasets read: leave it
             # out (dashboards show "no data yet") until the next pipeline run commits the current model.
-            missing = sorted(set(self._expected.get(mart, ())) - {c["name"] for c in manifests[mart]["schema"]})
+            missing = sorted(set(self._expected.get(mart, ())) - set(commit.schema.names))
             if missing:
                 log.warning("analytics: mart %s in the lake lacks %s (an older model); not loading it until "
                             "`lakefront pipeline` commits it again", mart, ", ".join(missing))
-                self._outdated[mart] = int(manifests.pop(mart)["sequence"])
-        if not manifests:
+                self._outdated[mart] = commit.metadata_location
+                continue
+            commits[mart] = commit
+        if not commits:
             return
-        tables = {mart: self._read(manifest) for mart, manifest in manifests.items()}
+        tables = {mart: self._lake.read(mart, commit.snapshot_id) for mart, commit in commits.items()}
         with self._conn_lock:
             cursor = self._conn.cursor()
         try:
             cursor.execute("BEGIN TRANSACTION")
             for mart, table in tables.items():
                 cursor.register("_incoming", table)
-                # Mart names come from the models' files, quoted as identifiers; no value is formatted in.
+                # Mart names come from the catalog, quoted as identifiers; no value is formatted in.
                 cursor.execute(f"CREATE OR REPLACE TABLE {_quote(mart)} AS SELECT * FROM _incoming")  # nosec B608
                 cursor.unregister("_incoming")
             cursor.execute("COMMIT")
@@ -211,13 +155,9 @@ class QueryService:
         finally:
             cursor.close()
         with self._cache_lock:
-            self._loaded = _Loaded({**loaded, **manifests}, self._loaded.generation + 1)
+            self._loaded = _Loaded({**loaded, **commits}, self._loaded.generation + 1)
             self._results.clear()
-        log.info("analytics: loaded %s", ", ".join(f"{m} #{manifests[m]['sequence']}" for m in sorted(manifests)))
-
-    def _read(self, manifest: dict[str, Any]) -> pa.Table:
-        parts = [pq.read_table(io.BytesIO(self._store.get(entry["key"])[0])) for entry in manifest["files"]]
-        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        log.info("analytics: loaded %s", ", ".join(f"{m} #{commits[m].sequence}" for m in sorted(commits)))
 
     def refresh(self, *, force: bool = False) -> None:
         """Check the lake for newly committed marts if refresh_s has passed since the last check (or `force`).
@@ -236,7 +176,9 @@ class QueryService:
                 return
             try:
                 self._reload()
-            except (OSError, duckdb.Error) as exc:  # object-store errors are OSErrors (FileNotFoundError too)
+            except (OSError, LakeError, duckdb.Error) as exc:  # object-store errors are OSErrors
+                # The catalog's database may have moved (a failover): the next check opens it afresh.
+                self._lake.reset()
                 if self._checked is None:
                     raise LakeUnavailable(f"cannot read the lake's marts: {exc}") from exc
                 log.warning("analytics: keeping the loaded marts, the lake check failed: %s", exc)
@@ -249,12 +191,12 @@ class QueryService:
         as after a pipeline commit (results only) or in a new instance (benchmarks use it)."""
         if results_only:
             with self._cache_lock:
-                self._loaded = _Loaded(self._loaded.manifests, self._loaded.generation + 1)
+                self._loaded = _Loaded(self._loaded.commits, self._loaded.generation + 1)
                 self._results.clear()
             return
         with self._refresh_lock:
             with self._conn_lock:
-                for mart in self._loaded.manifests:
+                for mart in self._loaded.commits:
                     self._conn.execute(f"DROP TABLE IF EXISTS {_quote(mart)}")
             with self._cache_lock:
                 self._loaded = _Loaded(generation=self._loaded.generation + 1)
@@ -263,19 +205,19 @@ class QueryService:
 
     # ---- lake state ------------------------------------------------------------------------------------------
 
-    def manifests(self, marts: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The loaded manifests of those of `marts` that have a committed output."""
+    def commits(self, marts: Iterable[str]) -> dict[str, Commit]:
+        """The loaded commits of those of `marts` that have a committed output."""
         self.refresh()
-        loaded = self._loaded.manifests
+        loaded = self._loaded.commits
         return {m: loaded[m] for m in marts if m in loaded}
 
     @staticmethod
-    def newest(manifests: dict[str, dict[str, Any]]) -> tuple[str | None, str | None]:
-        """(committed_at, run_id) of the newest of `manifests`, or (None, None)."""
-        if not manifests:
+    def newest(commits: dict[str, Commit]) -> tuple[str | None, str | None]:
+        """(committed_at, run_id) of the newest of `commits`, or (None, None)."""
+        if not commits:
             return None, None
-        newest = max(manifests.values(), key=lambda m: str(m["committed_at"]))
-        return str(newest["committed_at"]), str(newest["run_id"])
+        newest = max(commits.values(), key=lambda c: c.committed_at)
+        return newest.committed_at, newest.properties.get("run-id")
 
     def categories(self) -> list[dict[str, Any]]:
         """[{slug, name, id}] of every category in the lake, by name; [] before the first processing run."""
@@ -322,7 +264,7 @@ class QueryService:
         columns, rows, empty, cached = self._run_cached(key, dataset.marts, dataset.sql, params)
         if empty:
             columns = [{"name": name, "type": "unknown"} for name in dataset.columns]
-        as_of, run_id = self.newest(self.manifests(dataset.marts))
+        as_of, run_id = self.newest(self.commits(dataset.marts))
         return Result(dataset.name, columns, rows, cached, empty, as_of, run_id, shown)
 
     def _run(self, key: tuple[Any, ...], marts: Iterable[str], sql: str,
@@ -337,7 +279,7 @@ class QueryService:
         while True:
             with self._cache_lock:
                 loaded = self._loaded
-                if any(m not in loaded.manifests for m in marts):
+                if any(m not in loaded.commits for m in marts):
                     return [], [], True, False
                 hit = self._results.get(key)
                 if hit is not None:
@@ -376,54 +318,4 @@ class QueryService:
     def close(self) -> None:
         with self._conn_lock:
             self._conn.close()
-
-
-KPI_COLUMN_TYPES = [{"name": "metric", "type": "string"}, {"name": "label", "type": "string"},
-                    {"name": "value", "type": "number"}, {"name": "previous", "type": "number"},
-                    {"name": "change_pct", "type": "number"}, {"name": "format", "type": "string"}]
-
-
-def kpi_rows(rows: list[dict[str, Any]], metrics: list[Metric]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One row per metric from a kpi dataset's 'current' and 'previous' rows; and the two periods.
-
-    change_pct: (value - previous) * 100 / previous, None when previous is 0 or None (or value is None).
-    """
-    by_period = {row["period"]: row for row in rows}
-    current, previous = by_period.get("current", {}), by_period.get("previous", {})
-    out = []
-    for metric in metrics:
-        value, before = current.get(metric.column), previous.get(metric.column)
-        change = None if value is None or not before else (value - before) * 100 / before
-        out.append({"metric": metric.id, "label": metric.label, "value": value, "previous": before,
-                    "change_pct": change, "format": metric.format})
-    periods = {name: ({"from": row.get("period_from"), "to": row.get("period_to")} if row else None)
-               for name, row in (("period", current), ("previous_period", previous))}
-    return out, periods
-
-
-@dataclass
-class Analytics:
-    """An app instance's dashboards (checked at start-up) and its query service."""
-
-    catalog: Catalog
-    service: QueryService
-
-    def close(self) -> None:
-        self.service.close()
-
-
-def build_analytics(settings: Settings, store: ObjectStore) -> Analytics:
-    """Check every dashboard definition (DashboardError naming the field) and set up the query service.
-
-    Nothing is read from the lake here: the first dashboard request loads the marts.
-    """
-    catalog = load_catalog()
-    analytics = settings.analytics
-    service = QueryService(store, settings.extract.prefix, refresh_s=analytics.refresh_s,
-                           cache_entries=analytics.cache_entries, memory_limit=analytics.duckdb_memory_limit,
-                           threads=analytics.duckdb_threads)
-    return Analytics(catalog, service)
-
-
-__all__ = ["KPI_COLUMN_TYPES", "Analytics", "FilterError", "Filters", "LakeUnavailable", "QueryService", "Result",
-           "build_analytics", "kpi_rows", "parse_filters"]
+        self._lake.close()
