@@ -89,9 +89,57 @@ class LoadBalancerSettings(Section):
             raise ValueError(f"must be IP networks such as 10.0.0.0/16: {exc}") from None
 
 
+class ScalingSettings(Section):
+    """Auto Scaling of one instance group (control/autoscale.py): target tracking on requests in flight."""
+
+    min_instances: int | None = Field(None, ge=1, le=16)
+    """Fewest instances the group scales in to. Default: the tier's `instances` (never below the size it starts at)."""
+    max_instances: int = Field(4, ge=1, le=16)
+    """Most instances the group scales out to (raised to `instances` when that is larger)."""
+    target_in_flight: float = Field(4.0, ge=0, le=1000)
+    """Target tracking: requests in flight per instance (Caddy's count for each upstream, averaged over
+    `metric_window_s`) the group aims at. 0 turns the policy off: the size changes only by `lakefront scale`."""
+    metric_window_s: float = Field(3.0, gt=0, le=300)
+    """The metric is the mean of the samples (one per supervision tick, 0.25 s) over this window."""
+    scale_out_cooldown_s: float = Field(15.0, ge=0, le=3600)
+    """After a scaling activity, no further scale-out for this long."""
+    scale_in_cooldown_s: float = Field(60.0, ge=0, le=3600)
+    """After a scaling activity, no scale-in for this long (scale-in goes one instance at a time)."""
+    warmup_s: float = Field(10.0, ge=0, le=3600)
+    """A new instance's first seconds in service: it is not counted in the metric, and the group does not
+    scale in while one is warming (the AWS default warm-up is 300 s)."""
+    deregistration_delay_s: float = Field(10.0, ge=0, le=600)
+    """Scale-in: the instance leaves the balancer first, then keeps running this long so requests in flight
+    finish (the target group's deregistration delay); then SIGTERM, on which the server finishes any left."""
+    restart_backoff_s: float = Field(1.0, gt=0, le=60)
+    """An instance that exits before being in service for `stable_s` counts as crashing: its next start
+    waits this long, doubling per crash in a row (a crash loop is never retried hot)."""
+    restart_backoff_max_s: float = Field(30.0, gt=0, le=3600)
+    """Cap of the crash-loop backoff."""
+    stable_s: float = Field(10.0, gt=0, le=3600)
+    """In service this long, an instance's exit is not a crash in a row: it is replaced at once."""
+
+
 class TierSettings(Section):
     instances: int = Field(2, ge=1, le=16)
-    """Number of instances of this tier (the Auto Scaling group's desired capacity)."""
+    """Number of instances of this tier at start (the Auto Scaling group's initial desired capacity)."""
+    scaling: ScalingSettings = ScalingSettings()
+    """Auto Scaling of this tier's group: min/max, target tracking, cooldowns, warm-up, draining, backoff."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TierSettings:
+        low = self.scaling.min_instances
+        if low is not None and low > self.instances:
+            raise ValueError(f"scaling.min_instances ({low}) is more than instances ({self.instances})")
+        return self
+
+    @property
+    def min_instances(self) -> int:
+        return self.scaling.min_instances or self.instances
+
+    @property
+    def max_instances(self) -> int:
+        return max(self.scaling.max_instances, self.instances)
     workers_threads: int = Field(16, ge=1, le=256)
     """Worker threads for blocking work (database calls) in each app instance."""
     page_view_flush_s: float = Field(0.5, gt=0, le=60)

@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 run.register(app)
 run.register_failover(app)
+run.register_scale(app)
 seed.register(app)
 diagram.register(app)
 db.register(app)

@@ -28,7 +28,11 @@ def _print_status(report: dict[str, Any]) -> None:
             health = "ok" if inst["healthy"] and inst["registered"] else "failing"
             caddy = ("registered" if inst["registered"] else "not registered") + (
                 f", {inst['fails']} fails" if inst["registered"] else "")
-            table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]",
+            state = inst.get("state", "in_service")
+            if state in ("draining", "terminating", "backoff"):
+                health = "info" if state != "backoff" else "failing"
+                caddy = f"{state}" + (f" after {inst.get('crashes', 0)} crashes in a row" if state == "backoff" else "")
+            table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]" if _STYLE[health] else health,
                           f"pid {inst['pid']} port {inst['port']}, restarts {inst['restarts']}, {caddy}")
     console = Console()
     console.print(table)
@@ -144,6 +148,55 @@ def register_failover(app: typer.Typer) -> None:
                 raise typer.Exit(0)
         raise UserError(f"the switchover did not finish within {timeout:.0f}s; see the output of `lakefront up` "
                         "and `lakefront status`")
+
+
+def register_scale(app: typer.Typer) -> None:
+    @app.command("scale")
+    def scale_cmd(
+        tier: str = typer.Argument(..., help="The instance group: web or app."),
+        desired: int = typer.Argument(..., help="Desired number of instances (within the group's min and max)."),
+        timeout: float = typer.Option(60.0, help="Seconds to wait for the group to reach the new size."),
+    ) -> None:
+        """Set a group's desired capacity on the running system (like `aws autoscaling set-desired-capacity`);
+        waits until that many instances are in service. Target tracking may change it again later."""
+        import os
+        import signal
+        import time
+        import uuid
+
+        from lakefront.control.state import read_state, running_settings, running_state
+
+        settings = running_settings(settings_from_cli())
+        state = running_state(settings.state_file)
+        if state is None:
+            raise UserError("lakefront is not running; start it with `lakefront up`")
+        group = (state.get("groups") or {}).get(tier)
+        if group is None:
+            raise UserError(f"no group {tier!r}: the groups are {', '.join(state.get('groups') or {}) or 'none'}")
+        if not group["min"] <= desired <= group["max"]:
+            raise UserError(f"{tier}: desired {desired} is outside the group's min {group['min']} .. max {group['max']}"
+                            f" (LAKEFRONT_{tier.upper()}__SCALING__MIN_INSTANCES / __MAX_INSTANCES)")
+        request_id = uuid.uuid4().hex[:12]
+        request_file = settings.run_dir / "scale-request"
+        tmp = request_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"id": request_id, "tier": tier, "desired": desired}))
+        tmp.replace(request_file)
+        typer.echo(f"{tier}: desired {group['desired']} -> {desired} (request {request_id})")
+        os.kill(int(state["pid"]), signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if running_state(settings.state_file) is None:
+                raise UserError("lakefront stopped; see the output of `lakefront up`")
+            current = read_state(settings.state_file) or {}
+            now = (current.get("groups") or {}).get(tier) or {}
+            if now.get("last_request") != request_id:
+                continue
+            members = [i for i in current.get("instances", []) if i["tier"] == tier]
+            if now.get("size") == now.get("desired") == len(members):
+                typer.echo(f"done: {tier} has {now['size']} instance(s) in service")
+                raise typer.Exit(0)
+        raise UserError(f"{tier} did not reach {desired} instance(s) within {timeout:.0f}s; see `lakefront status`")
 
 
 def _merged(profile: Profile | None, overrides: dict[str, Any]) -> Any:

@@ -68,9 +68,27 @@ def _tier_row(comp: topology.Component, state: dict[str, Any], host: str, ups: d
             "num_requests": up["num_requests"] if up else None,
             "fails": up["fails"] if up else None,
         })
-    healthy = bool(rows) and all(r["healthy"] and r["registered"] for r in rows)
-    detail = f"{sum(r['healthy'] for r in rows)}/{len(rows)} healthy"
+    # Draining and terminating instances left the balancer on purpose (scale-in): they do not count.
+    counted = [r for r in rows if r.get("state") not in ("draining", "terminating")]
+    healthy = bool(counted) and all(r["healthy"] and r["registered"] for r in counted)
+    detail = f"{sum(r['healthy'] for r in counted)}/{len(counted)} healthy"
+    group = (state.get("groups") or {}).get(comp.id)
+    if group:
+        detail += "; " + scaling_detail(group)
     return Row(comp.id, comp.name, "ok" if healthy else "failing", detail, rows)
+
+
+def scaling_detail(group: dict[str, Any]) -> str:
+    """`size 2/desired 3 (min 2, max 4), target 4 in flight; last 18:20:01 2->3: in-flight 7.5 ...`"""
+    target = f"target {group['target_in_flight']:g} in flight (now {group['metric']:g})" \
+        if group["target_in_flight"] else "target tracking off"
+    text = f"size {group['size']}/desired {group['desired']} (min {group['min']}, max {group['max']}), {target}"
+    if group.get("backoff"):
+        text += f"; crash loop, backing off: {', '.join(group['backoff'])}"
+    if group.get("activities"):
+        last = group["activities"][-1]
+        text += f"; last {last['time'][11:19]} {last['from']}->{last['to']}: {last['cause']}"
+    return text
 
 
 def _database_row(comp: topology.Component, settings: Settings) -> Row:
@@ -325,5 +343,6 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         "upstreams": list(ups.values()),
         "servers": state.get("servers", []),
         "database": state.get("database"),
+        "groups": state.get("groups", {}),
         "cache": counters,
     }

@@ -7,9 +7,13 @@ group replacing an instance never delays the checks of another.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import signal
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
+from lakefront.control.autoscale import Policy, TargetTracking, backoff_s
 from lakefront.servers.procs import free_port, spawn, stop
 
 log = logging.getLogger("lakefront.control")
@@ -43,10 +48,15 @@ class Instance:
     proc: subprocess.Popen[bytes]
     started_at: str = field(default_factory=now_iso)
     restarts: int = 0
-    state: Literal["starting", "in_service"] = "starting"
+    state: Literal["starting", "in_service", "draining", "terminating", "backoff"] = "starting"
     deadline: float = 0.0
-    """When a starting instance that has not become ready counts as failed."""
+    """When a starting instance that has not become ready counts as failed; when a draining one is stopped,
+    a terminating one killed, a backing-off one started again."""
     health_failures: int = 0
+    crashes: int = 0
+    """Exits in a row before staying in service for `stable_s` (the crash-loop count)."""
+    in_service_at: float = math.inf
+    """Monotonic time it became in service."""
 
     @property
     def pid(self) -> int:
@@ -54,7 +64,8 @@ class Instance:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "tier": self.tier, "pid": self.pid, "port": self.port,
-                "started_at": self.started_at, "restarts": self.restarts, "state": self.state}
+                "started_at": self.started_at, "restarts": self.restarts, "state": self.state,
+                "crashes": self.crashes}
 
 
 def healthz(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -82,15 +93,26 @@ class InstanceGroup:
         """Registers the in-service ports with the load balancer; set once its listener is open."""
         self._next_health = 0.0
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"health-{tier}")
+        # Auto Scaling (autoscale.py). Without configure_scaling the group keeps its size.
+        self.desired = size
+        self.policy = Policy(size, size, 0.0, 1.0, 0.0, 0.0, 0.0)
+        self.scaler = TargetTracking(self.policy)
+        self.deregistration_delay_s = 0.0
+        self.stop_timeout_s = 7.0
+        self.restart_backoff_s = 1.0
+        self.restart_backoff_max_s = 30.0
+        self.stable_s = 10.0
+        self.activities: deque[dict[str, Any]] = deque(maxlen=20)
+        self._serial = size
 
     # Launching -------------------------------------------------------------------------------------
 
-    def _launch(self, name: str, restarts: int = 0) -> Instance:
+    def _launch(self, name: str, restarts: int = 0, crashes: int = 0) -> Instance:
         port = free_port(self.host)
         argv = self.command(name, port)
         proc = spawn(argv, log_path=self.log_dir / f"{name}.log", env=self.env)
         inst = Instance(name, self.tier, port, proc, restarts=restarts,
-                        deadline=time.monotonic() + self.start_timeout_s)
+                        deadline=time.monotonic() + self.start_timeout_s, crashes=crashes)
         log.info("%s: started %s pid=%d port=%d", self.tier, name, proc.pid, port)
         return inst
 
@@ -111,6 +133,7 @@ class InstanceGroup:
                                           f"see {self.log_dir / (inst.name + '.log')}")
                 if healthz(self.host, inst.port, timeout=0.5):
                     inst.state = "in_service"
+                    inst.in_service_at = -math.inf  # the group's first instances need no warm-up
                     log.info("%s: %s ready on port %d", self.tier, inst.name, inst.port)
             time.sleep(0.05)
 
@@ -123,7 +146,7 @@ class InstanceGroup:
 
     # Supervision -----------------------------------------------------------------------------------
 
-    def _replace(self, inst: Instance, why: str) -> Instance:
+    def _replace(self, inst: Instance, why: str, crashes: int = 0) -> Instance:
         log.info("%s: %s pid=%d port=%d %s", self.tier, inst.name, inst.pid, inst.port, why)
         was_registered = inst.state == "in_service"
         inst.state = "starting"  # out of the target list before anything else
@@ -137,7 +160,7 @@ class InstanceGroup:
         # the old config), so one change is better than two.
         if inst.proc.poll() is None:
             stop([inst.proc], timeout=2.0)
-        replacement = self._launch(inst.name, restarts=inst.restarts + 1)
+        replacement = self._launch(inst.name, restarts=inst.restarts + 1, crashes=crashes)
         self.instances[self.instances.index(inst)] = replacement
         return replacement
 
@@ -145,18 +168,20 @@ class InstanceGroup:
         """One supervision step. Returns True when an instance changed (the run state must be saved)."""
         changed = False
         now = time.monotonic()
+        changed |= self._scaling_step(now)
         for inst in list(self.instances):
+            if inst.state in ("draining", "terminating", "backoff"):
+                continue
             code = inst.proc.poll()
             if code is not None:
-                self._replace(inst, f"exited with status {code}; replacing")
-                changed = True
+                changed |= self._exited(inst, f"exited with status {code}", now)
             elif inst.state == "starting" and now > inst.deadline:
-                self._replace(inst, f"not ready after {self.start_timeout_s:.0f}s; replacing")
-                changed = True
+                changed |= self._exited(inst, f"not ready after {self.start_timeout_s:.0f}s", now)
         starting = [i for i in self.instances if i.state == "starting" and i.proc.poll() is None]
         for inst, ok in zip(starting, self._probe(starting, 0.5), strict=True):
             if ok:
                 inst.state = "in_service"
+                inst.in_service_at = now
                 log.info("%s: %s ready on port %d", self.tier, inst.name, inst.port)
                 self._register()
                 log.info("%s: registered %s %s:%d", self.tier, inst.name, self.host, inst.port)
@@ -180,9 +205,142 @@ class InstanceGroup:
             log.info("%s: %s failed health check %d/%d", self.tier, inst.name, inst.health_failures,
                      self.unhealthy_after)
             if inst.health_failures >= self.unhealthy_after and inst.proc.poll() is None:
-                self._replace(inst, "unhealthy; terminating and replacing")
+                self._replace(inst, "unhealthy; terminating and replacing",
+                              self._crashes_after(inst, time.monotonic()))
                 changed = True
         return changed
+
+    # Crash loops -----------------------------------------------------------------------------------
+
+    def _crashes_after(self, inst: Instance, now: float) -> int:
+        """The crash count of `inst`'s replacement: 0 if it had been in service for `stable_s`."""
+        return 0 if now - inst.in_service_at >= self.stable_s else inst.crashes + 1
+
+    def _exited(self, inst: Instance, why: str, now: float) -> bool:
+        """An instance exited or never became ready: replace it at once, or after the crash-loop backoff."""
+        crashes = self._crashes_after(inst, now)
+        delay = backoff_s(crashes - 1, self.restart_backoff_s, self.restart_backoff_max_s)
+        if delay <= 0:
+            self._replace(inst, f"{why}; replacing", crashes)
+            return True
+        was_registered = inst.state == "in_service"
+        if inst.proc.poll() is None:
+            stop([inst.proc], timeout=2.0)
+        inst.state, inst.crashes, inst.deadline = "backoff", crashes, now + delay
+        if was_registered:
+            self._register()
+        log.warning("%s: %s pid=%d %s; crash loop (%d in a row): next start in %.1fs", self.tier, inst.name,
+                    inst.pid, why, crashes, delay)
+        return True
+
+    def _retry_backoffs(self, now: float) -> bool:
+        changed = False
+        for inst in list(self.instances):
+            if inst.state == "backoff" and now >= inst.deadline:
+                replacement = self._launch(inst.name, restarts=inst.restarts + 1, crashes=inst.crashes)
+                self.instances[self.instances.index(inst)] = replacement
+                changed = True
+        return changed
+
+    # Auto Scaling ----------------------------------------------------------------------------------
+
+    def configure_scaling(self, policy: Policy, *, deregistration_delay_s: float, restart_backoff_s: float,
+                          restart_backoff_max_s: float, stable_s: float, stop_timeout_s: float = 7.0) -> None:
+        self.policy = policy
+        self.scaler = TargetTracking(policy)
+        self.desired = policy.clamp(self.desired)
+        self.deregistration_delay_s = deregistration_delay_s
+        self.restart_backoff_s = restart_backoff_s
+        self.restart_backoff_max_s = restart_backoff_max_s
+        self.stable_s = stable_s
+        self.stop_timeout_s = stop_timeout_s
+
+    def active(self) -> list[Instance]:
+        """Instances that count toward the size: all but those draining or terminating."""
+        return [i for i in self.instances if i.state not in ("draining", "terminating")]
+
+    def set_desired(self, desired: int, cause: str) -> int:
+        """Set the desired capacity (clamped to min/max) and record the activity. Returns the new value."""
+        new = self.policy.clamp(desired)
+        if new != self.desired:
+            activity = {"time": now_iso(), "group": self.tier, "from": self.desired, "to": new, "cause": cause}
+            self.activities.append(activity)
+            log.info("%s: scaling %d -> %d: %s", self.tier, self.desired, new, cause)
+            self.desired = new
+        self.scaler.activity(time.monotonic())
+        return new
+
+    def observe_in_flight(self, in_flight: dict[int, int], now: float | None = None) -> None:
+        """Requests in flight per port (Caddy's count); feeds the policy and may change `desired`."""
+        now = time.monotonic() if now is None else now
+        serving = [i for i in self.instances if i.state == "in_service"]
+        settled = [i for i in serving if now - i.in_service_at >= self.policy.warmup_s]
+        self.scaler.observe(now, [in_flight.get(i.port, 0) for i in settled])
+        settling = len(self.active()) - len(settled)
+        decision = self.scaler.decide(now, self.desired, settling=settling)
+        if decision is not None:
+            self.set_desired(decision.desired, decision.cause)
+
+    def _scaling_step(self, now: float) -> bool:
+        """Move the group toward `desired`: launch, or drain one; then advance draining instances."""
+        changed = self._retry_backoffs(now)
+        active = self.active()
+        if len(active) < self.desired:
+            for _ in range(self.desired - len(active)):
+                self._serial += 1
+                self.instances.append(self._launch(self._next_name()))
+            changed = True
+        elif len(active) > self.desired:
+            for inst in self._victims(active, len(active) - self.desired):
+                self._drain(inst, now)
+            changed = True
+        for inst in list(self.instances):
+            if inst.state == "draining" and (now >= inst.deadline or inst.proc.poll() is not None):
+                # The delay is over: the server's own graceful stop finishes anything still in flight.
+                with contextlib.suppress(ProcessLookupError):
+                    inst.proc.send_signal(signal.SIGTERM)
+                inst.state, inst.deadline = "terminating", now + self.stop_timeout_s
+                changed = True
+            elif inst.state == "terminating":
+                code = inst.proc.poll()
+                if code is None and now >= inst.deadline:
+                    inst.proc.kill()
+                    log.info("%s: %s pid=%d did not stop in %.0fs; killed", self.tier, inst.name, inst.pid,
+                             self.stop_timeout_s)
+                    code = inst.proc.wait()
+                if code is not None:
+                    self.instances.remove(inst)
+                    log.info("%s: %s pid=%d stopped (status %s); scale-in done", self.tier, inst.name, inst.pid, code)
+                    changed = True
+        return changed
+
+    def _next_name(self) -> str:
+        used = {i.name for i in self.instances}
+        while f"{self.tier}-{self._serial}" in used:
+            self._serial += 1
+        return f"{self.tier}-{self._serial}"
+
+    def _victims(self, active: list[Instance], count: int) -> list[Instance]:
+        # What serves nobody goes first (backing off, then starting), then the newest in service.
+        order = {"backoff": 0, "starting": 1, "in_service": 2}
+        return sorted(active, key=lambda i: (order.get(i.state, 3), -i.in_service_at))[:count]
+
+    def _drain(self, inst: Instance, now: float) -> None:
+        was_registered = inst.state == "in_service"
+        inst.state = "draining"
+        inst.deadline = now + (self.deregistration_delay_s if was_registered else 0.0)
+        if was_registered:
+            self._register()
+            log.info("%s: deregistered %s %s:%d; draining for %.1fs", self.tier, inst.name, self.host, inst.port,
+                     self.deregistration_delay_s)
+
+    def describe_scaling(self) -> dict[str, Any]:
+        p = self.policy
+        return {"group": self.tier, "size": len([i for i in self.instances if i.state == "in_service"]),
+                "desired": self.desired, "min": p.min_size, "max": p.max_size,
+                "target_in_flight": p.target, "metric": round(self.scaler.window.mean(), 2),
+                "backoff": [i.name for i in self.instances if i.state == "backoff"],
+                "activities": list(self.activities)}
 
     def stop(self, timeout: float = 10.0) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

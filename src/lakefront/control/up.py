@@ -17,6 +17,7 @@ from typing import Any
 
 from lakefront import topology
 from lakefront.control import static_site
+from lakefront.control.autoscale import Policy
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
 from lakefront.control.lb import LoadBalancer, LoadBalancerError
@@ -129,6 +130,9 @@ class Stack:
         self._listeners: list[tuple[str, str]] = []
         """(listener, tier) in the order they were opened: what a replacement balancer must serve."""
         self.balancer_restarts = 0
+        self.scale_requests: dict[str, str] = {}
+        self.scale_pending = False
+        """The last `lakefront scale` request applied, per group (for the command to see it done)."""
         self.jobs: list[Job] = []
         self.seed = True
         self._prepared = False
@@ -207,8 +211,50 @@ class Stack:
         group = InstanceGroup(tier, tier_settings.instances, serve_command(tier, self.settings.lb.host),
                               host=self.settings.lb.host, log_dir=self.settings.log_dir, env=self._env,
                               health_interval_s=self.settings.lb.health_interval_s)
+        scaling = tier_settings.scaling
+        group.configure_scaling(Policy.from_settings(tier_settings),
+                                deregistration_delay_s=scaling.deregistration_delay_s,
+                                restart_backoff_s=scaling.restart_backoff_s,
+                                restart_backoff_max_s=scaling.restart_backoff_max_s, stable_s=scaling.stable_s)
         self.groups[tier] = group
         group.start(should_stop=lambda: self.stopping)
+        log.info("%s: group min %d, desired %d, max %d; target %s in flight per instance", tier,
+                 group.policy.min_size, group.desired, group.policy.max_size,
+                 f"{group.policy.target:g}" if group.policy.target else "off (by hand only)")
+
+    def request_scale(self) -> None:
+        """SIGUSR2 from `lakefront scale`: the request (id, tier, desired) is in var/run/scale-request."""
+        try:
+            request = json.loads((self.settings.run_dir / "scale-request").read_text())
+            tier, desired, request_id = str(request["tier"]), int(request["desired"]), str(request["id"])[:40]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("scale request unreadable: %s", exc)
+            return
+        group = self.groups.get(tier)
+        if group is None:
+            log.warning("scale request %s: no group %r", request_id, tier)
+            return
+        group.set_desired(desired, f"set by hand to {desired} (lakefront scale, request {request_id})")
+        self.scale_requests[tier] = request_id
+        self.save()
+
+    def _observe_load(self) -> None:
+        """Caddy's requests in flight per upstream, to every group with a target-tracking policy."""
+        if self.lb is None or not any(g.policy.target for g in self.groups.values()):
+            return
+        try:
+            status = self.lb.upstream_status()
+        except Exception as exc:  # a balancer being replaced: skip one sample
+            log.debug("upstream status unavailable: %s", exc)
+            return
+        by_port: dict[int, int] = {}
+        for up in status:
+            _, _, port = str(up.get("address", "")).rpartition(":")
+            if port.isdigit():
+                by_port[int(port)] = int(up.get("num_requests", 0))
+        for group in self.groups.values():
+            if group.policy.target and group.on_targets is not None:
+                group.observe_in_flight(by_port)
 
     def _ensure_caddy(self) -> LoadBalancer:
         if self.lb is None:
@@ -268,6 +314,8 @@ class Stack:
                       "admin_port": lb.admin_port, "public_port": lb.public_port,
                       "internal_port": lb.internal_port},
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
+            "groups": {tier: g.describe_scaling() | {"last_request": self.scale_requests.get(tier)}
+                       for tier, g in self.groups.items()},
             "servers": self.data.describe() + (self._db_servers() if self.db else []),
             "database": self.db.describe() if self.db else None,
             "jobs": [job.describe() for job in self.jobs],
@@ -289,6 +337,13 @@ class Stack:
         """Watch every instance until asked to stop."""
         while not self.stopping:
             changed = self.data.tick()
+            if self.scale_pending:
+                self.scale_pending = False
+                try:
+                    self.request_scale()
+                except Exception as exc:  # a request must never take the system down
+                    log.error("scale request failed: %s: %s", type(exc).__name__, exc)
+            self._observe_load()
             for group in self.groups.values():
                 changed |= group.tick()
             for job in self.jobs:
@@ -361,6 +416,13 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
             log.error("failover request failed: %s: %s", type(exc).__name__, exc)
 
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_failover)
+
+    def on_scale(_signum: int, _frame: Any) -> None:
+        # Applied by the supervision loop: a handler runs between any two bytecodes, mid-tick or holding
+        # the state file's lock.
+        stack.scale_pending = True
+
+    previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, on_scale)
     status = 0
     try:
         stack.start()
