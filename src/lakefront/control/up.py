@@ -218,9 +218,9 @@ class Stack:
                                 restart_backoff_max_s=scaling.restart_backoff_max_s, stable_s=scaling.stable_s)
         self.groups[tier] = group
         group.start(should_stop=lambda: self.stopping)
-        log.info("%s: group min %d, desired %d, max %d; target %s in flight per instance", tier,
-                 group.policy.min_size, group.desired, group.policy.max_size,
-                 f"{group.policy.target:g}" if group.policy.target else "off (by hand only)")
+        log.info("%s: group min %d, desired %d, max %d; %s", tier, group.policy.min_size, group.desired,
+                 group.policy.max_size, f"target {group.policy.target:g} requests in flight per instance"
+                 if group.policy.target else "target tracking off (lakefront scale only)")
 
     def request_scale(self) -> None:
         """SIGUSR2 from `lakefront scale`: the request (id, tier, desired) is in var/run/scale-request."""
