@@ -29,7 +29,8 @@ def _print_status(report: dict[str, Any]) -> None:
             caddy = ("registered" if inst["registered"] else "not registered") + (
                 f", {inst['fails']} fails" if inst["registered"] else "")
             table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]",
-                          f"pid {inst['pid']} port {inst['port']}, restarts {inst['restarts']}, {caddy}")
+                          f"pid {inst['pid']} port {inst['port']}, {inst.get('version', 'installed')}, "
+                          f"restarts {inst['restarts']}, {caddy}")
     console = Console()
     console.print(table)
     for name, url in report["urls"].items():

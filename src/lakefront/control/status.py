@@ -70,6 +70,12 @@ def _tier_row(comp: topology.Component, state: dict[str, Any], host: str, ups: d
         })
     healthy = bool(rows) and all(r["healthy"] and r["registered"] for r in rows)
     detail = f"{sum(r['healthy'] for r in rows)}/{len(rows)} healthy"
+    versions = sorted({str(r.get("version", "installed")) for r in rows})
+    detail += f"; version {', '.join(versions)}"
+    deployment = state.get("deployment") or {}
+    if comp.id in deployment.get("tiers", []):
+        # The last deployment's outcome, as Beanstalk's environment events say it ("rolled back: <reason>").
+        detail += f"; deploy {deployment['version']}: {deployment['message']}"
     return Row(comp.id, comp.name, "ok" if healthy else "failing", detail, rows)
 
 

@@ -43,10 +43,15 @@ class Instance:
     proc: subprocess.Popen[bytes]
     started_at: str = field(default_factory=now_iso)
     restarts: int = 0
-    state: Literal["starting", "in_service"] = "starting"
+    state: Literal["starting", "in_service", "draining"] = "starting"
+    """draining: taken out of the balancer by a deployment, which stops and removes it (control/deploy.py)."""
     deadline: float = 0.0
     """When a starting instance that has not become ready counts as failed."""
     health_failures: int = 0
+    version: str = "installed"
+    """The application version this instance runs (control/versions.py); "installed": the environment's own code."""
+    version_env: dict[str, str] = field(default_factory=dict)
+    """What running that version adds to the group's environment (PYTHONPATH to its snapshot)."""
 
     @property
     def pid(self) -> int:
@@ -54,7 +59,8 @@ class Instance:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "tier": self.tier, "pid": self.pid, "port": self.port,
-                "started_at": self.started_at, "restarts": self.restarts, "state": self.state}
+                "started_at": self.started_at, "restarts": self.restarts, "state": self.state,
+                "version": self.version}
 
 
 def healthz(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -80,19 +86,47 @@ class InstanceGroup:
         self.instances: list[Instance] = []
         self.on_targets: Callable[[list[int]], None] | None = None
         """Registers the in-service ports with the load balancer; set once its listener is open."""
+        self.version = "installed"
+        """The version new and replacement instances run unless told otherwise; a deployment moves it."""
+        self.version_env: dict[str, str] = {}
         self._next_health = 0.0
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"health-{tier}")
 
     # Launching -------------------------------------------------------------------------------------
 
-    def _launch(self, name: str, restarts: int = 0) -> Instance:
+    def _launch(self, name: str, restarts: int = 0, version: str | None = None,
+                version_env: dict[str, str] | None = None) -> Instance:
+        if version is None:
+            version, version_env = self.version, self.version_env
+        version_env = dict(version_env or {})
         port = free_port(self.host)
         argv = self.command(name, port)
-        proc = spawn(argv, log_path=self.log_dir / f"{name}.log", env=self.env)
+        env = (self.env or {}) | version_env if version_env else self.env
+        proc = spawn(argv, log_path=self.log_dir / f"{name}.log", env=env)
         inst = Instance(name, self.tier, port, proc, restarts=restarts,
-                        deadline=time.monotonic() + self.start_timeout_s)
-        log.info("%s: started %s pid=%d port=%d", self.tier, name, proc.pid, port)
+                        deadline=time.monotonic() + self.start_timeout_s, version=version,
+                        version_env=version_env)
+        log.info("%s: started %s pid=%d port=%d version=%s", self.tier, name, proc.pid, port, version)
         return inst
+
+    def launch(self, name: str, version: str, version_env: dict[str, str]) -> Instance:
+        """Add one instance of `version`; `tick()` registers it once its health check passes."""
+        inst = self._launch(name, version=version, version_env=version_env)
+        self.instances.append(inst)
+        return inst
+
+    def deregister(self, instances: list[Instance]) -> None:
+        """Take `instances` out of the balancer in one update; the caller drains, stops and removes them."""
+        for inst in instances:
+            inst.state = "draining"
+        self._register()
+        for inst in instances:
+            log.info("%s: deregistered %s %s:%d (draining)", self.tier, inst.name, self.host, inst.port)
+
+    def remove(self, inst: Instance) -> None:
+        """Forget a stopped instance (the end of a drain)."""
+        if inst in self.instances:
+            self.instances.remove(inst)
 
     def start(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Start every instance and return when all are ready; fail if one cannot start."""
@@ -137,7 +171,8 @@ class InstanceGroup:
         # the old config), so one change is better than two.
         if inst.proc.poll() is None:
             stop([inst.proc], timeout=2.0)
-        replacement = self._launch(inst.name, restarts=inst.restarts + 1)
+        replacement = self._launch(inst.name, restarts=inst.restarts + 1, version=inst.version,
+                                   version_env=inst.version_env)
         self.instances[self.instances.index(inst)] = replacement
         return replacement
 
@@ -146,6 +181,8 @@ class InstanceGroup:
         changed = False
         now = time.monotonic()
         for inst in list(self.instances):
+            if inst.state == "draining":
+                continue  # its deployment stops it on purpose
             code = inst.proc.poll()
             if code is not None:
                 self._replace(inst, f"exited with status {code}; replacing")

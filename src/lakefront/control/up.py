@@ -19,11 +19,13 @@ from lakefront import topology
 from lakefront.control import static_site
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
+from lakefront.control.deploy import Deployment, DeployRefused, Request
 from lakefront.control.lb import LoadBalancer, LoadBalancerError
 from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
+from lakefront.control.versions import VersionStore
 from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
 from lakefront.servers.caddy import CaddyError, CaddyServer
@@ -130,6 +132,11 @@ class Stack:
         """(listener, tier) in the order they were opened: what a replacement balancer must serve."""
         self.balancer_restarts = 0
         self.jobs: list[Job] = []
+        self.versions = VersionStore(settings.var_dir / "versions")
+        self.deployment: Deployment | None = None
+        self.deploy_refused: dict[str, str] | None = None
+        self.deploy_requested = False
+        """Set by SIGUSR2 from `lakefront deploy`; the supervision loop takes the request up."""
         self.seed = True
         self._prepared = False
         self._env = os.environ | settings.child_env()
@@ -163,6 +170,37 @@ class Stack:
             request_id = ""
         self.db.request_switchover(request_id or None)
         log.info("database: switchover %s requested", request_id or "(no id)")
+
+    def start_deployment(self) -> None:
+        """The request `lakefront deploy` left in var/run/deploy-request.json (control/deploy.py)."""
+        self.deploy_requested = False
+        request_file = self.settings.run_dir / "deploy-request.json"
+        try:
+            request = Request.from_json(json.loads(request_file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("deploy: unreadable request %s: %s", request_file, exc)
+            return
+        try:
+            if self.deployment is not None and not self.deployment.done:
+                raise DeployRefused(f"deployment {self.deployment.request.id} of {self.deployment.request.version} "
+                                    "is still running")
+            if self.versions.get(request.version) is None and request.version != "installed":
+                raise DeployRefused(f"no version {request.version!r} in {self.versions.file}")
+            self.deployment = Deployment(request, self.groups, self.versions, self._in_flight)
+            self.deploy_refused = None
+        except DeployRefused as exc:
+            log.warning("deploy %s: refused: %s", request.id, exc)
+            self.deploy_refused = {"id": request.id, "reason": str(exc)}
+        self.save()
+
+    def _in_flight(self, address: str) -> int | None:
+        if self.lb is None:
+            return None
+        try:
+            upstream = next((u for u in self.lb.upstream_status() if u.get("address") == address), None)
+        except Exception:  # the balancer cannot tell: the drain waits its full delay instead
+            return None
+        return int(upstream.get("num_requests", 0)) if upstream else 0
 
     @property
     def access_log(self) -> Path:
@@ -207,6 +245,9 @@ class Stack:
         group = InstanceGroup(tier, tier_settings.instances, serve_command(tier, self.settings.lb.host),
                               host=self.settings.lb.host, log_dir=self.settings.log_dir, env=self._env,
                               health_interval_s=self.settings.lb.health_interval_s)
+        # The version last deployed to this group, not the one installed (control/versions.py).
+        group.version = self.versions.running(tier)
+        group.version_env = self.versions.env(group.version)
         self.groups[tier] = group
         group.start(should_stop=lambda: self.stopping)
 
@@ -271,6 +312,8 @@ class Stack:
             "servers": self.data.describe() + (self._db_servers() if self.db else []),
             "database": self.db.describe() if self.db else None,
             "jobs": [job.describe() for job in self.jobs],
+            "deployment": self.deployment.describe() if self.deployment else None,
+            "deploy_refused": self.deploy_refused,
             # The exact settings `up` runs with, so `status` and `down` observe the same system.
             "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
         }
@@ -291,6 +334,10 @@ class Stack:
             changed = self.data.tick()
             for group in self.groups.values():
                 changed |= group.tick()
+            if self.deploy_requested:
+                self.start_deployment()
+            if self.deployment is not None:
+                changed |= self.deployment.tick()
             for job in self.jobs:
                 changed |= job.tick()
             if self.caddy is not None and self.caddy.proc is not None and self.caddy.proc.poll() is not None:
@@ -361,6 +408,11 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
             log.error("failover request failed: %s: %s", type(exc).__name__, exc)
 
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_failover)
+
+    def on_deploy(_signum: int, _frame: Any) -> None:
+        stack.deploy_requested = True  # taken up between two supervision steps, never inside one
+
+    previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, on_deploy)
     status = 0
     try:
         stack.start()
