@@ -244,6 +244,8 @@ class Deployment:
                 names.append(name)
             index += 1
         step.names[:] = names
+        if not names:
+            return True
         env = self.store.env(step.version)
         for name in names:
             group.launch(name, step.version, env)
@@ -252,6 +254,8 @@ class Deployment:
 
     def _await(self, step: Step) -> bool | None:
         group = self.groups[step.tier]
+        if not step.names:
+            return True
         if not step.started:
             step.started = time.monotonic()
         mine = [i for i in group.instances if i.name in step.names and i.version == step.version]
@@ -275,9 +279,13 @@ class Deployment:
         if not step.started:
             step.started = now
             chosen = step.select(group) if step.select else []
-            if chosen:
-                group.deregister(chosen)
-            step.retiring = [(inst, now, 0.0) for inst in chosen]
+            registered = [i for i in chosen if i.state == "in_service"]
+            if registered:
+                group.deregister(chosen)  # one balancer update for the whole batch
+            for inst in chosen:
+                inst.state = "draining"
+            # One the balancer never sent a request to has nothing to drain: stopped at once.
+            step.retiring = [(inst, now if inst in registered else now - DRAIN_TIMEOUT_S, 0.0) for inst in chosen]
             if chosen:
                 self._say(f"{step.label}: draining {', '.join(i.name for i in chosen)}")
         pending: list[tuple[Instance, float, float]] = []
