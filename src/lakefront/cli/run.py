@@ -29,11 +29,12 @@ def _print_status(report: dict[str, Any]) -> None:
             caddy = ("registered" if inst["registered"] else "not registered") + (
                 f", {inst['fails']} fails" if inst["registered"] else "")
             state = inst.get("state", "in_service")
-            if state in ("draining", "terminating", "backoff"):
+            if state in ("draining", "terminating", "retiring", "backoff"):
                 health = "info" if state != "backoff" else "failing"
                 caddy = f"{state}" + (f" after {inst.get('crashes', 0)} crashes in a row" if state == "backoff" else "")
             table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]" if _STYLE[health] else health,
-                          f"pid {inst['pid']} port {inst['port']}, restarts {inst['restarts']}, {caddy}")
+                          f"pid {inst['pid']} port {inst['port']}, {inst.get('version', 'installed')}, "
+                          f"restarts {inst['restarts']}, {caddy}")
     console = Console()
     console.print(table)
     for name, url in report["urls"].items():

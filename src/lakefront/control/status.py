@@ -68,13 +68,19 @@ def _tier_row(comp: topology.Component, state: dict[str, Any], host: str, ups: d
             "num_requests": up["num_requests"] if up else None,
             "fails": up["fails"] if up else None,
         })
-    # Draining and terminating instances left the balancer on purpose (scale-in): they do not count.
-    counted = [r for r in rows if r.get("state") not in ("draining", "terminating")]
+    # Instances leaving the balancer on purpose (a scale-in, a deployment's drain) do not count.
+    counted = [r for r in rows if r.get("state") not in ("draining", "terminating", "retiring")]
     healthy = bool(counted) and all(r["healthy"] and r["registered"] for r in counted)
     detail = f"{sum(r['healthy'] for r in counted)}/{len(counted)} healthy"
     group = (state.get("groups") or {}).get(comp.id)
     if group:
         detail += "; " + scaling_detail(group)
+    versions = sorted({str(r.get("version", "installed")) for r in counted})
+    detail += f"; version {', '.join(versions)}"
+    deployment = state.get("deployment") or {}
+    if comp.id in deployment.get("tiers", []):
+        # The last deployment's outcome, as Beanstalk's environment events say it ("rolled back: <reason>").
+        detail += f"; deploy {deployment['version']}: {deployment['message']}"
     return Row(comp.id, comp.name, "ok" if healthy else "failing", detail, rows)
 
 

@@ -48,7 +48,8 @@ class Instance:
     proc: subprocess.Popen[bytes]
     started_at: str = field(default_factory=now_iso)
     restarts: int = 0
-    state: Literal["starting", "in_service", "draining", "terminating", "backoff"] = "starting"
+    state: Literal["starting", "in_service", "draining", "terminating", "backoff", "retiring"] = "starting"
+    """draining/terminating: a scale-in; retiring: a deployment's drain (control/deploy.py)."""
     deadline: float = 0.0
     """When a starting instance that has not become ready counts as failed; when a draining one is stopped,
     a terminating one killed, a backing-off one started again."""
@@ -57,6 +58,10 @@ class Instance:
     """Exits in a row before staying in service for `stable_s` (the crash-loop count)."""
     in_service_at: float = math.inf
     """Monotonic time it became in service."""
+    version: str = "installed"
+    """The application version this instance runs (control/versions.py); "installed": the environment's own code."""
+    version_env: dict[str, str] = field(default_factory=dict)
+    """What running that version adds to the group's environment (PYTHONPATH to its snapshot)."""
 
     @property
     def pid(self) -> int:
@@ -65,7 +70,7 @@ class Instance:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "tier": self.tier, "pid": self.pid, "port": self.port,
                 "started_at": self.started_at, "restarts": self.restarts, "state": self.state,
-                "crashes": self.crashes}
+                "crashes": self.crashes, "version": self.version}
 
 
 def healthz(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -91,6 +96,12 @@ class InstanceGroup:
         self.instances: list[Instance] = []
         self.on_targets: Callable[[list[int]], None] | None = None
         """Registers the in-service ports with the load balancer; set once its listener is open."""
+        self.version = "installed"
+        """The version new and replacement instances run unless told otherwise; a deployment moves it."""
+        self.version_env: dict[str, str] = {}
+        self.hold = False
+        """Set while a deployment runs (control/deploy.py): the group stops moving toward `desired` on its own
+        (the deployment adds and retires instances), but still drains, replaces and backs off."""
         self._next_health = 0.0
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"health-{tier}")
         # Auto Scaling (autoscale.py). Without configure_scaling the group keeps its size.
@@ -107,14 +118,40 @@ class InstanceGroup:
 
     # Launching -------------------------------------------------------------------------------------
 
-    def _launch(self, name: str, restarts: int = 0, crashes: int = 0) -> Instance:
+    def _launch(self, name: str, restarts: int = 0, crashes: int = 0, version: str | None = None,
+                version_env: dict[str, str] | None = None) -> Instance:
+        if version is None:
+            version, version_env = self.version, self.version_env
+        version_env = dict(version_env or {})
         port = free_port(self.host)
         argv = self.command(name, port)
-        proc = spawn(argv, log_path=self.log_dir / f"{name}.log", env=self.env)
+        env = (self.env or {}) | version_env if version_env else self.env
+        proc = spawn(argv, log_path=self.log_dir / f"{name}.log", env=env)
         inst = Instance(name, self.tier, port, proc, restarts=restarts,
-                        deadline=time.monotonic() + self.start_timeout_s, crashes=crashes)
-        log.info("%s: started %s pid=%d port=%d", self.tier, name, proc.pid, port)
+                        deadline=time.monotonic() + self.start_timeout_s, crashes=crashes, version=version,
+                        version_env=version_env)
+        log.info("%s: started %s pid=%d port=%d version=%s", self.tier, name, proc.pid, port, version)
         return inst
+
+    def launch(self, name: str, version: str, version_env: dict[str, str]) -> Instance:
+        """Add one instance of `version`; `tick()` registers it once its health check passes."""
+        inst = self._launch(name, version=version, version_env=version_env)
+        self.instances.append(inst)
+        return inst
+
+    def deregister(self, instances: list[Instance]) -> None:
+        """Take `instances` out of the balancer in one update for a deployment, which waits for their requests
+        in flight, stops them and removes them (control/deploy.py); the group leaves them alone meanwhile."""
+        for inst in instances:
+            inst.state = "retiring"
+        self._register()
+        for inst in instances:
+            log.info("%s: deregistered %s %s:%d (retiring)", self.tier, inst.name, self.host, inst.port)
+
+    def remove(self, inst: Instance) -> None:
+        """Forget a stopped instance (the end of a deployment's drain)."""
+        if inst in self.instances:
+            self.instances.remove(inst)
 
     def start(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Start every instance and return when all are ready; fail if one cannot start."""
@@ -160,7 +197,8 @@ class InstanceGroup:
         # the old config), so one change is better than two.
         if inst.proc.poll() is None:
             stop([inst.proc], timeout=2.0)
-        replacement = self._launch(inst.name, restarts=inst.restarts + 1, crashes=crashes)
+        replacement = self._launch(inst.name, restarts=inst.restarts + 1, crashes=crashes, version=inst.version,
+                                   version_env=inst.version_env)
         self.instances[self.instances.index(inst)] = replacement
         return replacement
 
@@ -170,7 +208,7 @@ class InstanceGroup:
         now = time.monotonic()
         changed |= self._scaling_step(now)
         for inst in list(self.instances):
-            if inst.state in ("draining", "terminating", "backoff"):
+            if inst.state in ("draining", "terminating", "backoff", "retiring"):
                 continue
             code = inst.proc.poll()
             if code is not None:
@@ -237,7 +275,8 @@ class InstanceGroup:
         changed = False
         for inst in list(self.instances):
             if inst.state == "backoff" and now >= inst.deadline:
-                replacement = self._launch(inst.name, restarts=inst.restarts + 1, crashes=inst.crashes)
+                replacement = self._launch(inst.name, restarts=inst.restarts + 1, crashes=inst.crashes,
+                                           version=inst.version, version_env=inst.version_env)
                 self.instances[self.instances.index(inst)] = replacement
                 changed = True
         return changed
@@ -257,7 +296,7 @@ class InstanceGroup:
 
     def active(self) -> list[Instance]:
         """Instances that count toward the size: all but those draining or terminating."""
-        return [i for i in self.instances if i.state not in ("draining", "terminating")]
+        return [i for i in self.instances if i.state not in ("draining", "terminating", "retiring")]
 
     def set_desired(self, desired: int, cause: str) -> int:
         """Set the desired capacity (clamped to min/max) and record the activity. Returns the new value."""
@@ -285,7 +324,9 @@ class InstanceGroup:
         """Move the group toward `desired`: launch, or drain one; then advance draining instances."""
         changed = self._retry_backoffs(now)
         active = self.active()
-        if len(active) < self.desired:
+        if self.hold:
+            pass  # a deployment is adding and retiring instances itself
+        elif len(active) < self.desired:
             for _ in range(self.desired - len(active)):
                 self._serial += 1
                 self.instances.append(self._launch(self._next_name()))

@@ -20,11 +20,13 @@ from lakefront.control import static_site
 from lakefront.control.autoscale import Policy
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
+from lakefront.control.deploy import Deployment, DeployRefused, Request
 from lakefront.control.lb import LoadBalancer, LoadBalancerError
 from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
+from lakefront.control.versions import VersionStore
 from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
 from lakefront.servers.caddy import CaddyError, CaddyServer
@@ -131,9 +133,13 @@ class Stack:
         """(listener, tier) in the order they were opened: what a replacement balancer must serve."""
         self.balancer_restarts = 0
         self.scale_requests: dict[str, str] = {}
-        self.scale_pending = False
         """The last `lakefront scale` request applied, per group (for the command to see it done)."""
         self.jobs: list[Job] = []
+        self.versions = VersionStore(settings.var_dir / "versions")
+        self.deployment: Deployment | None = None
+        self.deploy_refused: dict[str, str] | None = None
+        self.requests_pending = False
+        """Set by SIGUSR2 from `lakefront scale` or `lakefront deploy`; the supervision loop takes the requests up."""
         self.seed = True
         self._prepared = False
         self._env = os.environ | settings.child_env()
@@ -167,6 +173,50 @@ class Stack:
             request_id = ""
         self.db.request_switchover(request_id or None)
         log.info("database: switchover %s requested", request_id or "(no id)")
+
+    def take_requests(self) -> None:
+        """Each request file `lakefront scale` or `lakefront deploy` left in var/run, taken once."""
+        self.requests_pending = False
+        for name, handler in (("scale-request", self.request_scale), ("deploy-request.json", self.start_deployment)):
+            request_file = self.settings.run_dir / name
+            if not request_file.exists():
+                continue
+            try:
+                handler()
+            except Exception as exc:  # a request must never take the system down
+                log.error("%s failed: %s: %s", name, type(exc).__name__, exc)
+            finally:
+                request_file.unlink(missing_ok=True)
+
+    def start_deployment(self) -> None:
+        """The request `lakefront deploy` left in var/run/deploy-request.json (control/deploy.py)."""
+        request_file = self.settings.run_dir / "deploy-request.json"
+        try:
+            request = Request.from_json(json.loads(request_file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("deploy: unreadable request %s: %s", request_file, exc)
+            return
+        try:
+            if self.deployment is not None and not self.deployment.done:
+                raise DeployRefused(f"deployment {self.deployment.request.id} of {self.deployment.request.version} "
+                                    "is still running")
+            if self.versions.get(request.version) is None and request.version != "installed":
+                raise DeployRefused(f"no version {request.version!r} in {self.versions.file}")
+            self.deployment = Deployment(request, self.groups, self.versions, self._in_flight)
+            self.deploy_refused = None
+        except DeployRefused as exc:
+            log.warning("deploy %s: refused: %s", request.id, exc)
+            self.deploy_refused = {"id": request.id, "reason": str(exc)}
+        self.save()
+
+    def _in_flight(self, address: str) -> int | None:
+        if self.lb is None:
+            return None
+        try:
+            upstream = next((u for u in self.lb.upstream_status() if u.get("address") == address), None)
+        except Exception:  # the balancer cannot tell: the drain waits its full delay instead
+            return None
+        return int(upstream.get("num_requests", 0)) if upstream else 0
 
     @property
     def access_log(self) -> Path:
@@ -216,6 +266,9 @@ class Stack:
                                 deregistration_delay_s=scaling.deregistration_delay_s,
                                 restart_backoff_s=scaling.restart_backoff_s,
                                 restart_backoff_max_s=scaling.restart_backoff_max_s, stable_s=scaling.stable_s)
+        # The version last deployed to this group, not the one installed (control/versions.py).
+        group.version = self.versions.running(tier)
+        group.version_env = self.versions.env(group.version)
         self.groups[tier] = group
         group.start(should_stop=lambda: self.stopping)
         log.info("%s: group min %d, desired %d, max %d; %s", tier, group.policy.min_size, group.desired,
@@ -319,6 +372,8 @@ class Stack:
             "servers": self.data.describe() + (self._db_servers() if self.db else []),
             "database": self.db.describe() if self.db else None,
             "jobs": [job.describe() for job in self.jobs],
+            "deployment": self.deployment.describe() if self.deployment else None,
+            "deploy_refused": self.deploy_refused,
             # The exact settings `up` runs with, so `status` and `down` observe the same system.
             "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
         }
@@ -337,15 +392,16 @@ class Stack:
         """Watch every instance until asked to stop."""
         while not self.stopping:
             changed = self.data.tick()
-            if self.scale_pending:
-                self.scale_pending = False
-                try:
-                    self.request_scale()
-                except Exception as exc:  # a request must never take the system down
-                    log.error("scale request failed: %s: %s", type(exc).__name__, exc)
+            if self.requests_pending:
+                self.take_requests()
             self._observe_load()
             for group in self.groups.values():
                 changed |= group.tick()
+            if self.deployment is not None:
+                for tier in self.deployment.request.tiers:
+                    if tier in self.groups:
+                        self.groups[tier].hold = not self.deployment.done
+                changed |= self.deployment.tick()
             for job in self.jobs:
                 changed |= job.tick()
             if self.caddy is not None and self.caddy.proc is not None and self.caddy.proc.poll() is not None:
@@ -417,12 +473,13 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
 
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_failover)
 
-    def on_scale(_signum: int, _frame: Any) -> None:
-        # Applied by the supervision loop: a handler runs between any two bytecodes, mid-tick or holding
-        # the state file's lock.
-        stack.scale_pending = True
+    def on_request(_signum: int, _frame: Any) -> None:
+        # `lakefront scale` and `lakefront deploy` leave a request file in var/run and send SIGUSR2; the
+        # supervision loop takes it up between two steps (a handler runs between any two bytecodes, mid-tick
+        # or holding the state file's lock).
+        stack.requests_pending = True
 
-    previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, on_scale)
+    previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, on_request)
     status = 0
     try:
         stack.start()
