@@ -11,7 +11,7 @@ import typer
 from lakefront.cli.common import UserError, settings_from_cli
 from lakefront.settings import Profile
 
-_STYLE = {"ok": "green", "failing": "bold red", "planned": "dim", "info": ""}
+_STYLE = {"ok": "green", "degraded": "yellow", "failing": "bold red", "planned": "dim", "info": ""}
 
 
 def _print_status(report: dict[str, Any]) -> None:

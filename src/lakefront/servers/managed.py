@@ -89,6 +89,8 @@ def restart(settings: Settings, server: ManagedServer) -> None:
     provision(settings, server)
 
 
-def balancer(settings: Settings) -> CaddyServer:
-    """The load balancer's Caddy, its state under var/run/caddy, not yet started."""
-    return CaddyServer(settings.run_dir / "caddy", host=settings.lb.host, admin_port=settings.lb.admin_port)
+def balancer(settings: Settings, name: str = "lb-1", host: str | None = None) -> CaddyServer:
+    """Balancer node `name`'s Caddy on `host` (default lb.host), its state under var/run/caddy (lb-1) or
+    var/run/caddy-<name>, not yet started. Every node has the same admin port, on its own address."""
+    work_dir = settings.run_dir / ("caddy" if name == "lb-1" else f"caddy-{name}")
+    return CaddyServer(work_dir, host=host or settings.lb.host, admin_port=settings.lb.admin_port)
