@@ -108,6 +108,33 @@ class LoadBalancerSettings(Section):
             raise ValueError(f"must be IP networks such as 10.0.0.0/16: {exc}") from None
 
 
+class DnsSettings(Section):
+    enabled: bool | None = None
+    """Run the DNS server (the Route 53 role: PowerDNS from Debian's pdns-server). Default: in the
+    services profile, not in embedded (which needs nothing installed)."""
+    name: str = "shop.lakefront.test"
+    """The store's name; the server is authoritative for its zone (everything after the first label)."""
+    port: int = Field(5353, ge=1, le=65535)
+    """UDP and TCP port of the DNS server, on lb.host."""
+    ttl_s: int = Field(5, ge=1, le=3600)
+    """TTL of the answer: a resolver that caches it sees a dead node's address at most this much longer."""
+    check_interval_s: int = Field(1, ge=1, le=60)
+    """How often the DNS server checks each balancer node's /healthz (Route 53's health check interval)."""
+    policy: Literal["failover", "weighted"] = "failover"
+    """failover: the first healthy node in lb order (primary, then secondaries). weighted: one healthy
+    node at random, by `weights`."""
+    weights: list[int] = Field(default_factory=list)
+    """Weighted policy: one weight per balancer node in lb order; default equal."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip(".").lower()
+        if value.count(".") < 1 or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", value):
+            raise ValueError("must be a DNS name with a zone, such as shop.lakefront.test")
+        return value
+
+
 class TierSettings(Section):
     instances: int = Field(2, ge=1, le=16)
     """Number of instances of this tier (the Auto Scaling group's desired capacity)."""
@@ -497,6 +524,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of every process."""
     lb: LoadBalancerSettings = LoadBalancerSettings()
+    dns: DnsSettings = DnsSettings()
     web: TierSettings = TierSettings()
     app: AppTierSettings = AppTierSettings()
     db: DatabaseSettings = DatabaseSettings()
@@ -572,6 +600,11 @@ class Settings(BaseSettings):
     @property
     def objects_root(self) -> Path:
         return self.objects.root or self.var_dir / "objects"
+
+    @property
+    def dns_enabled(self) -> bool:
+        """Whether `up` runs the DNS server (dns.enabled, else the services profile)."""
+        return self.dns.enabled if self.dns.enabled is not None else self.profile is Profile.services
 
     @property
     def replicated(self) -> bool:

@@ -27,6 +27,7 @@ from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
 from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
 from lakefront.servers.caddy import CaddyError
+from lakefront.servers.powerdns import PowerDNSError, PowerDNSServer, pdns_binary
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import SETTINGS_JSON_ENV, Settings
 
@@ -120,6 +121,8 @@ class Stack:
         self.settings = settings
         self.started_at = now_iso()
         self.balancers: Balancers | None = None
+        self.dns: PowerDNSServer | None = None
+        self.dns_restarts = 0
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
         self.data = DataServers(settings)
@@ -179,7 +182,18 @@ class Stack:
             log.info("starting %s (%s)", comp.id, comp.impl(self.settings.profile).name)
             starter()
             self.save()
+        if self.settings.dns_enabled:
+            self._start_dns()
         self._schedule()
+
+    def _start_dns(self) -> None:
+        """The Route 53 role: the store's name answers the balancer nodes that pass their health check."""
+        self.dns = managed.dns_server(self.settings)
+        self.dns.start_ready(self.settings.log_dir / "pdns.log")
+        dns = self.settings.dns
+        log.info("dns: %s on %s:%d answers %s (%s, ttl %ds, checked every %ds)", dns.name, self.dns.host,
+                 dns.port, ", ".join(self.settings.lb.nodes), dns.policy, dns.ttl_s, dns.check_interval_s)
+        self.save()
 
     def _schedule(self) -> None:
         """Scheduled jobs of components that run in this profile (the analytics pipeline)."""
@@ -243,12 +257,18 @@ class Stack:
                       "internal_port": lb.internal_port},
             "balancers": nodes,
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
-            "servers": self.data.describe() + (self._db_servers() if self.db else []),
+            "servers": self.data.describe() + (self._db_servers() if self.db else []) + self._dns_servers(),
             "database": self.db.describe() if self.db else None,
             "jobs": [job.describe() for job in self.jobs],
             # The exact settings `up` runs with, so `status` and `down` observe the same system.
             "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
         }
+
+    def _dns_servers(self) -> list[dict[str, Any]]:
+        if self.dns is None:
+            return []
+        return [{"name": f"powerdns {self.settings.dns.name}", "component": "dns", "pid": self.dns.pid,
+                 "port": self.dns.port, "restarts": self.dns_restarts}]
 
     def _db_servers(self) -> list[dict[str, Any]]:
         assert self.db is not None
@@ -270,6 +290,11 @@ class Stack:
                 changed |= job.tick()
             if self.balancers is not None:
                 changed |= self.balancers.tick()
+            if self.dns is not None and not self.dns.running:
+                log.warning("dns: pid=%s exited; restarting it", self.dns.pid)
+                self.dns.restart()
+                self.dns_restarts += 1
+                changed = True
             if changed:
                 self.save()
             time.sleep(TICK_S)
@@ -289,6 +314,8 @@ class Stack:
                 group.on_targets = None
         for tier in reversed(list(self.groups)):
             self.groups[tier].stop(timeout=10.0)
+        if self.dns is not None:
+            self.dns.stop()
         if self.balancers is not None:
             self.balancers.stop()
         if self.db is not None:
@@ -306,6 +333,9 @@ def ready_lines(settings: Settings) -> list[str]:
           for host, url in zip(lb.nodes, settings.public_urls, strict=True)),
         f"logs             {settings.log_dir}",
     ]
+    if settings.dns_enabled:
+        dns = settings.dns
+        lines.append(f"dns              {dns.name} ({dns.policy}): dig @{lb.host} -p {dns.port} {dns.name}")
     lines += [f"sign in ({role:8}) {email} / {password}" for role, email, password in DEMO_SIGN_INS]
     return lines
 
@@ -314,6 +344,11 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
     """Run the system until SIGTERM or Ctrl-C. Raises Refused for a user's mistake."""
     check_profile(settings)
     check_not_running(settings)
+    if settings.dns_enabled:
+        try:
+            pdns_binary()
+        except PowerDNSError as exc:
+            raise Refused(f"{exc}; or set dns.enabled = false") from None
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(settings)
     stack.seed = seed
@@ -339,7 +374,7 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
         for line in ready_lines(settings):
             echo(line)
         stack.supervise()
-    except (SupervisorError, CaddyError) as exc:
+    except (SupervisorError, CaddyError, PowerDNSError) as exc:
         if not stack.stopping:
             log.error("%s", exc)
             status = 1
