@@ -290,6 +290,23 @@ def _balancer_row(comp: topology.Component, state: dict[str, Any], settings: Set
     return Row(comp.id, comp.name, status, detail)
 
 
+def _dns_row(settings: Settings, server: dict[str, Any], host: str) -> Row:
+    """The Route 53 role: the zone answers, and which nodes its health-checked record may name."""
+    from lakefront.servers.powerdns import soa_answered
+
+    dns = settings.dns
+    try:
+        ok = soa_answered(host, int(server["port"]), dns.name.split(".", 1)[1], timeout=1.0)
+    except OSError as exc:
+        ok, why = False, type(exc).__name__
+    else:
+        why = "answers" if ok else "no SOA answer"
+    detail = (f"{dns.name} on {host}:{server['port']} {why}; {dns.policy} over {', '.join(settings.lb.nodes)}, "
+              f"ttl {dns.ttl_s}s, checked every {dns.check_interval_s}s; pid {server['pid']}, "
+              f"restarts {server['restarts']}")
+    return Row("dns", "DNS (Route 53 role)", "ok" if ok else "failing", detail)
+
+
 def observe(settings: Settings) -> dict[str, Any] | None:
     """The observed status, or None when nothing runs."""
     state = running_state(settings.state_file)
@@ -336,6 +353,9 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         else:
             rows.append(Row(comp.id, comp.name, "info", impl.name))
         _add_managed_server(rows[-1], state)
+    dns = next((srv for srv in state.get("servers", []) if srv.get("component") == "dns"), None)
+    if dns is not None:
+        rows.insert(0, _dns_row(settings, dns, host))
     healthy = all(r.status != "failing" for r in rows)
     return {
         "running": True,
