@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/python scripts/audit
 
 test: $(STAMP) $(CHECKOV) $(CDK_CLI) lint  ## everything CI runs: lint, import contracts, types, unit, integration, e2e, browser
-	scripts/ensure-chromium
+	scripts/ensure-debian-packages
 	$(BIN)/pytest
 
 unit: $(STAMP)

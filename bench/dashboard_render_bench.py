@@ -227,7 +227,7 @@ def main() -> None:
                         help="measure a running stack's public URL as it is (its cache, its data); no cold run")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
-        raise SystemExit("Chromium is missing: run scripts/ensure-chromium")
+        raise SystemExit("Chromium is missing: run scripts/ensure-debian-packages")
 
     runs: list[Series] = []
     firsts: dict[str, float] = {}

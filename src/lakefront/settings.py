@@ -61,7 +61,13 @@ class Section(BaseModel):
 
 class LoadBalancerSettings(Section):
     host: str = "127.0.0.1"
-    """Address every listener binds to. Loopback only by default: the public listener is the ALB role."""
+    """Address every instance binds to, and the first balancer node's. Loopback only by default: the public
+    listener is the ALB role."""
+    extra_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.2"], max_length=7)
+    """Addresses of the other balancer nodes, one Caddy each, as an ALB has a node per availability zone.
+    Every node serves both listeners on the same ports (and its admin API on admin_port), on its own
+    address: any loopback address works on Linux. Killing one loses only the requests in flight on it;
+    `up` restarts it and applies the config again. Empty: one node, a single point of failure."""
     public_port: int = Field(8080, ge=1, le=65535)
     """Public listener (the Application Load Balancer role), in front of the web instances."""
     internal_port: int = Field(8081, ge=1, le=65535)
@@ -79,6 +85,19 @@ class LoadBalancerSettings(Section):
     X-Forwarded-For is believed: the internal listener passes the chain on, and the app tier takes the
     client's address (which sign-in throttling counts by) from it. Anyone else's header is ignored and
     the connecting address is the client's, so a shopper cannot pick an address. On AWS: the VPC's CIDR."""
+
+    @field_validator("extra_hosts")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(item)) for item in value]
+        except ValueError as exc:
+            raise ValueError(f"must be IP addresses such as 127.0.0.2: {exc}") from None
+
+    @property
+    def nodes(self) -> list[str]:
+        """Every balancer node's address, the first one `host`; duplicates dropped."""
+        return list(dict.fromkeys([self.host, *self.extra_hosts]))
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -118,6 +137,32 @@ class ScalingSettings(Section):
     """Cap of the crash-loop backoff."""
     stable_s: float = Field(10.0, gt=0, le=3600)
     """In service this long, an instance's exit is not a crash in a row: it is replaced at once."""
+
+class DnsSettings(Section):
+    enabled: bool | None = None
+    """Run the DNS server (the Route 53 role: PowerDNS from Debian's pdns-server). Default: in the
+    services profile, not in embedded (which needs nothing installed)."""
+    name: str = "shop.lakefront.test"
+    """The store's name; the server is authoritative for its zone (everything after the first label)."""
+    port: int = Field(5353, ge=1, le=65535)
+    """UDP and TCP port of the DNS server, on lb.host."""
+    ttl_s: int = Field(5, ge=1, le=3600)
+    """TTL of the answer: a resolver that caches it sees a dead node's address at most this much longer."""
+    check_interval_s: int = Field(1, ge=1, le=60)
+    """How often the DNS server checks each balancer node's /healthz (Route 53's health check interval)."""
+    policy: Literal["failover", "weighted"] = "failover"
+    """failover: the first healthy node in lb order (primary, then secondaries). weighted: one healthy
+    node at random, by `weights`."""
+    weights: list[int] = Field(default_factory=list)
+    """Weighted policy: one weight per balancer node in lb order; default equal."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip(".").lower()
+        if value.count(".") < 1 or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", value):
+            raise ValueError("must be a DNS name with a zone, such as shop.lakefront.test")
+        return value
 
 
 class TierSettings(Section):
@@ -526,6 +571,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of every process."""
     lb: LoadBalancerSettings = LoadBalancerSettings()
+    dns: DnsSettings = DnsSettings()
     web: TierSettings = TierSettings()
     app: AppTierSettings = AppTierSettings()
     db: DatabaseSettings = DatabaseSettings()
@@ -601,6 +647,11 @@ class Settings(BaseSettings):
     @property
     def objects_root(self) -> Path:
         return self.objects.root or self.var_dir / "objects"
+
+    @property
+    def dns_enabled(self) -> bool:
+        """Whether `up` runs the DNS server (dns.enabled, else the services profile)."""
+        return self.dns.enabled if self.dns.enabled is not None else self.profile is Profile.services
 
     @property
     def replicated(self) -> bool:
@@ -695,6 +746,19 @@ class Settings(BaseSettings):
         if self.aws.app_url:
             return self.aws.app_url.rstrip("/")
         return f"http://{self.lb.host}:{self.lb.internal_port}"
+
+    @property
+    def internal_urls(self) -> list[str]:
+        """The internal listener on every balancer node, the first internal_url: a web instance moves to the
+        next when one cannot be reached."""
+        if self.aws.app_url:
+            return [self.internal_url]
+        return [f"http://{host}:{self.lb.internal_port}" for host in self.lb.nodes]
+
+    @property
+    def public_urls(self) -> list[str]:
+        """The public listener on every balancer node (what the DNS name resolves to)."""
+        return [f"http://{host}:{self.lb.public_port}" for host in self.lb.nodes]
 
     @property
     def public_url(self) -> str:

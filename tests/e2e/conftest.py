@@ -74,6 +74,7 @@ def stack_env(var_dir: Path, **extra: str) -> dict[str, str]:
         "LAKEFRONT_LB__PUBLIC_PORT": str(free_port()),
         "LAKEFRONT_LB__INTERNAL_PORT": str(free_port()),
         "LAKEFRONT_LB__ADMIN_PORT": str(free_port()),
+        "LAKEFRONT_DNS__PORT": str(free_port()),
         "LAKEFRONT_LB__HEALTH_INTERVAL_S": "0.5",
         "LAKEFRONT_DEMO__SCALE": "0.02",
         # The analytics pipeline on a short schedule, so a test can watch `up` run it; DuckDB in both

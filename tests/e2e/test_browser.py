@@ -57,7 +57,7 @@ def watch(tab) -> list[str]:
 @pytest.fixture
 def page():
     if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run scripts/ensure-chromium (make test does)")
+        pytest.fail("Chromium is missing: run scripts/ensure-debian-packages (make test does)")
     with playwright_sync.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})

@@ -93,7 +93,7 @@ def source(shop: Stack) -> Source:
 def tab(shop: Stack) -> Iterator[Any]:
     """A Chromium tab signed in as the demo admin; it records every URL the pages load."""
     if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run scripts/ensure-chromium (make test does)")
+        pytest.fail("Chromium is missing: run scripts/ensure-debian-packages (make test does)")
     with playwright_sync.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)

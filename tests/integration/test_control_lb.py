@@ -82,7 +82,8 @@ def echoes(tmp_path: Path) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]
 
 def test_caddy_starts_with_only_its_admin_endpoint(caddy: CaddyServer, lb_settings: LoadBalancerSettings) -> None:
     assert httpx.get(f"{caddy.admin_url}/config/").json() == {
-        "admin": {"listen": f"127.0.0.1:{lb_settings.admin_port}", "config": {"persist": False}}}
+        "admin": {"listen": f"127.0.0.1:{lb_settings.admin_port}", "origins": [f"127.0.0.1:{lb_settings.admin_port}"],
+                  "config": {"persist": False}}}
 
 
 def test_public_listener_routes_to_registered_upstreams_and_assigns_request_ids(

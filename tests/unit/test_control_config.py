@@ -19,7 +19,8 @@ def test_each_listener_binds_the_configured_host_and_port_explicitly() -> None:
     servers = config["apps"]["http"]["servers"]
     assert servers["public"]["listen"] == ["127.0.0.1:18001"]
     assert servers["internal"]["listen"] == ["127.0.0.1:18002"]
-    assert config["admin"] == {"listen": "127.0.0.1:18003", "config": {"persist": False}}
+    assert config["admin"] == {"listen": "127.0.0.1:18003", "origins": ["127.0.0.1:18003"],
+                               "config": {"persist": False}}
 
 
 def test_upstreams_are_the_given_ports_under_an_addressable_id() -> None:

@@ -11,7 +11,7 @@ import typer
 from lakefront.cli.common import UserError, settings_from_cli
 from lakefront.settings import Profile
 
-_STYLE = {"ok": "green", "failing": "bold red", "planned": "dim", "info": ""}
+_STYLE = {"ok": "green", "degraded": "yellow", "failing": "bold red", "planned": "dim", "info": ""}
 
 
 def _print_status(report: dict[str, Any]) -> None:
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-        """Observe the running system: balancer, instances, database, cache, object store."""
+        """Observe the running system: each balancer node, the DNS server, instances, database, cache, object store."""
         from lakefront.control.state import running_settings
         from lakefront.control.status import observe
 

@@ -59,11 +59,12 @@ def upstreams(host: str, ports: list[int]) -> list[dict[str, str]]:
     return [{"dial": f"{host}:{port}"} for port in ports]
 
 
-def proxy_handler(listener: Listener, lb: LoadBalancerSettings, ports: list[int]) -> dict[str, Any]:
+def proxy_handler(listener: Listener, lb: LoadBalancerSettings, ports: list[int],
+                  dial_host: str | None = None) -> dict[str, Any]:
     handler: dict[str, Any] = {
         "@id": listener.upstream_id,
         "handler": "reverse_proxy",
-        "upstreams": upstreams(lb.host, ports),
+        "upstreams": upstreams(dial_host or lb.host, ports),
         "load_balancing": {
             "selection_policy": {"policy": "least_conn"},
             # Retrying other upstreams is what turns a killed instance into zero failed requests.
@@ -88,14 +89,15 @@ def proxy_handler(listener: Listener, lb: LoadBalancerSettings, ports: list[int]
 
 
 def server_config(listener: Listener, lb: LoadBalancerSettings, ports: list[int],
-                  static: StaticSite | None = None) -> dict[str, Any]:
-    """One listener; with `static`, it answers /static/* itself from the published copy (static_site.py)."""
+                  static: StaticSite | None = None, dial_host: str | None = None) -> dict[str, Any]:
+    """One listener on lb.host; with `static`, it answers /static/* itself from the published copy
+    (static_site.py). Instances are dialled on `dial_host` (default lb.host)."""
     request_id = "{http.request.uuid}" if listener.assign_request_id else "{http.request.header.X-Request-Id}"
     routes: list[dict[str, Any]] = [{"handle": [
         # Name the instance that served each request in the access log (evaluated after proxying).
         {"handler": "log_append", "key": "upstream", "value": "{http.reverse_proxy.upstream.hostport}"},
         {"handler": "log_append", "key": "request_id", "value": request_id},
-        proxy_handler(listener, lb, ports),
+        proxy_handler(listener, lb, ports, dial_host),
     ]}]
     if static is not None:
         # First, and terminal: /static/* never reaches an instance.
@@ -146,8 +148,10 @@ def full_config(lb: LoadBalancerSettings, access_log: Path, ports: dict[str, lis
 class LoadBalancer:
     """Drives a running Caddy through its admin API."""
 
-    def __init__(self, lb: LoadBalancerSettings, access_log: Path) -> None:
+    def __init__(self, lb: LoadBalancerSettings, access_log: Path, upstream_host: str | None = None) -> None:
         self.lb = lb
+        self.upstream_host = upstream_host or lb.host
+        """Where the instances listen; a node on another address still dials them here."""
         self.access_log = access_log
         self.admin_url = f"http://{lb.host}:{lb.admin_port}"
         # A fresh connection per request: Caddy restarts its admin endpoint when a config loads,
@@ -181,7 +185,7 @@ class LoadBalancer:
     def open_listener(self, name: str, ports: list[int], static: StaticSite | None = None) -> Listener:
         """Start listening on `name` with `ports` as its targets (and `static` served by the balancer)."""
         listener = self.listeners[name]
-        server = server_config(listener, self.lb, ports, static)
+        server = server_config(listener, self.lb, ports, static, self.upstream_host)
         if not self._loaded:
             # The first listener comes with the whole base config in one load.
             self.access_log.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +200,7 @@ class LoadBalancer:
     def set_targets(self, name: str, ports: list[int]) -> None:
         """Replace the listener's upstream list: registration and deregistration in one request."""
         listener = self.listeners[name]
-        self._send("PATCH", f"/id/{listener.upstream_id}/upstreams", upstreams(self.lb.host, ports))
+        self._send("PATCH", f"/id/{listener.upstream_id}/upstreams", upstreams(self.upstream_host, ports))
 
     def targets(self, name: str) -> list[str]:
         response = self._client.get(f"/id/{self.listeners[name].upstream_id}/upstreams")

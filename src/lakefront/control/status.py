@@ -293,6 +293,44 @@ def _add_managed_server(row: Row, state: dict[str, Any]) -> None:
                 row.status = "failing"
 
 
+def _balancer_row(comp: topology.Component, state: dict[str, Any], settings: Settings,
+                  ups_error: str | None) -> Row:
+    """One listener on every balancer node: ok while at least one node answers, each node named."""
+    caddy = state.get("caddy") or {}
+    nodes = state.get("balancers") or [{"name": "lb-1", "host": caddy.get("host", settings.lb.host),
+                                        "pid": caddy.get("pid"), "restarts": caddy.get("restarts", 0)}]
+    port = caddy.get("public_port" if comp.id == "alb" else "internal_port",
+                     settings.lb.public_port if comp.id == "alb" else settings.lb.internal_port)
+    parts, answering = [], 0
+    for node in nodes:
+        ok, detail = _get_ok(f"http://{node['host']}:{port}/healthz")
+        answering += ok
+        parts.append(f"{node['name']} {node['host']}:{port} pid {node.get('pid')} restarts {node.get('restarts', 0)}: "
+                     f"{detail if ok else 'NOT ANSWERING (' + detail + ')'}")
+    status = "ok" if answering == len(nodes) else ("degraded" if answering else "failing")
+    detail = f"{answering}/{len(nodes)} nodes; " + "; ".join(parts)
+    if ups_error:
+        status, detail = "failing", f"{detail}; {ups_error}"
+    return Row(comp.id, comp.name, status, detail)
+
+
+def _dns_row(settings: Settings, server: dict[str, Any], host: str) -> Row:
+    """The Route 53 role: the zone answers, and which nodes its health-checked record may name."""
+    from lakefront.servers.powerdns import soa_answered
+
+    dns = settings.dns
+    try:
+        ok = soa_answered(host, int(server["port"]), dns.name.split(".", 1)[1], timeout=1.0)
+    except OSError as exc:
+        ok, why = False, type(exc).__name__
+    else:
+        why = "answers" if ok else "no SOA answer"
+    detail = (f"{dns.name} on {host}:{server['port']} {why}; {dns.policy} over {', '.join(settings.lb.nodes)}, "
+              f"ttl {dns.ttl_s}s, checked every {dns.check_interval_s}s; pid {server['pid']}, "
+              f"restarts {server['restarts']}")
+    return Row("dns", "DNS (Route 53 role)", "ok" if ok else "failing", detail)
+
+
 def observe(settings: Settings) -> dict[str, Any] | None:
     """The observed status, or None when nothing runs."""
     state = running_state(settings.state_file)
@@ -304,6 +342,11 @@ def observe(settings: Settings) -> dict[str, Any] | None:
     public_url = f"http://{host}:{caddy.get('public_port', settings.lb.public_port)}"
     internal_url = f"http://{host}:{caddy.get('internal_port', settings.lb.internal_port)}"
     ups, ups_error = _upstreams(admin_url)
+    for node in (state.get("balancers") or [])[1:]:
+        if not ups_error:
+            break
+        # The first node is down (being restarted): any other node has the same targets.
+        ups, ups_error = _upstreams(node["admin_url"])
     profile = settings.profile.__class__(state.get("profile", settings.profile.value))
 
     counters = cache_counters(state, host)  # every app instance's /metrics, read once
@@ -315,10 +358,7 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         elif comp.id in ("web", "app"):
             rows.append(_tier_row(comp, state, host, ups))
         elif comp.id in ("alb", "internal_alb"):
-            ok, detail = _get_ok(f"{public_url if comp.id == 'alb' else internal_url}/healthz")
-            if ups_error:
-                ok, detail = False, f"{detail}; {ups_error}"
-            rows.append(Row(comp.id, comp.name, "ok" if ok else "failing", f"caddy pid {caddy.get('pid')}; {detail}"))
+            rows.append(_balancer_row(comp, state, settings, ups_error))
         elif comp.id == "database":
             rows.append(_database_row(comp, settings))
         elif comp.id == "standby" and state.get("database"):
@@ -337,6 +377,9 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         else:
             rows.append(Row(comp.id, comp.name, "info", impl.name))
         _add_managed_server(rows[-1], state)
+    dns = next((srv for srv in state.get("servers", []) if srv.get("component") == "dns"), None)
+    if dns is not None:
+        rows.insert(0, _dns_row(settings, dns, host))
     healthy = all(r.status != "failing" for r in rows)
     return {
         "running": True,

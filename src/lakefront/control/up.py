@@ -18,10 +18,10 @@ from typing import Any
 from lakefront import topology
 from lakefront.control import static_site
 from lakefront.control.autoscale import Policy
+from lakefront.control.balancers import Balancers
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
 from lakefront.control.deploy import Deployment, DeployRefused, Request
-from lakefront.control.lb import LoadBalancer, LoadBalancerError
 from lakefront.control.legacy_objects import migrate_legacy_objects
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
@@ -29,7 +29,8 @@ from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
 from lakefront.control.versions import VersionStore
 from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
-from lakefront.servers.caddy import CaddyError, CaddyServer
+from lakefront.servers.caddy import CaddyError
+from lakefront.servers.powerdns import PowerDNSError, PowerDNSServer, pdns_binary
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import SETTINGS_JSON_ENV, Settings
 
@@ -122,16 +123,14 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started_at = now_iso()
-        self.caddy: CaddyServer | None = None
-        self.lb: LoadBalancer | None = None
+        self.balancers: Balancers | None = None
+        self.dns: PowerDNSServer | None = None
+        self.dns_restarts = 0
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
         self.data = DataServers(settings)
         self.db = DatabaseCluster(settings, on_change=self.save) if settings.replicated else None
         self._save_lock = threading.Lock()
-        self._listeners: list[tuple[str, str]] = []
-        """(listener, tier) in the order they were opened: what a replacement balancer must serve."""
-        self.balancer_restarts = 0
         self.scale_requests: dict[str, str] = {}
         """The last `lakefront scale` request applied, per group (for the command to see it done)."""
         self.jobs: list[Job] = []
@@ -210,10 +209,10 @@ class Stack:
         self.save()
 
     def _in_flight(self, address: str) -> int | None:
-        if self.lb is None:
+        if self.balancers is None:
             return None
         try:
-            upstream = next((u for u in self.lb.upstream_status() if u.get("address") == address), None)
+            upstream = next((u for u in self.balancers.upstream_status() if u.get("address") == address), None)
         except Exception:  # the balancer cannot tell: the drain waits its full delay instead
             return None
         return int(upstream.get("num_requests", 0)) if upstream else 0
@@ -237,7 +236,18 @@ class Stack:
             log.info("starting %s (%s)", comp.id, comp.impl(self.settings.profile).name)
             starter()
             self.save()
+        if self.settings.dns_enabled:
+            self._start_dns()
         self._schedule()
+
+    def _start_dns(self) -> None:
+        """The Route 53 role: the store's name answers the balancer nodes that pass their health check."""
+        self.dns = managed.dns_server(self.settings)
+        self.dns.start_ready(self.settings.log_dir / "pdns.log")
+        dns = self.settings.dns
+        log.info("dns: %s on %s:%d answers %s (%s, ttl %ds, checked every %ds)", dns.name, self.dns.host,
+                 dns.port, ", ".join(self.settings.lb.nodes), dns.policy, dns.ttl_s, dns.check_interval_s)
+        self.save()
 
     def _schedule(self) -> None:
         """Scheduled jobs of components that run in this profile (the analytics pipeline)."""
@@ -293,10 +303,10 @@ class Stack:
 
     def _observe_load(self) -> None:
         """Caddy's requests in flight per upstream, to every group with a target-tracking policy."""
-        if self.lb is None or not any(g.policy.target for g in self.groups.values()):
+        if self.balancers is None or not any(g.policy.target for g in self.groups.values()):
             return
         try:
-            status = self.lb.upstream_status()
+            status = self.balancers.upstream_status()
         except Exception as exc:  # a balancer being replaced: skip one sample
             log.debug("upstream status unavailable: %s", exc)
             return
@@ -309,67 +319,46 @@ class Stack:
             if group.policy.target and group.on_targets is not None:
                 group.observe_in_flight(by_port)
 
-    def _ensure_caddy(self) -> LoadBalancer:
-        if self.lb is None:
-            lb = self.settings.lb
-            self.caddy = managed.balancer(self.settings)
-            self.caddy.start_ready(self.settings.log_dir / "caddy.log")
-            log.info("caddy: started pid=%s admin=%s", self.caddy.pid, self.caddy.admin_url)
-            self.lb = LoadBalancer(lb, self.access_log)
-        return self.lb
+    def _ensure_balancers(self) -> Balancers:
+        if self.balancers is None:
+            self.balancers = Balancers(self.settings.lb, self.access_log,
+                                       lambda name, host: managed.balancer(self.settings, name, host),
+                                       self.settings.log_dir)
+            self.balancers.start()
+        return self.balancers
 
     def _open_listener(self, listener: str, tier: str) -> None:
-        lb = self._ensure_caddy()
+        balancers = self._ensure_balancers()
         group = self.groups[tier]
         static = None
         if listener == "public":
             # The balancer serves the web tier's static files itself, compressed (control/static_site.py).
             static = static_site.publish(self.settings.run_dir / "static")
-        lb.open_listener(listener, group.ports(), static)
-        group.on_targets = lambda ports: lb.set_targets(listener, ports)
-        if (listener, tier) not in self._listeners:
-            self._listeners.append((listener, tier))
-        log.info("caddy: %s listener on %s:%d -> %s %s", listener, self.settings.lb.host,
-                 lb.listeners[listener].port, tier, group.ports())
-
-    def replace_balancer(self) -> None:
-        """The one balancer node died: start a new Caddy and open every listener again, with today's targets.
-
-        Requests in flight die with it and new ones are refused until the replacement listens (well
-        under a second here): one node is a single point of failure. Issue #12's redundant balancers
-        replace this hook; `lakefront load --chaos` kills the node through it (load/faults.py).
-        """
-        assert self.caddy is not None and self.caddy.proc is not None
-        log.warning("caddy: pid=%d exited with status %s; starting a replacement", self.caddy.pid,
-                    self.caddy.proc.returncode)
-        if self.lb is not None:
-            self.lb.close()
-        self.lb, self.caddy = None, None
-        try:
-            for listener, tier in self._listeners:
-                self._open_listener(listener, tier)
-        except (CaddyError, LoadBalancerError) as exc:
-            raise SupervisorError(f"caddy could not be replaced: {exc}; "
-                                  f"see {self.settings.log_dir / 'caddy.log'}") from None
-        self.balancer_restarts += 1
-        log.info("caddy: replacement pid=%d serving %s", self.caddy.pid if self.caddy else 0,
-                 ", ".join(name for name, _ in self._listeners))
+        # A node restarted later is given the group's targets of that moment (balancers.py).
+        balancers.open_listener(listener, group.ports, static)
+        group.on_targets = lambda ports: balancers.set_targets(listener, ports)
+        lb = self.settings.lb
+        log.info("caddy: %s listener on %s port %d -> %s %s", listener, ", ".join(lb.nodes),
+                 lb.public_port if listener == "public" else lb.internal_port, tier, group.ports())
 
     def describe(self) -> dict[str, Any]:
         lb = self.settings.lb
+        nodes = self.balancers.describe() if self.balancers else []
         return {
             "pid": os.getpid(),
             "profile": self.settings.profile.value,
             "started_at": self.started_at,
             "var_dir": str(self.settings.var_dir),
-            "caddy": {"pid": self.caddy.pid if self.caddy else None, "restarts": self.balancer_restarts,
+            # The first node, as before there were several; every node is in "balancers".
+            "caddy": {"pid": nodes[0]["pid"] if nodes else None, "restarts": nodes[0]["restarts"] if nodes else 0,
                       "host": lb.host,
                       "admin_port": lb.admin_port, "public_port": lb.public_port,
                       "internal_port": lb.internal_port},
+            "balancers": nodes,
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
             "groups": {tier: g.describe_scaling() | {"last_request": self.scale_requests.get(tier)}
                        for tier, g in self.groups.items()},
-            "servers": self.data.describe() + (self._db_servers() if self.db else []),
+            "servers": self.data.describe() + (self._db_servers() if self.db else []) + self._dns_servers(),
             "database": self.db.describe() if self.db else None,
             "jobs": [job.describe() for job in self.jobs],
             "deployment": self.deployment.describe() if self.deployment else None,
@@ -377,6 +366,12 @@ class Stack:
             # The exact settings `up` runs with, so `status` and `down` observe the same system.
             "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
         }
+
+    def _dns_servers(self) -> list[dict[str, Any]]:
+        if self.dns is None:
+            return []
+        return [{"name": f"powerdns {self.settings.dns.name}", "component": "dns", "pid": self.dns.pid,
+                 "port": self.dns.port, "restarts": self.dns_restarts}]
 
     def _db_servers(self) -> list[dict[str, Any]]:
         assert self.db is not None
@@ -404,8 +399,12 @@ class Stack:
                 changed |= self.deployment.tick()
             for job in self.jobs:
                 changed |= job.tick()
-            if self.caddy is not None and self.caddy.proc is not None and self.caddy.proc.poll() is not None:
-                self.replace_balancer()
+            if self.balancers is not None:
+                changed |= self.balancers.tick()
+            if self.dns is not None and not self.dns.running:
+                log.warning("dns: pid=%s exited; restarting it", self.dns.pid)
+                self.dns.restart()
+                self.dns_restarts += 1
                 changed = True
             if changed:
                 self.save()
@@ -426,12 +425,10 @@ class Stack:
                 group.on_targets = None
         for tier in reversed(list(self.groups)):
             self.groups[tier].stop(timeout=10.0)
-        if self.lb is not None:
-            self.lb.close()
-        if self.caddy is not None:
-            pid = self.caddy.pid
-            self.caddy.stop()
-            log.info("caddy: stopped pid=%s", pid)
+        if self.dns is not None:
+            self.dns.stop()
+        if self.balancers is not None:
+            self.balancers.stop()
         if self.db is not None:
             self.db.stop()
         self.data.stop()
@@ -443,9 +440,13 @@ def ready_lines(settings: Settings) -> list[str]:
     lines = [
         f"store            {settings.public_url}/",
         f"app API docs     {settings.internal_url}/docs",
-        f"caddy admin      http://{lb.host}:{lb.admin_port}/config/",
+        *(f"balancer node    {url}/  (caddy admin http://{host}:{lb.admin_port}/config/)"
+          for host, url in zip(lb.nodes, settings.public_urls, strict=True)),
         f"logs             {settings.log_dir}",
     ]
+    if settings.dns_enabled:
+        dns = settings.dns
+        lines.append(f"dns              {dns.name} ({dns.policy}): dig @{lb.host} -p {dns.port} {dns.name}")
     lines += [f"sign in ({role:8}) {email} / {password}" for role, email, password in DEMO_SIGN_INS]
     return lines
 
@@ -454,6 +455,11 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
     """Run the system until SIGTERM or Ctrl-C. Raises Refused for a user's mistake."""
     check_profile(settings)
     check_not_running(settings)
+    if settings.dns_enabled:
+        try:
+            pdns_binary()
+        except PowerDNSError as exc:
+            raise Refused(f"{exc}; or set dns.enabled = false") from None
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(settings)
     stack.seed = seed
@@ -487,7 +493,7 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
         for line in ready_lines(settings):
             echo(line)
         stack.supervise()
-    except (SupervisorError, CaddyError) as exc:
+    except (SupervisorError, CaddyError, PowerDNSError) as exc:
         if not stack.stopping:
             log.error("%s", exc)
             status = 1
@@ -517,9 +523,10 @@ def down(settings: Settings, *, echo: Callable[[str], None], timeout: float = 30
         # The kernel then kills every child (PR_SET_PDEATHSIG), so nothing is left behind.
         os.kill(pid, signal.SIGKILL)
         echo(f"lakefront (pid {pid}) did not stop within {timeout:.0f}s; killed")
-    caddy_pid = (state.get("caddy") or {}).get("pid")
+    nodes = state.get("balancers") or [{"name": "caddy", **(state.get("caddy") or {})}]
+    caddies = ", ".join(f"caddy {n.get('name')} (pid {n.get('pid')})" for n in nodes)
     names = ", ".join(f"{i['name']} (pid {i['pid']})" for i in [*instances, *state.get("servers", [])])
-    echo(f"stopped lakefront pid {pid}: caddy (pid {caddy_pid}), {names or 'no instances'}")
+    echo(f"stopped lakefront pid {pid}: {caddies}, {names or 'no instances'}")
     return 0
 
 

@@ -6,9 +6,8 @@ supervisor replaces what was killed. A target that has nothing to kill in this p
 `NotApplicable` with the reason, and the report lists it as skipped.
 
 Today's targets: a web instance, an app instance, the cache server and the primary database
-(services profile), and the balancer node (the one Caddy, which `up` replaces in place:
-control/up.py Stack.replace_balancer). Issue #12's redundant balancers add a target here that kills
-one node of several: register it in TARGETS.
+(services profile), and the first balancer node (one Caddy of several: the others serve while `up`
+restarts it, control/balancers.py).
 """
 
 from __future__ import annotations
@@ -76,17 +75,23 @@ class ServerTarget:
 
 @dataclass
 class BalancerTarget:
-    """The load balancer node: today's one Caddy, serving both listeners."""
+    """The first balancer node (lb-1): a Caddy serving both listeners, beside the other nodes."""
 
     name: str = "balancer"
     kill: Callable[[int], None] = _kill
 
     def inject(self, state: dict[str, Any]) -> str:
-        pid = (state.get("caddy") or {}).get("pid")
-        if not pid:
-            raise NotApplicable("no balancer running")
-        self.kill(int(pid))
-        return f"SIGKILL caddy pid {pid} (the only balancer node: `up` starts a replacement)"
+        nodes = [n for n in state.get("balancers") or [] if n.get("pid")]
+        if not nodes:
+            pid = (state.get("caddy") or {}).get("pid")
+            if not pid:
+                raise NotApplicable("no balancer running")
+            nodes = [{"name": "lb-1", "pid": pid}]
+        node = nodes[0]
+        self.kill(int(node["pid"]))
+        others = len(nodes) - 1
+        return (f"SIGKILL caddy {node['name']} pid {node['pid']} ({others} other node(s) serve; "
+                "`up` restarts it)")
 
 
 def targets(kill: Callable[[int], None] = _kill) -> dict[str, Target]:

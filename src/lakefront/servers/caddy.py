@@ -21,7 +21,8 @@ class CaddyError(ServerError):
 
 def admin_config(host: str, admin_port: int) -> dict[str, object]:
     # persist false: the control plane owns the config; an autosave would resurrect stale upstreams.
-    return {"listen": f"{host}:{admin_port}", "config": {"persist": False}}
+    # origins: Caddy answers only Host: localhost / 127.0.0.1 / ::1 unless told; a node on 127.0.0.2 needs its own.
+    return {"listen": f"{host}:{admin_port}", "origins": [f"{host}:{admin_port}"], "config": {"persist": False}}
 
 
 def admin_ready(admin_url: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from lakefront.servers.base import Server
 from lakefront.servers.caddy import CaddyServer
 from lakefront.servers.mariadb import MariaDBServer
+from lakefront.servers.powerdns import PowerDNSServer
 from lakefront.servers.redis import RedisServer
 from lakefront.servers.replication import Replication
 from lakefront.servers.seaweedfs import SeaweedFSServer
@@ -89,6 +90,16 @@ def restart(settings: Settings, server: ManagedServer) -> None:
     provision(settings, server)
 
 
-def balancer(settings: Settings) -> CaddyServer:
-    """The load balancer's Caddy, its state under var/run/caddy, not yet started."""
-    return CaddyServer(settings.run_dir / "caddy", host=settings.lb.host, admin_port=settings.lb.admin_port)
+def balancer(settings: Settings, name: str = "lb-1", host: str | None = None) -> CaddyServer:
+    """Balancer node `name`'s Caddy on `host` (default lb.host), its state under var/run/caddy (lb-1) or
+    var/run/caddy-<name>, not yet started. Every node has the same admin port, on its own address."""
+    work_dir = settings.run_dir / ("caddy" if name == "lb-1" else f"caddy-{name}")
+    return CaddyServer(work_dir, host=host or settings.lb.host, admin_port=settings.lb.admin_port)
+
+
+def dns_server(settings: Settings) -> PowerDNSServer:
+    """The DNS server (Route 53 role) under var/run/pdns: the store's name answers the healthy balancer nodes."""
+    dns = settings.dns
+    return PowerDNSServer(settings.run_dir / "pdns", dns.port, dns.name, settings.lb.nodes, settings.lb.public_port,
+                          ttl_s=dns.ttl_s, check_interval_s=dns.check_interval_s, policy=dns.policy,
+                          weights=list(dns.weights), host=settings.lb.host)

@@ -105,7 +105,7 @@ def create_app(settings: Settings, instance: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.client = AppClient(settings.internal_url)
+        app.state.client = AppClient(settings.internal_url, fallbacks=settings.internal_urls[1:])
         app.state.page_views = PageViewBatcher(app.state.client, settings.web.page_view_flush_s)
         app.state.page_views.start()
         try:

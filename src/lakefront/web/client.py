@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from http import HTTPStatus
@@ -266,10 +266,29 @@ class AppClient:
     (py-spy, bench/RESULTS.md).
     """
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str, timeout_s: float = 10.0, fallbacks: Sequence[str] = ()) -> None:
+        self.base_urls = [url.rstrip("/") for url in (base_url, *fallbacks)]
+        """The internal listener on each balancer node; calls go to the current one until it fails."""
+        self._current = 0
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 3.0))
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.base_urls[self._current]
+
+    @property
+    def current(self) -> int:
+        return self._current
+
+    def node_failed(self, index: int) -> int:
+        """Node `index` refused a connection: later calls go to the next node (sticky, as a client that
+        resolved a name again would be). Returns the next node's index. Only the node in use moves on, so
+        concurrent calls that failed on the same node move once, not back and forth."""
+        following = (index + 1) % len(self.base_urls)
+        if self._current == index:
+            self._current = following
+        return following
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -328,8 +347,9 @@ class Api:
             headers["X-Forwarded-For"] = self.forwarded_for
         if extra_headers:
             headers.update(extra_headers)
-        url = self._client.base_url + path
-        for attempt in (1, 2):
+        retried, moved, node = False, 0, self._client.current
+        while True:
+            url = self._client.base_urls[node] + path
             try:
                 async with self._client.http.request(method, url, headers=headers, **_body(dict(kwargs))) as answer:
                     response = Reply(answer.status, answer.headers, await answer.read())
@@ -337,10 +357,20 @@ class Api:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 # A pooled keep-alive connection can be closed under us (the balancer reloading its
                 # config, an instance dying): retry once when repeating the request cannot do harm,
-                # as RFC 9112 section 9.3.1 allows and browsers do.
-                if attempt == 1 and _safe_to_retry(method, headers, exc):
-                    log.info("retrying rid=%s %s %s after %s", self.request_id, method, path, type(exc).__name__)
-                    continue
+                # as RFC 9112 section 9.3.1 allows and browsers do. Nobody listening means the balancer
+                # node died: then the retry, and later calls, go to the next node, each node once.
+                if _safe_to_retry(method, headers, exc):
+                    if isinstance(exc, aiohttp.ClientConnectorError) and moved < len(self._client.base_urls) - 1:
+                        moved += 1
+                        node = self._client.node_failed(node)
+                        log.info("retrying rid=%s %s %s on %s after %s", self.request_id, method, path,
+                                 self._client.base_urls[node], type(exc).__name__)
+                        continue
+                    if not retried:
+                        retried = True
+                        log.info("retrying rid=%s %s %s after %s", self.request_id, method, path,
+                                 type(exc).__name__)
+                        continue
                 log.warning("app tier unreachable rid=%s %s %s: %s", self.request_id, method, path,
                             type(exc).__name__)
                 raise AppUnavailable(str(exc)) from exc
