@@ -45,9 +45,11 @@ def instances(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[C
         handle: RedisHandle = request.getfixturevalue("own_redis")
         backends = [RedisCache(handle.url) for _ in range(3)]
         _flush(handle)
-    yield [CacheAside(b) for b in backends]
-    for b in backends:
-        b.close()
+    caches = [CacheAside(b) for b in backends]
+    yield caches
+    for cache in caches:
+        cache.close()
+        cache.backend.close()
 
 
 def _flush(handle: RedisHandle) -> None:

@@ -166,7 +166,7 @@ class CacheAside:
         self._pending = _Pending()
         self._pending_guard = threading.Lock()
         self._replayer: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._closed = threading.Event()
 
     @property
     def enabled(self) -> bool:
@@ -373,13 +373,18 @@ class CacheAside:
 
     def _replay_until_told(self) -> None:
         while True:
-            self._wake.wait(self.RETRY_AFTER_ERROR_S)
+            if self._closed.wait(self.RETRY_AFTER_ERROR_S):
+                return
             with self._pending_guard:
                 if not self._pending:
                     self._replayer = None
                     return
             if time.monotonic() >= self._down_until:
                 self._replay()
+
+    def close(self) -> None:
+        """Stop retrying pending invalidations (the process is ending; the TTLs bound what is left)."""
+        self._closed.set()
 
     def recently_written(self, scope: str) -> bool:
         """True while a write's mark on `scope` lives; when unsure (cache unreachable), True."""
