@@ -37,6 +37,7 @@ class AppServices:
 
     def close(self) -> None:
         self.analytics.close()
+        self.ctx.cache.close()
         self.ctx.cache.backend.close()
         self.engines.dispose()
 

@@ -3,12 +3,16 @@ Spark standalone cluster (the EMR role's cluster) when process.spark_cluster ask
 
 A server is started only when the settings give no endpoint for its role (`managed_servers()`);
 given an endpoint (RDS, ElastiCache, S3 on AWS), `up` uses it and starts nothing. A managed server
-that dies is restarted on its own data directory, as a managed service restarts a failed node.
+that dies is restarted on its own data directory, as a managed service restarts a failed node. A restart
+that fails (its port taken, its disk full, a datadir it refuses) is reported (log, `lakefront status`) and
+tried again with exponential backoff, not fatal to `up`: the clients already tolerate the server's absence.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +33,19 @@ class Managed:
     component: str
     server: ManagedServer
     restarts: int = 0
+    failures: int = 0
+    """Failed restarts in a row (0 once one succeeds)."""
+    last_error: str | None = None
+    retry_at: float = 0.0
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "component": self.component, "pid": self.server.pid,
-                "port": self.server.port, "restarts": self.restarts}
+                "port": self.server.port, "restarts": self.restarts, "failed_restarts": self.failures,
+                "last_error": self.last_error}
+
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
 
 
 def endpoint(settings: Settings, component: str) -> str:
@@ -51,9 +64,10 @@ def endpoint(settings: Settings, component: str) -> str:
 
 
 class DataServers:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.servers: dict[str, Managed] = {}
+        self._clock = clock
 
     def start(self, component: str) -> None:
         name = SERVERS[component]
@@ -65,15 +79,28 @@ class DataServers:
         log.info("%s: %s ready on %s:%d (pid %s)", component, name, server.host, server.port, server.pid)
 
     def tick(self) -> bool:
-        """Restart any managed server that died; True when something changed."""
+        """Restart any managed server that died, or retry one whose restart failed once its backoff has passed;
+        True when something changed."""
         changed = False
         for component, entry in self.servers.items():
-            if entry.server.running:
+            if entry.server.running or self._clock() < entry.retry_at:
                 continue
-            log.warning("%s: %s (pid %s) exited; restarting it on its data directory", component, entry.name,
-                        entry.server.pid)
-            managed.restart(self.settings, entry.server)
+            if entry.failures == 0:
+                log.warning("%s: %s (pid %s) exited; restarting it on its data directory", component, entry.name,
+                            entry.server.pid)
+            try:
+                managed.restart(self.settings, entry.server)
+            except Exception as exc:  # any failure: report it and try again later, never stop `up`
+                entry.failures += 1
+                entry.last_error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                wait = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (entry.failures - 1))
+                entry.retry_at = self._clock() + wait
+                log.error("%s: %s restart failed (%d in a row), next try in %.0fs: %s", component, entry.name,
+                          entry.failures, wait, entry.last_error)
+                changed = True
+                continue
             entry.restarts += 1
+            entry.failures, entry.last_error, entry.retry_at = 0, None, 0.0
             log.info("%s: %s back on %s:%d (pid %s)", component, entry.name, entry.server.host, entry.server.port,
                      entry.server.pid)
             changed = True

@@ -289,6 +289,8 @@ def _add_managed_server(row: Row, state: dict[str, Any]) -> None:
             alive = isinstance(server.get("pid"), int) and pid_alive(server["pid"])
             row.detail += (f"; {server['name']} pid {server['pid']} port {server['port']}, "
                            f"restarts {server['restarts']}" + ("" if alive else ", NOT RUNNING"))
+            if server.get("failed_restarts"):
+                row.detail += f", {server['failed_restarts']} failed restarts (retrying): {server.get('last_error')}"
             if not alive:
                 row.status = "failing"
 

@@ -10,16 +10,16 @@ cache costs speed, never a customer's request.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from lakefront.data.cache_embedded import EmbeddedCache
 from lakefront.data.windows import LocalWindows
 
 log = logging.getLogger("lakefront.cache")
@@ -97,134 +97,6 @@ class NullCache:
         return None
 
 
-class EmbeddedCache:
-    """A cross-process cache in one SQLite file (WAL): every instance on the machine shares it."""
-
-    name = "embedded"
-    _PURGE_EVERY = 500
-
-    def __init__(self, path: Path, busy_timeout_ms: int = 2000) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._writes = 0
-        conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
-                     "expires_at REAL) WITHOUT ROWID")
-        conn.execute("CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at)")
-        conn.execute("CREATE TABLE IF NOT EXISTS windows (key TEXT NOT NULL, member TEXT NOT NULL, "
-                     "expires_at REAL NOT NULL, PRIMARY KEY (key, member)) WITHOUT ROWID")
-        conn.execute("CREATE INDEX IF NOT EXISTS windows_expires ON windows (expires_at)")
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self._busy_timeout_ms / 1000)
-            self._wal(conn)
-            # Losing cache writes in a power cut is harmless; waiting for fsync on every set is not.
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-            self._local.conn = conn
-        return conn
-
-    def _wal(self, conn: sqlite3.Connection) -> None:
-        """WAL mode, once per file. Switching needs the file to itself and SQLite reports a busy file
-        at once instead of waiting: two instances starting together made one exit ("database is
-        locked"). WAL persists in the file, so later connections find it set and skip the switch."""
-        deadline = time.monotonic() + self._busy_timeout_ms / 1000
-        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def get(self, key: str) -> bytes | None:
-        row = self._conn().execute(
-            "SELECT value FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
-            (key, time.time())).fetchone()
-        if row is None:
-            return None
-        value = row[0]
-        return value.encode() if isinstance(value, str) else bytes(value)  # counters are stored as text
-
-    def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        conn = self._conn()
-        conn.execute("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
-                     (key, value, time.time() + ttl_s))
-        self._writes += 1
-        if self._writes % self._PURGE_EVERY == 0:
-            self._purge(conn)
-
-    def _purge(self, conn: sqlite3.Connection) -> None:
-        now = time.time()
-        conn.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
-        conn.execute("DELETE FROM windows WHERE expires_at <= ?", (now,))
-
-    def delete(self, *keys: str) -> None:
-        if keys:
-            # Only placeholders are formatted in; the keys are bound.
-            self._conn().execute(f"DELETE FROM kv WHERE key IN ({','.join('?' * len(keys))})", keys)  # nosec B608
-
-    def incr(self, key: str) -> int:
-        row = self._conn().execute(
-            "INSERT INTO kv (key, value, expires_at) VALUES (?, '1', NULL) "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
-            "RETURNING value", (key,)).fetchone()
-        return int(row[0])
-
-    def add(self, key: str, value: bytes, ttl_s: float) -> bool:
-        now = time.time()
-        cur = self._conn().execute(
-            "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at "
-            "WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?", (key, value, now + ttl_s, now))
-        return cur.rowcount == 1
-
-    def window_add(self, key: str, member: str, window_s: float, limit: int) -> float:
-        conn = self._conn()
-        # IMMEDIATE takes the file's write lock before the count: a second process's add waits
-        # for this one to finish, so two cannot both see the last free slot.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            now = time.time()
-            conn.execute("DELETE FROM windows WHERE key = ? AND expires_at <= ?", (key, now))
-            count, first = conn.execute("SELECT count(*), min(expires_at) FROM windows WHERE key = ?",
-                                        (key,)).fetchone()
-            wait = 0.0
-            if count < limit:
-                conn.execute("INSERT OR REPLACE INTO windows (key, member, expires_at) VALUES (?, ?, ?)",
-                             (key, member, now + window_s))
-            else:
-                wait = float(first) - now
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self._writes += 1
-        if self._writes % self._PURGE_EVERY == 0:
-            self._purge(conn)
-        return wait
-
-    def window_remove(self, key: str, member: str | None = None) -> None:
-        if member is None:
-            self._conn().execute("DELETE FROM windows WHERE key = ?", (key,))
-        else:
-            self._conn().execute("DELETE FROM windows WHERE key = ? AND member = ?", (key, member))
-
-    def ping(self) -> None:
-        self._conn().execute("SELECT 1").fetchone()
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-
 @dataclass
 class CacheCounters:
     """Per-process counters, exported at /metrics and summed by `lakefront status`."""
@@ -233,6 +105,30 @@ class CacheCounters:
     misses: int = 0
     fallbacks: int = 0
     invalidations: int = 0
+    discarded: int = 0
+    """Values loaded before a concurrent invalidation: stored, found outdated, and deleted again."""
+    replayed: int = 0
+    """Invalidations that failed during an outage and were carried out when the cache answered again."""
+
+
+@dataclass
+class _Pending:
+    """What this process could not tell the cache during an outage, to be done when it answers.
+
+    Replaying is idempotent (deletes, generation bumps, marks), so an operation that timed out but
+    did reach the cache costs nothing extra when it is done again.
+    """
+
+    keys: set[str] = field(default_factory=set)
+    namespaces: set[str] = field(default_factory=set)
+    written: dict[str, float] = field(default_factory=dict)
+    """Written marks not set: scope -> monotonic time the mark should have lasted until."""
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.namespaces or self.written)
+
+    def __len__(self) -> int:
+        return len(self.keys) + len(self.namespaces) + len(self.written)
 
 
 class CacheAside:
@@ -243,6 +139,14 @@ class CacheAside:
     the losers poll the cache for the winner's value instead of querying the database (no
     stampede when a hot key expires). After a backend error the cache is skipped for a moment
     (a circuit breaker), so a dead cache costs one failed call per second, not one per read.
+
+    Two rules keep a stale value from outliving the write that made it stale:
+    - Every key has a generation (`gen:<key>`), bumped by each invalidation before the key is
+      deleted. A filler reads it before loading and again after storing; if it moved, a write
+      committed while the value was being loaded, and the filler deletes what it stored.
+    - An invalidation (or a store whose outcome is unknown) that fails is kept in this process and
+      replayed as soon as the cache answers: by the next cache call of this process, which reads
+      nothing from the cache until the replay succeeded, and by a background retry once a second.
     """
 
     LOCK_TTL_S = 5.0
@@ -259,16 +163,27 @@ class CacheAside:
         self._flights_guard = threading.Lock()
         self._down_until = 0.0
         self._last_error_log = 0.0
+        self._pending = _Pending()
+        self._pending_guard = threading.Lock()
+        self._replayer: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @property
     def enabled(self) -> bool:
         return self.backend.name != "off"
 
+    @property
+    def pending(self) -> int:
+        """Keys, namespaces and marks waiting for the cache to answer again (0 when all is told)."""
+        with self._pending_guard:
+            return len(self._pending)
+
     def _available(self) -> bool:
         if time.monotonic() < self._down_until:
             self.counters.fallbacks += 1
             return False
-        return True
+        # Nothing is read while this process owes the cache invalidations (a failed replay counts itself).
+        return not self._pending or self._replay()
 
     def _fallback(self, op: str, exc: Exception) -> None:
         self.counters.fallbacks += 1
@@ -291,13 +206,31 @@ class CacheAside:
         raw = self._get_raw(key)
         return None if raw is None else orjson.loads(raw)
 
-    def _set(self, key: str, value: Any, ttl_s: float) -> None:
+    def _generation(self, key: str) -> bytes | None:
+        """The key's generation before a load (b"" if never invalidated); None if the cache cannot say."""
+        if not self._available():
+            return None
+        try:
+            return self.backend.get(f"gen:{key}") or b""
+        except Exception as exc:
+            self._fallback("get", exc)
+            return None
+
+    def _store(self, key: str, value: Any, ttl_s: float, generation: bytes) -> None:
+        """Store a loaded value, then take it back if an invalidation of `key` ran meanwhile."""
         if not self._available():
             return
         try:
             # SQLAlchemy row keys are str subclasses (quoted_name), which orjson refuses without this option.
             self.backend.set(key, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), ttl_s)
+            if (self.backend.get(f"gen:{key}") or b"") == generation:
+                return
+            # Bumped after our read, so its delete may have run before our set: ours is the stale one.
+            self.counters.discarded += 1
+            self.backend.delete(key)
         except Exception as exc:
+            # A set that timed out may still land when a frozen cache resumes: retire it then.
+            self._keep(keys=[key])
             self._fallback("set", exc)
 
     def _lock(self, key: str) -> bool:
@@ -344,10 +277,11 @@ class CacheAside:
                 self.counters.hits += 1
                 return cached  # type: ignore[no-any-return]
             self.counters.misses += 1
+            generation = self._generation(key)  # before the load: a write after this point is noticed
             try:
                 value = load()
-                if value is not None:
-                    self._set(key, value, ttl_s)
+                if value is not None and generation is not None:
+                    self._store(key, value, ttl_s, generation)
             finally:
                 self._unlock(key)
         with self._flights_guard:
@@ -360,6 +294,21 @@ class CacheAside:
         raw = self._get_raw(f"ns:{namespace}")
         return int(raw) if raw is not None else 0
 
+    def _tell(self, keys: list[str] | set[str], namespaces: list[str] | set[str],
+              written: dict[str, float]) -> None:
+        now = time.monotonic()
+        for scope, until in written.items():
+            if until > now:
+                # Before the deletes: a reader that misses after them must already see the mark.
+                self.backend.set(f"written:{scope}", b"1", until - now)
+        for key in keys:
+            # Before the delete (see _store): a filler that read the old generation stored before it.
+            self.backend.incr(f"gen:{key}")
+        if keys:
+            self.backend.delete(*keys)
+        for ns in namespaces:
+            self.backend.incr(f"ns:{ns}")
+
     def invalidate(self, keys: list[str], namespaces: list[str], *, written: str | None = None,
                    written_for_s: float = 0.0) -> None:
         """Retire keys and whole namespaces. Call only after the write they depend on committed.
@@ -368,26 +317,82 @@ class CacheAside:
         that refill it meanwhile must not come from a standby that may not have the write yet.
 
         Invalidation does not consult the circuit breaker: a write must always try to retire what
-        it made stale. If the cache is unreachable, the TTLs bound how long a stale value can live.
+        it made stale. If the cache cannot be told, the invalidation is kept and replayed when it answers.
         """
         if not self.enabled:
             return
         self.counters.invalidations += 1
+        marks = {written: time.monotonic() + written_for_s} if written and written_for_s > 0 else {}
         try:
-            if written and written_for_s > 0:
-                # Before the deletes: a reader that misses after them must already see the mark.
-                self.backend.set(f"written:{written}", b"1", written_for_s)
-            if keys:
-                self.backend.delete(*keys)
-            for ns in namespaces:
-                self.backend.incr(f"ns:{ns}")
+            self._tell(keys, namespaces, marks)
         except Exception as exc:
+            self._keep(keys, namespaces, marks)
             self._fallback("invalidate", exc)
+
+    def _keep(self, keys: list[str] | None = None, namespaces: list[str] | None = None,
+              written: dict[str, float] | None = None) -> None:
+        with self._pending_guard:
+            first = not self._pending
+            self._pending.keys.update(keys or ())
+            self._pending.namespaces.update(namespaces or ())
+            for scope, until in (written or {}).items():
+                self._pending.written[scope] = max(until, self._pending.written.get(scope, 0.0))
+            if self._replayer is None or not self._replayer.is_alive():
+                self._replayer = threading.Thread(target=self._replay_until_told, name="cache-replay",
+                                                  daemon=True)
+                self._replayer.start()
+        if first:
+            log.warning("cache unreachable for an invalidation: kept to replay when it answers "
+                        "(%d keys, %d namespaces)", len(keys or ()), len(namespaces or ()))
+
+    def _replay(self) -> bool:
+        """Tell the cache what it missed; True once nothing is pending. Waits for a PING first: a
+        frozen server answers it only after running what was queued on its sockets, so replayed
+        deletes land after any stale set that was in flight when it froze."""
+        with self._pending_guard:
+            todo = _Pending(set(self._pending.keys), set(self._pending.namespaces), dict(self._pending.written))
+        if not todo:
+            return True
+        try:
+            self.backend.ping()
+            self._tell(todo.keys, todo.namespaces, todo.written)
+        except Exception as exc:
+            self._fallback("replay", exc)
+            return False
+        with self._pending_guard:
+            self._pending.keys -= todo.keys
+            self._pending.namespaces -= todo.namespaces
+            for scope, until in todo.written.items():
+                if self._pending.written.get(scope) == until:
+                    del self._pending.written[scope]
+            done = not self._pending
+        self.counters.replayed += len(todo)
+        log.warning("cache answers again: replayed %d keys, %d namespaces and %d written marks it missed",
+                    len(todo.keys), len(todo.namespaces), len(todo.written))
+        return done
+
+    def _replay_until_told(self) -> None:
+        while True:
+            if self._closed.wait(self.RETRY_AFTER_ERROR_S):
+                return
+            with self._pending_guard:
+                if not self._pending:
+                    self._replayer = None
+                    return
+            if time.monotonic() >= self._down_until:
+                self._replay()
+
+    def close(self) -> None:
+        """Stop retrying pending invalidations (the process is ending; the TTLs bound what is left)."""
+        self._closed.set()
 
     def recently_written(self, scope: str) -> bool:
         """True while a write's mark on `scope` lives; when unsure (cache unreachable), True."""
         if not self.enabled:
             return False
+        with self._pending_guard:
+            if self._pending.written.get(scope, 0.0) > time.monotonic():
+                return True  # marked by this process, not yet told to the cache
         if not self._available():
             return True
         try:

@@ -102,7 +102,8 @@ def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: in
     return engine
 
 
-def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_size: int = 8) -> Engine:
+def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_size: int = 8,
+                read_timeout_s: float | None = None) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///"):
             from pathlib import Path
@@ -110,9 +111,13 @@ def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_siz
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url, write=write, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
     # A dead server refuses at once on loopback; a frozen one must not hold a worker for PyMySQL's
-    # default 10 s connect timeout. No read timeout: a commit may legitimately wait for the standby.
+    # default 10 s connect timeout. No read timeout by default: a commit may legitimately wait for the
+    # standby. Reads from a standby take one (read_timeout_s): a frozen standby must not hold them forever.
+    connect_args: dict[str, float] = {"connect_timeout": 2}
+    if read_timeout_s is not None:
+        connect_args["read_timeout"] = read_timeout_s
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                            pool_recycle=1800, connect_args={"connect_timeout": 2})
+                            pool_recycle=1800, connect_args=connect_args)
 
 
 def make_engines(writer_url: str, reader_url: str | None = None, *, busy_timeout_ms: int = 15000,

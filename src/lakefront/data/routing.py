@@ -9,6 +9,9 @@
   Lag = UTC now on the reader minus the heartbeat row's time (data/tables.py:heartbeat), which the
   monitor rewrites through the primary every probe; a stopped replica's lag grows, so reads leave
   it. It is measured at most every `lag_check_s`, by whichever request first finds it stale.
+- A reader that cannot be reached (killed, or frozen: its connections carry a `reader_timeout_s`
+  read timeout) sends that read to the writer, and its lag becomes unknown until the next check, so
+  the reads after it go straight to the writer instead of each waiting on the dead standby.
 """
 
 from __future__ import annotations
@@ -40,13 +43,15 @@ def _unreachable(exc: sa.exc.DBAPIError) -> bool:
 
 class RoutedEngines(Engines):
     def __init__(self, endpoints: EndpointsFile, *, user: str, password: str, database: str, pool_size: int = 8,
-                 max_lag_ms: int = 1000, failover_wait_s: float = 10.0, lag_check_s: float = 0.5) -> None:
+                 max_lag_ms: int = 1000, failover_wait_s: float = 10.0, lag_check_s: float = 0.5,
+                 reader_timeout_s: float = 5.0) -> None:
         self.endpoints = endpoints
         self._url = {"user": user, "password": password, "database": database}
         self.pool_size = pool_size
         self.max_lag_ms = max_lag_ms
         self.failover_wait_s = failover_wait_s
         self.lag_check_s = lag_check_s
+        self.reader_timeout_s = reader_timeout_s
         self.queries = QueryCounter()
         self._lock = threading.Lock()
         self._generation = -1
@@ -64,7 +69,8 @@ class RoutedEngines(Engines):
     # Engines follow the document.
 
     def _engine(self, node: Node, role: str) -> Engine:
-        engine = make_engine(mysql_url(node, **self._url), write=role == "writer", pool_size=self.pool_size)
+        engine = make_engine(mysql_url(node, **self._url), write=role == "writer", pool_size=self.pool_size,
+                             read_timeout_s=self.reader_timeout_s if role == "reader" else None)
         self.queries.attach(engine, role)
         return engine
 
@@ -145,17 +151,28 @@ class RoutedEngines(Engines):
         finally:
             self._lag_lock.release()
 
+    def _reader_lost(self) -> None:
+        """The reader failed a read: route to the writer (and count it there) until the next lag check."""
+        with self._lag_lock:
+            self._lag_ms, self._lag_checked = None, time.monotonic()
+        self.reads_routed["reader"] -= 1
+        self.reads_routed["writer"] += 1
+
     # Connections.
 
     def connect(self, *, write: bool, fresh: bool = False) -> sa.Connection:
         if not (write or fresh):
+            engine: Engine | None = None
             try:
-                return self.reader.connect()
+                engine = self.reader
+                return engine.connect()
             except DatabaseUnavailable:
                 pass  # no writer published (a role change): wait for one below, as writes do
             except sa.exc.DBAPIError as exc:
                 if not _unreachable(exc):
                     raise
+                if engine is not None and engine is self._r:
+                    self._reader_lost()
                 if time.monotonic() - self._last_warning > 5:  # one line per burst, not one per read
                     self._last_warning = time.monotonic()
                     log.warning("%s unreachable; reading from the writer: %s",

@@ -33,6 +33,8 @@ def metrics(app: Services) -> Response:
         ("lakefront_cache_misses_total", c.misses, "Cached reads loaded from the database."),
         ("lakefront_cache_fallbacks_total", c.fallbacks, "Cache operations that failed; the database answered."),
         ("lakefront_cache_invalidations_total", c.invalidations, "Invalidations after committed writes."),
+        ("lakefront_cache_discarded_total", c.discarded, "Fills taken back: loaded before a concurrent invalidation."),
+        ("lakefront_cache_replayed_total", c.replayed, "Keys, namespaces and marks told to the cache after an outage."),
     ):
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name}{{{labels}}} {value}"]
     name = "lakefront_db_queries_total"
