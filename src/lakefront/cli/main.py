@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import analytics, aws, db, diagram, load, run, seed, serve
+from lakefront.cli import analytics, aws, backup, db, diagram, load, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -25,6 +25,7 @@ db.register(app)
 serve.register(app)
 analytics.register(app)
 aws.register(app)
+backup.register(app)
 load.register(app)
 
 
