@@ -95,7 +95,7 @@ def restore(settings: Settings, *, to: datetime | None, into: Path | None, port:
     if settings.profile is Profile.embedded:
         target = into or settings.var_dir / "restore" / f"lakefront-{stamp}.sqlite"
         manifest, path = restore_sqlite(store, target.resolve(), to=to, progress=progress)
-        return manifest, f"sqlite:///{path}"
+        return manifest, f"sqlite:///{path} (use it: LAKEFRONT_DB__WRITER_URL=sqlite:///{path})"
     if settings.profile is Profile.services:
         root = (into or settings.var_dir / "restore" / f"mariadb-{stamp}").resolve()
         if to is None:
