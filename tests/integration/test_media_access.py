@@ -95,7 +95,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]) 
             group.items.append(start_instance("web", "web-orphan", _web_env(app, free_port()), var_dir))
             yield Shop(app, group.items[0], group.items[1], [product["image_key"], product["thumb_key"]],
                        {"raw customers extract": raw, "mart": MART, "image-shaped lake key": IMAGE_SHAPED_IN_LAKE,
-                        "backup": BACKUP, "image-shaped backup key": IMAGE_SHAPED_IN_BACKUPS, "made-up": "secret.txt", "made-up image": "products/x.jpg",
+                        "backup": BACKUP, "image-shaped backup key": IMAGE_SHAPED_IN_BACKUPS,
+                        "made-up": "secret.txt", "made-up image": "products/x.jpg",
                         "traversal": "products/../lake/raw/customers.csv"})
         finally:
             group.stop()

@@ -14,8 +14,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Take a consistent full backup of the database into the backups bucket (gzipped, sha256, manifest)."""
         from lakefront.control.backup import BackupError
-        from lakefront.servers.base import ServerError
         from lakefront.control.backup.run import backup
+        from lakefront.servers.base import ServerError
 
         settings = settings_from_cli()
         try:
@@ -32,8 +32,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Archive the primary's binary logs into the backups bucket every few seconds, until stopped."""
         from lakefront.control.backup import BackupError
-        from lakefront.servers.base import ServerError
         from lakefront.control.backup.run import archive_forever
+        from lakefront.servers.base import ServerError
 
         try:
             archive_forever(settings_from_cli(), every, log=lambda line: typer.echo(f"archive-binlogs: {line}"))
@@ -51,8 +51,8 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from lakefront.control.backup import BackupError, parse_time
-        from lakefront.servers.base import ServerError
         from lakefront.control.backup.run import restore
+        from lakefront.servers.base import ServerError
 
         if (to is None) == (not latest):
             raise UserError("give exactly one of --to TIME or --latest")
