@@ -43,7 +43,7 @@ def main() -> None:
                         "total_cents BIGINT, note VARCHAR(64), created_at DATETIME)")
             print(f"loading {rows} orders", flush=True)
             cur.execute(f"INSERT INTO shop.orders (customer_id, total_cents, note, created_at) SELECT seq % 10000, "
-                        f"seq * 7 % 100000, CONCAT('order ', seq), NOW() FROM seq_1_to_{rows}")
+                        f"seq * 7 % 100000, CONCAT('order ', seq), NOW() FROM shop.seq_1_to_{rows}")
         store = DirectoryStore(tmp / "backups")
         started = time.perf_counter()
         manifest = backup_mariadb(store, server, "shop", progress=lambda line: print("  " + line, flush=True))
