@@ -124,7 +124,7 @@ _GTID = re.compile(rb"gtid_slave_pos\s*=\s*'([^']*)'")
 def dump_gtid(dump_gz: Path) -> str:
     """The GTID position a `mariadb-dump --gtid --master-data` file records in its header."""
     with gzip.open(dump_gz, "rb") as f:
-        head = f.read(64 * 1024)
+        head = f.read(1 << 20)
     found = _GTID.search(head)
     if found is None:
         raise BackupError("the dump records no GTID position (was binary logging on?)")
