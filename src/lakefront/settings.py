@@ -550,6 +550,15 @@ class AwsSettings(Section):
     lake bucket."""
 
 
+class BackupSettings(Section):
+    interval_s: float = Field(3600.0, ge=0, le=7 * 86400)
+    """`up` takes a full backup (`lakefront backup`) this often into the backups bucket; 0: never."""
+    retention_days: float = Field(7.0, gt=0, le=35)
+    """Base backups older than this (and the binary logs only they need) are deleted after each backup."""
+    binlog_interval_s: float = Field(5.0, gt=0, le=3600)
+    """services profile: how often `up` archives the primary's binary logs (the recovery point objective)."""
+
+
 class Settings(BaseSettings):
     """Lakefront's configuration. Every field has a safe default for the embedded profile."""
 
@@ -586,6 +595,7 @@ class Settings(BaseSettings):
     process: ProcessSettings = ProcessSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     aws: AwsSettings = AwsSettings()
+    backup: BackupSettings = BackupSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -22,6 +22,8 @@ from support import Api, AppStack, Instance, Instances, app_stack, free_port, pr
 
 # Image-shaped, but stored in the lake bucket only: the shape check lets it through, the bucket does not.
 IMAGE_SHAPED_IN_LAKE = "products/cd/cd0123456789abcdef0123456789abcd.jpg"
+BACKUP = "base/20260101T000000000Z/db.sql.gz"
+IMAGE_SHAPED_IN_BACKUPS = "products/ba/ba0123456789abcdef0123456789abcd.jpg"
 MART = "lake/marts/mart_daily_sales/dt=2026-01-01/20260101T000000Z-0badc0de-part-00000.parquet"
 
 
@@ -72,13 +74,17 @@ def shop(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]) 
         raw = next(key for r in results for key in r.files)
         lake = make_object_store(settings, "lake")
         images = make_object_store(settings, "images")
+        backups = make_object_store(settings, "backups")
         try:
+            # Where `lakefront backup` writes (control/backup), and an image-shaped key in the same bucket.
+            backups.put(BACKUP, b"PAR1 -- MariaDB dump", "application/gzip")
+            backups.put(IMAGE_SHAPED_IN_BACKUPS, b"not an image of ours", "image/jpeg")
             lake.put(MART, b"PAR1 marts", "application/vnd.apache.parquet")
             lake.put(IMAGE_SHAPED_IN_LAKE, b"not an image of ours", "image/jpeg")
             # Even a lake key that somehow sits in the images bucket is not served: the key's shape decides.
             images.put(raw, b"PAR1 copy", "application/vnd.apache.parquet")
         finally:
-            for store in (lake, images):
+            for store in (lake, images, backups):
                 close = getattr(store, "close", None)
                 if close is not None:
                     close()
@@ -89,6 +95,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, profile_env: dict[str, str]) 
             group.items.append(start_instance("web", "web-orphan", _web_env(app, free_port()), var_dir))
             yield Shop(app, group.items[0], group.items[1], [product["image_key"], product["thumb_key"]],
                        {"raw customers extract": raw, "mart": MART, "image-shaped lake key": IMAGE_SHAPED_IN_LAKE,
+                        "backup": BACKUP, "image-shaped backup key": IMAGE_SHAPED_IN_BACKUPS,
                         "made-up": "secret.txt", "made-up image": "products/x.jpg",
                         "traversal": "products/../lake/raw/customers.csv"})
         finally:
@@ -100,7 +107,8 @@ def _get(base: str, path: str) -> httpx.Response:
         return client.get(path)
 
 
-@pytest.mark.parametrize("what", ["raw customers extract", "mart", "image-shaped lake key", "made-up",
+@pytest.mark.parametrize("what", ["raw customers extract", "mart", "image-shaped lake key", "backup",
+                                  "image-shaped backup key", "made-up",
                                   "made-up image", "traversal"])
 def test_a_key_that_is_not_a_product_image_is_a_404_through_both_tiers(shop: Shop, what: str) -> None:
     key = shop.not_public[what]
@@ -125,5 +133,5 @@ def test_the_web_tier_forwards_only_image_shaped_keys(shop: Shop) -> None:
     assert _get(shop.orphan_web.url, f"/media/{shop.image_keys[0]}").status_code == 503
     assert _get(shop.orphan_web.url, f"/media/{IMAGE_SHAPED_IN_LAKE}").status_code == 503
     for what, key in shop.not_public.items():
-        if key != IMAGE_SHAPED_IN_LAKE:
+        if key not in (IMAGE_SHAPED_IN_LAKE, IMAGE_SHAPED_IN_BACKUPS):
             assert _get(shop.orphan_web.url, f"/media/{key}").status_code == 404, what

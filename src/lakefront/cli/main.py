@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import analytics, aws, db, deploy, diagram, load, run, seed, serve
+from lakefront.cli import analytics, aws, backup, db, deploy, diagram, load, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -27,6 +27,7 @@ serve.register(app)
 analytics.register(app)
 aws.register(app)
 deploy.register(app)
+backup.register(app)
 load.register(app)
 
 

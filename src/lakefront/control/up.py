@@ -32,7 +32,7 @@ from lakefront.servers import managed
 from lakefront.servers.caddy import CaddyError
 from lakefront.servers.powerdns import PowerDNSError, PowerDNSServer, pdns_binary
 from lakefront.servers.procs import pid_alive
-from lakefront.settings import SETTINGS_JSON_ENV, Settings
+from lakefront.settings import SETTINGS_JSON_ENV, Profile, Settings
 
 log = logging.getLogger("lakefront.control")
 
@@ -265,6 +265,21 @@ class Stack:
                 self.jobs.append(Job("lake-maintain", [sys.executable, "-m", "lakefront", "lake", "maintain"],
                                      maintain_s, self.settings.log_dir / "lake-maintain.log", env=self._env,
                                      first_delay_s=min(600.0, float(maintain_s))))
+
+        backup = self.settings.backup
+        if backup.interval_s and self.settings.profile is not Profile.aws and not self.settings.db.writer_url:
+            # A full backup (and retention) on its own schedule; in the services profile the primary's binary
+            # logs are archived every few seconds by a long-running child the schedule restarts if it dies.
+            self.jobs.append(Job("backup", [sys.executable, "-m", "lakefront", "backup"], backup.interval_s,
+                                 self.settings.log_dir / "backup.log", env=self._env, first_delay_s=10.0))
+            log.info("backup: full backup every %ds into bucket %s, kept %g days", backup.interval_s,
+                     self.settings.objects.buckets["backups"], backup.retention_days)
+            if self.settings.profile is Profile.services:
+                self.jobs.append(Job("archive-binlogs", [sys.executable, "-m", "lakefront", "archive-binlogs",
+                                                         "--every", str(backup.binlog_interval_s)],
+                                     backup.binlog_interval_s, self.settings.log_dir / "archive-binlogs.log",
+                                     env=self._env, first_delay_s=1.0))
+                log.info("backup: binary logs archived every %gs (the recovery point)", backup.binlog_interval_s)
 
     def _start_group(self, tier: str) -> None:
         tier_settings = self.settings.app if tier == "app" else self.settings.web

@@ -1,0 +1,222 @@
+"""Database backups into the backups bucket (the RDS automated-backup role), and point-in-time restore.
+
+Layout of the backups bucket:
+
+    base/<stamp>/db.sql.gz | db.sqlite.gz    a consistent full backup, gzipped
+    base/<stamp>/manifest.json               time, GTID position, size, sha256, profile (written last)
+    binlog/<name>                            closed binary logs of the primary, raw (services profile)
+
+A base backup counts only once its manifest exists, and is used only if the sha256 of its bytes is the
+manifest's. Restore never touches the running database: it builds a new one (a new MariaDB node on a free
+port, or a new SQLite file) and says where it is.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lakefront.data.objects.base import ObjectStore
+
+log = logging.getLogger("lakefront.control.backup")
+
+Progress = Callable[[str], None]
+BASE = "base/"
+BINLOG = "binlog/"
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot go on; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    key: str
+    """The backup's object key in the backups bucket."""
+    taken_at: str
+    """UTC, ISO 8601: the database's snapshot is no later than this."""
+    profile: str
+    kind: str
+    """"mariadb-dump" or "sqlite"."""
+    database: str
+    size: int
+    sha256: str
+    gtid: str = ""
+    """MariaDB: the GTID position the snapshot stands at (replay starts after it)."""
+
+    @property
+    def taken(self) -> datetime:
+        return datetime.fromisoformat(self.taken_at)
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y%m%dT%H%M%S") + f"{at.microsecond // 1000:03d}Z"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time; naive times are UTC."""
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BackupError(f"not a time: {text!r} (use ISO 8601, e.g. 2026-12-01T10:00:00Z)") from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _publish(store: ObjectStore, path: Path, *, kind: str, profile: str, database: str, gtid: str,
+             taken: datetime, suffix: str) -> Manifest:
+    prefix = f"{BASE}{_stamp(taken)}/"
+    manifest = Manifest(key=f"{prefix}db.{suffix}", taken_at=taken.isoformat(), profile=profile, kind=kind,
+                        database=database, size=path.stat().st_size, sha256=sha256_file(path), gtid=gtid)
+    store.put_file(manifest.key, path, "application/gzip")
+    # The manifest last: a backup interrupted before it is invisible to restore and retention.
+    store.put(f"{prefix}manifest.json", json.dumps(asdict(manifest), indent=1).encode(), "application/json")
+    log.info("backup: %s %s, %d bytes, sha256 %s, gtid %r", kind, manifest.key, manifest.size,
+             manifest.sha256[:12], gtid)
+    return manifest
+
+
+def backup_sqlite(store: ObjectStore, db_path: Path, *, progress: Progress = print) -> Manifest:
+    """A consistent copy of a live SQLite database (its online backup API), gzipped into the backups bucket."""
+    if not db_path.is_file():
+        raise BackupError(f"no SQLite database at {db_path}")
+    with tempfile.TemporaryDirectory(prefix="lakefront-backup-") as tmp:
+        copy, packed = Path(tmp) / "db.sqlite", Path(tmp) / "db.sqlite.gz"
+        progress(f"copying {db_path} (SQLite online backup)")
+        with sqlite3.connect(db_path) as source, sqlite3.connect(copy) as target:
+            source.backup(target, pages=1024)
+        source.close()
+        target.close()
+        taken = datetime.now(UTC)
+        _gzip(copy, packed)
+        progress(f"uploading {packed.stat().st_size} bytes")
+        return _publish(store, packed, kind="sqlite", profile="embedded", database=db_path.name, gtid="",
+                        taken=taken, suffix="sqlite.gz")
+
+
+def _gzip(source: Path, target: Path) -> None:
+    with source.open("rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+_GTID = re.compile(rb"gtid_slave_pos\s*=\s*'([^']*)'")
+
+
+def dump_gtid(dump_gz: Path) -> str:
+    """The GTID position a `mariadb-dump --gtid --master-data` file records in its header."""
+    with gzip.open(dump_gz, "rb") as f:
+        head = f.read(1 << 20)
+    found = _GTID.search(head)
+    if found is None:
+        raise BackupError("the dump records no GTID position (was binary logging on?)")
+    return found.group(1).decode()
+
+
+def manifests(store: ObjectStore) -> list[Manifest]:
+    """The complete base backups, oldest first."""
+    found = []
+    for info in store.list(BASE):
+        if info.key.endswith("/manifest.json"):
+            data, _ = store.get(info.key)
+            found.append(Manifest(**json.loads(data)))
+    return sorted(found, key=lambda m: m.taken_at)
+
+
+def fetch_verified(store: ObjectStore, manifest: Manifest, target: Path) -> Path:
+    """Download a base backup and check it against its manifest: a corrupted or truncated one is refused."""
+    data, _ = store.get(manifest.key)
+    target.write_bytes(data)
+    if len(data) != manifest.size or hashlib.sha256(data).hexdigest() != manifest.sha256:
+        raise BackupError(f"backup {manifest.key} is corrupt: {len(data)} bytes with sha256 "
+                          f"{hashlib.sha256(data).hexdigest()[:12]}, manifest says {manifest.size} bytes, "
+                          f"sha256 {manifest.sha256[:12]}; refusing to restore it")
+    return target
+
+
+def choose_base(found: list[Manifest], to: datetime | None) -> Manifest:
+    if not found:
+        raise BackupError("no backups in the backups bucket: run `lakefront backup` first")
+    if to is None:
+        return found[-1]
+    usable = [m for m in found if m.taken <= to]
+    if not usable:
+        raise BackupError(f"{to.isoformat()} is before the oldest backup ({found[0].taken_at}): outside the window")
+    return usable[-1]
+
+
+def expire(store: ObjectStore, retention_days: float, *, now: datetime | None = None) -> list[str]:
+    """Delete base backups past retention (always keeping the newest) and binary logs older than every kept base."""
+    now = now or datetime.now(UTC)
+    found = manifests(store)
+    if not found:
+        return []
+    cutoff = now - timedelta(days=retention_days)
+    old = [m for m in found[:-1] if m.taken < cutoff]
+    kept = found[len(old):]
+    deleted = []
+    for m in old:
+        prefix = m.key.rsplit("/", 1)[0] + "/"
+        for info in list(store.list(prefix)):
+            if not info.key.endswith("manifest.json"):
+                store.delete(info.key)
+        store.delete(prefix + "manifest.json")
+        deleted.append(m.key)
+    oldest = kept[0].taken.timestamp()
+    for info in list(store.list(BINLOG)):
+        # A binary log uploaded before the oldest kept base was taken holds only transactions older than it.
+        if info.modified and info.modified < oldest:
+            store.delete(info.key)
+            deleted.append(info.key)
+    for key in deleted:
+        log.info("backup: expired %s (retention %g days)", key, retention_days)
+    return deleted
+
+
+def restore_sqlite(store: ObjectStore, target: Path, *, to: datetime | None,
+                   progress: Progress = print) -> tuple[Manifest, Path]:
+    """The newest SQLite backup taken at or before `to` (None: the newest), as a new file at `target`."""
+    if target.exists():
+        raise BackupError(f"{target} exists: restore writes a new database, never over one")
+    manifest = choose_base([m for m in manifests(store) if m.kind == "sqlite"], to)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lakefront-restore-") as tmp:
+        packed = fetch_verified(store, manifest, Path(tmp) / "db.sqlite.gz")
+        progress(f"restoring {manifest.key} ({manifest.taken_at})")
+        partial = target.with_name(target.name + ".partial")
+        with gzip.open(packed, "rb") as src, partial.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        with sqlite3.connect(partial) as conn:
+            ok = conn.execute("PRAGMA integrity_check").fetchone()
+        conn.close()
+        if ok is None or ok[0] != "ok":
+            partial.unlink()
+            raise BackupError(f"restored database fails SQLite's integrity check: {ok}")
+        partial.replace(target)
+    return manifest, target
+
+
+def describe(manifest: Manifest) -> dict[str, Any]:
+    return asdict(manifest)
+
+
+def wait_seconds(seconds: float) -> None:
+    time.sleep(seconds)
