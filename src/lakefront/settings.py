@@ -179,8 +179,9 @@ class CacheSettings(Section):
     mode: Literal["single", "cluster"] | None = None
     """single: one Redis node (or an ElastiCache primary endpoint); cluster: a Redis Cluster (ElastiCache
     cluster mode), reached with the cluster client, keys spread over the primaries' slots. Default:
-    cluster in the services profile (`up` runs cache.cluster_primaries primaries with cache.cluster_replicas
-    replicas each on ports cache.port, cache.port+1, ...), single otherwise."""
+    cluster when `up` runs the cache (services profile, no cache.redis_url: cache.cluster_primaries primaries
+    with cache.cluster_replicas replicas each on ports cache.port, cache.port+1, ...), single otherwise
+    (a given cache.redis_url in cluster mode needs cache.mode=cluster)."""
     cluster_primaries: int = Field(3, ge=3, le=16)
     """services profile, cluster mode: primaries `up` creates (Redis Cluster needs at least 3)."""
     cluster_replicas: int = Field(1, ge=0, le=2)
@@ -599,7 +600,8 @@ class Settings(BaseSettings):
     def cache_mode(self) -> str:
         if self.cache.mode:
             return self.cache.mode
-        return "cluster" if self.profile is Profile.services else "single"
+        # A given endpoint says nothing about its mode: single unless told (ElastiCache's primary endpoint).
+        return "cluster" if self.profile is Profile.services and not self.cache.redis_url else "single"
 
     @property
     def redis_url(self) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from lakefront.servers.mariadb import MariaDBServer, install_datadir
 from lakefront.servers.procs import free_port
 from lakefront.servers.redis import RedisServer
+from lakefront.servers.redis_cluster import RedisCluster
 from lakefront.servers.replication import Replication
 
 APP_USER = "app"
@@ -122,6 +123,47 @@ def throwaway_redis(tmp_dir: Path | None = None) -> Iterator[RedisHandle]:
             server.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports whose cluster bus ports (+10000) are free too."""
+    from lakefront.servers.procs import port_open
+
+    for _ in range(200):
+        first = free_port()
+        if first + count + 10000 > 65535:
+            continue
+        ports = [first + n for n in range(count)]
+        if not any(port_open("127.0.0.1", p, timeout=0.05) or port_open("127.0.0.1", p + 10000, timeout=0.05)
+                   for p in ports):
+            return first
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
+@contextmanager
+def throwaway_redis_cluster(tmp_dir: Path | None = None, *, primaries: int = 3, replicas: int = 1,
+                            node_timeout_ms: int = 2000) -> Iterator[RedisCluster]:
+    """A created, healthy Redis Cluster (3 primaries + 3 replicas by default) on free loopback ports."""
+    root = Path(tempfile.mkdtemp(prefix="redis-cluster-", dir=tmp_dir))
+    cluster = RedisCluster(root, free_port_run(primaries * (1 + replicas) + 4), primaries, replicas, node_timeout_ms)
+    try:
+        cluster.start_ready(root)
+        yield cluster
+    finally:
+        try:
+            cluster.stop(timeout=5)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def flush_cluster(cluster: RedisCluster) -> None:
+    """Empty every primary (FLUSHALL does not cross nodes)."""
+    import redis
+
+    for node in cluster.view():
+        if node.role == "primary":
+            with redis.Redis(host=cluster.host, port=node.port) as client:
+                client.flushall()
 
 
 def listener_pids(port: int) -> set[int]:

@@ -30,6 +30,11 @@ def _print_status(report: dict[str, Any]) -> None:
                 f", {inst['fails']} fails" if inst["registered"] else "")
             table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]",
                           f"pid {inst['pid']} port {inst['port']}, restarts {inst['restarts']}, {caddy}")
+        for node in row.get("nodes", []):
+            from lakefront.control.status import node_line
+
+            health = "failing" if node["role"] == "failed" else "ok"
+            table.add_row(f"  node {node['port']}", f"[{_STYLE[health]}]{health}[/]", node_line(node))
     console = Console()
     console.print(table)
     for name, url in report["urls"].items():
