@@ -9,12 +9,18 @@ import pytest
 
 from lakefront.data.objects import AREAS
 from lakefront.data.objects.s3 import S3Store
+from lakefront.servers.redis_cluster import RedisCluster
 from lakefront.servers.seaweedfs import SeaweedFSServer
 from lakefront.servers.spark import SparkCluster
 from support.s3 import REGION, seaweedfs
-from lakefront.servers.redis_cluster import RedisCluster
-from support.servers import (MariaDBHandle, RedisHandle, flush_cluster, throwaway_mariadb, throwaway_redis,
-                             throwaway_redis_cluster)
+from support.servers import (
+    MariaDBHandle,
+    RedisHandle,
+    flush_cluster,
+    throwaway_mariadb,
+    throwaway_redis,
+    throwaway_redis_cluster,
+)
 
 _buckets = itertools.count(1)
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import analytics, aws, db, diagram, load, run, seed, serve
+from lakefront.cli import analytics, aws, cache, db, diagram, load, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -22,6 +22,7 @@ run.register_failover(app)
 seed.register(app)
 diagram.register(app)
 db.register(app)
+cache.register(app)
 serve.register(app)
 analytics.register(app)
 aws.register(app)

@@ -164,6 +164,16 @@ class Stack:
         self.db.request_switchover(request_id or None)
         log.info("database: switchover %s requested", request_id or "(no id)")
 
+    def request_cache_change(self) -> None:
+        """SIGUSR2 from `lakefront cache add-node/remove-node`: the request is in var/run/cache-request."""
+        try:
+            request = json.loads((self.settings.run_dir / "cache-request").read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("cache: unreadable request: %s", exc)
+            return
+        log.info("cache: %s requested (%s)", request.get("op"), request.get("id"))
+        self.data.change_cache(request, self.save)
+
     @property
     def access_log(self) -> Path:
         return self.settings.log_dir / "caddy-access.log"
@@ -270,6 +280,7 @@ class Stack:
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
             "servers": self.data.describe() + (self._db_servers() if self.db else []),
             "database": self.db.describe() if self.db else None,
+            "cache_cluster": self.data.describe_cache(),
             "jobs": [job.describe() for job in self.jobs],
             # The exact settings `up` runs with, so `status` and `down` observe the same system.
             "settings": json.loads(self.settings.child_env()[SETTINGS_JSON_ENV]),
@@ -361,6 +372,14 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
             log.error("failover request failed: %s: %s", type(exc).__name__, exc)
 
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_failover)
+
+    def on_cache_change(_signum: int, _frame: Any) -> None:
+        try:
+            stack.request_cache_change()
+        except Exception as exc:  # a request must never take the system down
+            log.error("cache request failed: %s: %s", type(exc).__name__, exc)
+
+    previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, on_cache_change)
     status = 0
     try:
         stack.start()
