@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from redis.cluster import RedisCluster as ClusterClient
 
 from lakefront.data.cache_redis import cluster_nodes_of, slot_key
 from lakefront.servers.redis_cluster import RedisCluster
-from support import Api, AppStack, app_stack
+from support import Api, AppStack, app_stack, run_cli
 from support.servers import MariaDBHandle, throwaway_redis_cluster
 
 
@@ -181,3 +182,9 @@ def _owner_of(cluster: RedisCluster, slot: int) -> int | None:
             continue
     return None
 
+
+
+def test_cache_add_node_without_a_running_system_is_one_line(tmp_path: Path) -> None:
+    done = run_cli(tmp_path / "var", "cache", "add-node")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "lakefront: lakefront is not running; start it with `lakefront up --profile services`"

@@ -49,3 +49,4 @@ def test_cluster_nodes_output_gives_roles_and_slot_counts() -> None:
     assert [(n.port, n.role, n.slots, n.primary_id) for n in nodes] == [
         (7000, "primary", 5461, None), (7001, "primary", 5463, None), (7002, "replica", 0, "a1"),
         (7003, "failed", 0, None)]
+
