@@ -82,7 +82,7 @@ def main() -> None:
                 view = {n.port: n for n in cluster.view()}
                 if view[replica.port].role == "primary":
                     promoted_s = time.monotonic() - killed_at
-            except Exception:  # noqa: S110 - the view may be unreadable for a moment
+            except Exception:  # the view may be unreadable for a moment
                 pass
         time.sleep(0.1)
     stop.set()

@@ -36,7 +36,8 @@ def _request(op: dict[str, Any], timeout: float) -> dict[str, Any]:
         if running_state(settings.state_file) is None:
             raise UserError("lakefront stopped during the change; see the output of `lakefront up`")
         current = (read_state(settings.state_file) or {}).get("cache_cluster") or {}
-        done = next((r for r in current.get("requests", []) if r.get("id") == request_id), None)
+        done: dict[str, Any] | None = next(
+            (r for r in current.get("requests", []) if r.get("id") == request_id), None)
         if done is not None and done.get("finished"):
             if done.get("error"):
                 raise UserError(f"cache {op['op']} failed: {done['error']}")

@@ -70,7 +70,7 @@ def cluster_nodes_of(url: str) -> list[ClusterNode]:
     nodes = []
     for part in netloc.split(","):
         host, _, port = part.rpartition(":")
-        nodes.append(ClusterNode(host or "127.0.0.1", int(port or 6379)))
+        nodes.append(ClusterNode(host or "127.0.0.1", int(port or 6379)))  # type: ignore[no-untyped-call]
     return nodes
 
 
