@@ -9,10 +9,18 @@ import pytest
 
 from lakefront.data.objects import AREAS
 from lakefront.data.objects.s3 import S3Store
+from lakefront.servers.redis_cluster import RedisCluster
 from lakefront.servers.seaweedfs import SeaweedFSServer
 from lakefront.servers.spark import SparkCluster
 from support.s3 import REGION, seaweedfs
-from support.servers import MariaDBHandle, RedisHandle, throwaway_mariadb, throwaway_redis
+from support.servers import (
+    MariaDBHandle,
+    RedisHandle,
+    flush_cluster,
+    throwaway_mariadb,
+    throwaway_redis,
+    throwaway_redis_cluster,
+)
 
 _buckets = itertools.count(1)
 
@@ -29,6 +37,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHand
     """One throwaway Redis for the session; flush it or use distinct keys if your test needs it empty."""
     with throwaway_redis(tmp_path_factory.mktemp("redis")) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One throwaway Redis Cluster (3 primaries + 3 replicas) for the session: the services profile's cache.
+    Tests that kill or reshard nodes take a cluster of their own."""
+    with throwaway_redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -56,18 +72,16 @@ def profile_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """Environment for processes of one profile. The same test cases run against both.
 
     embedded: nothing to set (SQLite, embedded cache, directory under the test's var dir).
-    services: a fresh database on the session's MariaDB, the session's Redis (flushed) and fresh
-    buckets (images, lake, backups) on the session's SeaweedFS.
+    services: a fresh database on the session's MariaDB, the session's Redis Cluster (flushed; cache.mode
+    cluster, as `up --profile services` runs it) and fresh buckets (images, lake, backups) on the
+    session's SeaweedFS.
     """
     if request.param == "embedded":
         return {}
     mariadb: MariaDBHandle = request.getfixturevalue("mariadb_server")
-    redis_handle: RedisHandle = request.getfixturevalue("redis_server")
+    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
     s3: SeaweedFSServer = request.getfixturevalue("seaweedfs_server")
-    import redis
-
-    with redis.Redis.from_url(redis_handle.url) as client:
-        client.flushdb()  # a previous module's cached rows belong to another database
+    flush_cluster(cluster)  # a previous module's cached rows belong to another database
     # The name prefix of the module's buckets (<prefix>-images, -lake, -backups): at most 55 characters, and
     # ending in a letter or digit as bucket names must.
     bucket = f"t{next(_buckets)}-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"[:48].rstrip("-")
@@ -77,7 +91,8 @@ def profile_env(request: pytest.FixtureRequest) -> dict[str, str]:
     return {
         "LAKEFRONT_PROFILE": "services",
         "LAKEFRONT_DB__WRITER_URL": mariadb.fresh_url(),
-        "LAKEFRONT_CACHE__REDIS_URL": redis_handle.url,
+        "LAKEFRONT_CACHE__REDIS_URL": cluster.url,
+        "LAKEFRONT_CACHE__MODE": "cluster",
         "LAKEFRONT_OBJECTS__S3_ENDPOINT": s3.endpoint_url,
         "LAKEFRONT_OBJECTS__BUCKET": bucket,
         "LAKEFRONT_OBJECTS__ACCESS_KEY": s3.access_key,

@@ -265,6 +265,22 @@ class CacheSettings(Section):
     """services profile: port of the Redis server `lakefront up` runs (6379 is left alone)."""
     timeout_s: float = Field(0.25, gt=0, le=10)
     """Longest wait for one cache operation before the read falls back to the database."""
+    window_timeout_s: float = Field(2.0, gt=0, le=30)
+    """Longest wait for one throttle-window operation (sign-in and sign-up limits). Longer than
+    cache.timeout_s: a cached read that times out costs a database read, but a window op that times out
+    is counted in the instance instead (failing open), so under load the tier-wide limit would leak."""
+    mode: Literal["single", "cluster"] | None = None
+    """single: one Redis node (or an ElastiCache primary endpoint); cluster: a Redis Cluster (ElastiCache
+    cluster mode), reached with the cluster client, keys spread over the primaries' slots. Default:
+    cluster when `up` runs the cache (services profile, no cache.redis_url: cache.cluster_primaries primaries
+    with cache.cluster_replicas replicas each on ports cache.port, cache.port+1, ...), single otherwise
+    (a given cache.redis_url in cluster mode needs cache.mode=cluster)."""
+    cluster_primaries: int = Field(3, ge=3, le=16)
+    """services profile, cluster mode: primaries `up` creates (Redis Cluster needs at least 3)."""
+    cluster_replicas: int = Field(1, ge=0, le=2)
+    """services profile, cluster mode: replicas per primary; a replica takes over when its primary dies."""
+    cluster_node_timeout_ms: int = Field(2000, ge=100, le=60_000)
+    """services profile, cluster mode: a primary unreachable this long is failed over to its replica."""
 
 
 class AuthSettings(Section):
@@ -690,8 +706,23 @@ class Settings(BaseSettings):
         return "redis" if self.profile in (Profile.services, Profile.aws) else "embedded"
 
     @property
+    def cache_mode(self) -> str:
+        if self.cache.mode:
+            return self.cache.mode
+        # A given endpoint says nothing about its mode: single unless told (ElastiCache's primary endpoint).
+        return "cluster" if self.profile is Profile.services and not self.cache.redis_url else "single"
+
+    @property
     def redis_url(self) -> str:
-        return self.cache.redis_url or f"redis://127.0.0.1:{self.cache.port}/0"
+        """Where the cache is. For the cluster `up` runs: every node it creates (redis://h:p1,h:p2,.../0),
+        so a client starting while one node is down still finds the cluster through another."""
+        if self.cache.redis_url:
+            return self.cache.redis_url
+        if self.cache_mode == "cluster" and self.profile is Profile.services:
+            count = self.cache.cluster_primaries * (1 + self.cache.cluster_replicas)
+            nodes = ",".join(f"127.0.0.1:{self.cache.port + n}" for n in range(count))
+            return f"redis://{nodes}/0"
+        return f"redis://127.0.0.1:{self.cache.port}/0"
 
     @property
     def objects_backend(self) -> str:

@@ -179,10 +179,13 @@ class AppStack:
         """Make one cached key disappear, exactly as if its TTL had just run out."""
         redis_url = self.env.get("LAKEFRONT_CACHE__REDIS_URL")
         if redis_url:
-            import redis
+            from lakefront.data.cache_redis import make_redis
 
-            with redis.Redis.from_url(redis_url) as client:
-                client.delete(key)
+            backend = make_redis(redis_url, self.env.get("LAKEFRONT_CACHE__MODE", "single"), timeout_s=2.0)
+            try:
+                backend.delete(key)
+            finally:
+                backend.close()
             return
         from lakefront.data.cache import EmbeddedCache
 

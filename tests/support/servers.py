@@ -22,6 +22,7 @@ from pathlib import Path
 from lakefront.servers.mariadb import MariaDBServer, install_datadir
 from lakefront.servers.procs import free_port
 from lakefront.servers.redis import RedisServer
+from lakefront.servers.redis_cluster import RedisCluster
 from lakefront.servers.replication import Replication
 
 APP_USER = "app"
@@ -122,6 +123,53 @@ def throwaway_redis(tmp_dir: Path | None = None) -> Iterator[RedisHandle]:
             server.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports whose cluster bus ports (+10000) are free too, all below
+    the kernel's ephemeral range (32768), where no outgoing connection can take one before the node binds."""
+    import random
+    import socket
+
+    def bindable(port: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+
+    for _ in range(200):
+        first = random.randrange(20000, 22700 - count)  # nosec B311 - a port number, not a secret
+        if all(bindable(p) and bindable(p + 10000) for p in range(first, first + count)):
+            return first
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
+@contextmanager
+def throwaway_redis_cluster(tmp_dir: Path | None = None, *, primaries: int = 3, replicas: int = 1,
+                            node_timeout_ms: int = 2000) -> Iterator[RedisCluster]:
+    """A created, healthy Redis Cluster (3 primaries + 3 replicas by default) on free loopback ports."""
+    root = Path(tempfile.mkdtemp(prefix="redis-cluster-", dir=tmp_dir))
+    cluster = RedisCluster(root, free_port_run(primaries * (1 + replicas) + 4), primaries, replicas, node_timeout_ms)
+    try:
+        cluster.start_ready(root)
+        yield cluster
+    finally:
+        try:
+            cluster.stop(timeout=5)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def flush_cluster(cluster: RedisCluster) -> None:
+    """Empty every primary (FLUSHALL does not cross nodes)."""
+    import redis
+
+    for node in cluster.view():
+        if node.role == "primary":
+            with redis.Redis(host=cluster.host, port=node.port) as client:
+                client.flushall()
 
 
 def listener_pids(port: int) -> set[int]:

@@ -117,3 +117,13 @@ def test_a_spark_cluster_is_managed_only_when_asked_for_and_named_by_no_master()
     given = load_settings(profile="services", process={"spark_cluster": True, "spark_master": "spark://h:7077"})
     assert given.spark_master == "spark://h:7077" and "spark" not in given.managed_servers()
     assert "spark" not in load_settings(process={"spark_cluster": True}).managed_servers()
+
+
+def test_the_cache_is_a_cluster_when_up_runs_it_and_single_when_given_or_asked() -> None:
+    own = load_settings(profile="services")
+    assert own.cache_mode == "cluster"
+    assert own.redis_url == "redis://" + ",".join(f"127.0.0.1:{6380 + n}" for n in range(6)) + "/0"
+    assert load_settings(profile="services", cache={"mode": "single"}).redis_url == "redis://127.0.0.1:6380/0"
+    assert load_settings(profile="services", cache={"redis_url": "redis://c.example:6379/0"}).cache_mode == "single"
+    assert load_settings().cache_mode == "single" and load_settings().cache_backend == "embedded"
+    assert load_settings(profile="services").cache.window_timeout_s > load_settings().cache.timeout_s

@@ -46,7 +46,8 @@ def build_services(settings: Settings, instance: str) -> AppServices:
     """Build every adapter this process uses, chosen by the settings' profile, in one place."""
     engines = engines_for(settings)
     cache = CacheAside(make_backend(settings.cache_backend, settings.cache_path, settings.redis_url,
-                                    settings.cache.timeout_s))
+                                    settings.cache.timeout_s, mode=settings.cache_mode,
+                                    window_timeout_s=settings.cache.window_timeout_s))
     images = make_object_store(settings, "images")
     limits = ImageLimits(settings.media.max_upload_bytes, settings.media.max_pixels, settings.media.image_size,
                          settings.media.thumb_size)

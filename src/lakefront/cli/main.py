@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lakefront.cli import analytics, aws, backup, db, deploy, diagram, load, run, seed, serve
+from lakefront.cli import analytics, aws, backup, cache, db, deploy, diagram, load, run, seed, serve
 from lakefront.cli.common import UserError
 from lakefront.settings import SettingsError
 
@@ -23,6 +23,7 @@ run.register_scale(app)
 seed.register(app)
 diagram.register(app)
 db.register(app)
+cache.register(app)
 serve.register(app)
 analytics.register(app)
 aws.register(app)

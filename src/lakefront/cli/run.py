@@ -35,6 +35,11 @@ def _print_status(report: dict[str, Any]) -> None:
             table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]" if _STYLE[health] else health,
                           f"pid {inst['pid']} port {inst['port']}, {inst.get('version', 'installed')}, "
                           f"restarts {inst['restarts']}, {caddy}")
+        for node in row.get("nodes", []):
+            from lakefront.control.status import node_line
+
+            health = "failing" if node["role"] == "failed" else "ok"
+            table.add_row(f"  node {node['port']}", f"[{_STYLE[health]}]{health}[/]", node_line(node))
     console = Console()
     console.print(table)
     for name, url in report["urls"].items():

@@ -11,6 +11,7 @@ tried again with exponential backoff, not fatal to `up`: the clients already tol
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
 from lakefront.servers.managed import ManagedServer
+from lakefront.servers.redis_cluster import RedisCluster
 from lakefront.settings import Settings
 
 log = logging.getLogger("lakefront.control")
@@ -68,6 +70,47 @@ class DataServers:
         self.settings = settings
         self.servers: dict[str, Managed] = {}
         self._clock = clock
+        self.cache_requests: list[dict[str, Any]] = []
+        """`lakefront cache add-node/remove-node` requests, in order, with their outcome."""
+        self._reshard = threading.Lock()
+
+    @property
+    def cache_cluster(self) -> RedisCluster | None:
+        entry = self.servers.get("cache")
+        return entry.server if entry is not None and isinstance(entry.server, RedisCluster) else None
+
+    def change_cache(self, request: dict[str, Any], on_change: Any) -> None:
+        """Run one add-node/remove-node request in a thread of its own (slots move for tens of seconds while
+        the supervisor keeps ticking); its outcome goes into `cache_requests` and `on_change()` saves it."""
+        entry: dict[str, Any] = {"id": str(request.get("id", ""))[:40], "op": request.get("op"), "finished": False,
+                                 "step": "moving slots"}
+        self.cache_requests.append(entry)
+        self.cache_requests[:] = self.cache_requests[-20:]
+
+        def run() -> None:
+            started = time.monotonic()
+            cluster = self.cache_cluster
+            try:
+                if cluster is None:
+                    raise ValueError("this system runs no cache cluster")
+                with self._reshard:  # one reshard at a time
+                    if entry["op"] == "add-node":
+                        entry["ports"] = cluster.add_node(replica=bool(request.get("replica", True)))
+                    elif entry["op"] == "remove-node":
+                        port = request.get("port")
+                        entry["ports"] = cluster.remove_node(int(port) if port is not None else None)
+                    else:
+                        raise ValueError(f"unknown cache request {entry['op']!r}")
+                log.info("cache: %s done: nodes %s in %.1fs", entry["op"], entry["ports"], time.monotonic() - started)
+            except Exception as exc:  # a request must never take the system down
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+                log.error("cache: %s failed: %s", entry["op"], entry["error"])
+            entry["duration_s"] = round(time.monotonic() - started, 2)
+            entry["finished"] = True
+            on_change()
+
+        on_change()
+        threading.Thread(target=run, name="cache-reshard", daemon=True).start()
 
     def start(self, component: str) -> None:
         name = SERVERS[component]
@@ -85,6 +128,8 @@ class DataServers:
         for component, entry in self.servers.items():
             if entry.server.running or self._clock() < entry.retry_at:
                 continue
+            if component == "cache" and self._reshard.locked():
+                continue  # (a reshard stops the nodes it removes: not a failure)
             if entry.failures == 0:
                 log.warning("%s: %s (pid %s) exited; restarting it on its data directory", component, entry.name,
                             entry.server.pid)
@@ -108,6 +153,12 @@ class DataServers:
 
     def describe(self) -> list[dict[str, Any]]:
         return [m.describe() for m in self.servers.values()]
+
+    def describe_cache(self) -> dict[str, Any] | None:
+        cluster = self.cache_cluster
+        if cluster is None:
+            return None
+        return {"ports": [n.port for n in cluster.nodes], "requests": self.cache_requests}
 
     def stop(self) -> None:
         for entry in reversed(list(self.servers.values())):

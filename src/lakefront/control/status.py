@@ -28,6 +28,8 @@ class Row:
     """ok, failing, planned or info (nothing to check)."""
     detail: str = ""
     instances: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    """Cache cluster nodes: port, role, slots, keys, hits, misses, hit_rate."""
 
 
 def _get_ok(url: str) -> tuple[bool, str]:
@@ -191,6 +193,8 @@ def _cache_row(comp: topology.Component, settings: Settings, counters: dict[str,
     reads = counters["hits"] + counters["misses"]
     ratio = f" ({counters['hits'] / reads:.0%} hits)" if reads else ""
     summary = f"hits {counters['hits']}, misses {counters['misses']}, fallbacks {counters['fallbacks']}{ratio}"
+    if settings.cache_backend == "redis" and settings.cache_mode == "cluster":
+        return _cache_cluster_row(comp, settings, summary)
     backend = make_backend(settings.cache_backend, settings.cache_path, settings.redis_url, 1.0)
     try:
         backend.ping()
@@ -199,6 +203,34 @@ def _cache_row(comp: topology.Component, settings: Settings, counters: dict[str,
     finally:
         backend.close()
     return Row(comp.id, comp.name, "ok", f"{settings.cache_backend} {where}; {summary}")
+
+
+def cache_nodes(settings: Settings) -> list[dict[str, Any]]:
+    """One entry per cluster node: port, role, slots, keys, hits and misses (INFO stats keyspace_hits/misses)."""
+    from lakefront.data.cache_redis import cluster_nodes_of
+    from lakefront.servers.redis_cluster import cluster_nodes
+
+    seeds = cluster_nodes_of(settings.redis_url)
+    return [{"port": n.port, "role": n.role, "slots": n.slots, "keys": n.keys, "hits": n.hits, "misses": n.misses,
+             "hit_rate": n.hit_rate} for n in cluster_nodes([s.port for s in seeds], seeds[0].host)]
+
+
+def node_line(node: dict[str, Any]) -> str:
+    rate = f" ({node['hit_rate']:.0%})" if node["hit_rate"] is not None else ""
+    return (f"{node['role']}, {node['slots']} slots, {node['keys']} keys, hits {node['hits']}, "
+            f"misses {node['misses']}{rate}")
+
+
+def _cache_cluster_row(comp: topology.Component, settings: Settings, summary: str) -> Row:
+    try:
+        nodes = cache_nodes(settings)
+    except Exception as exc:  # a dead cache is exactly what status must show
+        return Row(comp.id, comp.name, "failing", f"redis cluster: {type(exc).__name__}: {exc}; {summary}")
+    covered = sum(n["slots"] for n in nodes if n["role"] == "primary")
+    primaries = sum(1 for n in nodes if n["role"] == "primary")
+    ok = covered == 16384 and not any(n["role"] == "failed" for n in nodes)
+    detail = f"redis cluster, {primaries} primaries, {len(nodes)} nodes, {covered}/16384 slots; {summary}"
+    return Row(comp.id, comp.name, "ok" if ok else "failing", detail, nodes=nodes)
 
 
 def _object_store_row(comp: topology.Component, settings: Settings) -> Row:

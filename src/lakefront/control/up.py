@@ -174,9 +174,10 @@ class Stack:
         log.info("database: switchover %s requested", request_id or "(no id)")
 
     def take_requests(self) -> None:
-        """Each request file `lakefront scale` or `lakefront deploy` left in var/run, taken once."""
+        """Each request file `lakefront scale`, `deploy` or `cache add-node/remove-node` left in var/run, taken once."""
         self.requests_pending = False
-        for name, handler in (("scale-request", self.request_scale), ("deploy-request.json", self.start_deployment)):
+        for name, handler in (("scale-request", self.request_scale), ("deploy-request.json", self.start_deployment),
+                              ("cache-request", self.request_cache_change)):
             request_file = self.settings.run_dir / name
             if not request_file.exists():
                 continue
@@ -216,6 +217,16 @@ class Stack:
         except Exception:  # the balancer cannot tell: the drain waits its full delay instead
             return None
         return int(upstream.get("num_requests", 0)) if upstream else 0
+
+    def request_cache_change(self) -> None:
+        """`lakefront cache add-node/remove-node`: the request is in var/run/cache-request."""
+        try:
+            request = json.loads((self.settings.run_dir / "cache-request").read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("cache: unreadable request: %s", exc)
+            return
+        log.info("cache: %s requested (%s)", request.get("op"), request.get("id"))
+        self.data.change_cache(request, self.save)
 
     @property
     def access_log(self) -> Path:
@@ -375,6 +386,7 @@ class Stack:
                        for tier, g in self.groups.items()},
             "servers": self.data.describe() + (self._db_servers() if self.db else []) + self._dns_servers(),
             "database": self.db.describe() if self.db else None,
+            "cache_cluster": self.data.describe_cache(),
             "jobs": [job.describe() for job in self.jobs],
             "deployment": self.deployment.describe() if self.deployment else None,
             "deploy_refused": self.deploy_refused,
@@ -495,7 +507,7 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_failover)
 
     def on_request(_signum: int, _frame: Any) -> None:
-        # `lakefront scale` and `lakefront deploy` leave a request file in var/run and send SIGUSR2; the
+        # `lakefront scale`, `deploy` and `cache` leave a request file in var/run and send SIGUSR2; the
         # supervision loop takes it up between two steps (a handler runs between any two bytecodes, mid-tick
         # or holding the state file's lock).
         stack.requests_pending = True

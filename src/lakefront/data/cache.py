@@ -402,13 +402,14 @@ class CacheAside:
             return True
 
 
-def make_backend(kind: str, path: Path, redis_url: str | None = None, timeout_s: float = 0.25) -> CacheBackend:
+def make_backend(kind: str, path: Path, redis_url: str | None = None, timeout_s: float = 0.25, *,
+                 mode: str = "single", window_timeout_s: float = 2.0) -> CacheBackend:
     if kind == "embedded":
         return EmbeddedCache(path)
     if kind == "redis":
-        from lakefront.data.cache_redis import RedisCache  # only the services profile needs the client
+        from lakefront.data.cache_redis import make_redis  # only the services profile needs the client
 
-        return RedisCache(redis_url or "redis://127.0.0.1:6379/0", timeout_s)
+        return make_redis(redis_url or "redis://127.0.0.1:6379/0", mode, timeout_s, window_timeout_s)
     if kind == "off":
         return NullCache()
     raise ValueError(f"unknown cache backend {kind!r}")

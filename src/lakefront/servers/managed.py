@@ -16,13 +16,14 @@ from lakefront.servers.caddy import CaddyServer
 from lakefront.servers.mariadb import MariaDBServer
 from lakefront.servers.powerdns import PowerDNSServer
 from lakefront.servers.redis import RedisServer
+from lakefront.servers.redis_cluster import RedisCluster
 from lakefront.servers.replication import Replication
 from lakefront.servers.seaweedfs import SeaweedFSServer
 from lakefront.servers.spark import SparkCluster
 from lakefront.settings import Settings
 
-ManagedServer = Server | SparkCluster
-"""A server `up` runs: one process, or the Spark cluster (several Servers with the lifecycle of one)."""
+ManagedServer = Server | SparkCluster | RedisCluster
+"""A server `up` runs: one process, or a cluster (Spark, Redis: several Servers with the lifecycle of one)."""
 
 ROLES = {"database": "mariadb", "cache": "redis", "object_store": "seaweedfs", "emr": "spark"}
 """Topology component -> the server that plays it under var/ (the name `managed_servers()` uses)."""
@@ -51,7 +52,11 @@ def server_for(settings: Settings, component: str) -> ManagedServer:
         database.initialize()
         return database
     if kind == "redis":
-        return RedisServer(dir=settings.var_dir / "redis", port=settings.cache.port)
+        cache = settings.cache
+        if settings.cache_mode == "cluster":
+            return RedisCluster(settings.var_dir / "redis-cluster", cache.port, cache.cluster_primaries,
+                                cache.cluster_replicas, cache.cluster_node_timeout_ms)
+        return RedisServer(dir=settings.var_dir / "redis", port=cache.port)
     objects = settings.objects
     return SeaweedFSServer(settings.var_dir / "seaweedfs", objects.s3_port, objects.access_key,
                            objects.secret_key.get_secret_value(), buckets=tuple(objects.buckets.values()),
@@ -72,7 +77,7 @@ def start(settings: Settings, component: str, *, timeout: float | None = None) -
     """The server playing `component`, started, ready and provisioned; nothing is left running if it fails."""
     server = server_for(settings, component)
     kind = ROLES[component]
-    if isinstance(server, SparkCluster):  # one log per daemon, in the log directory
+    if isinstance(server, SparkCluster | RedisCluster):  # one log per daemon or node, in the log directory
         server.start_ready(settings.log_dir, timeout or _READY_S.get(kind))
     else:
         server.start_ready(settings.log_dir / f"{kind}.log", timeout or _READY_S.get(kind))

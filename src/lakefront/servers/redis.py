@@ -17,17 +17,19 @@ from lakefront.servers.base import HOST, Server, ServerError, system_binary
 log = logging.getLogger("lakefront.servers")
 
 _SEARCH_DIRS = (Path("/usr/bin"), Path("/usr/sbin"), Path("/usr/local/bin"))
+CLUSTER_BUS_OFFSET = 10000
+"""A cluster node talks to the others on its port + 10000 (Redis's fixed offset)."""
 
 
 class RedisError(ServerError):
     """Redis could not be found or started; the message is one line."""
 
 
-def redis_binary() -> Path:
-    found = system_binary(("redis-server",), _SEARCH_DIRS)
+def redis_binary(name: str = "redis-server") -> Path:
+    found = system_binary((name,), _SEARCH_DIRS)
     if found is not None:
         return found
-    raise RedisError("redis-server not found on PATH or /usr/bin; install it with: apt-get install redis-server")
+    raise RedisError(f"{name} not found on PATH or /usr/bin; install it with: apt-get install redis-server")
 
 
 @dataclass
@@ -41,14 +43,25 @@ class RedisServer(Server):
 
     dir: Path
     port: int
+    cluster_node_timeout_ms: int | None = None
+    """Set: a Redis Cluster node (servers/redis_cluster.py), its bus on port + 10000, its view of the
+    cluster kept in dir/nodes.conf so that a restarted node rejoins with its identity."""
 
     @property
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port,) if self.cluster_node_timeout_ms is None else (self.port, self.port + CLUSTER_BUS_OFFSET)
+
     def argv(self) -> list[str]:
-        return [str(redis_binary()), "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+        argv = [str(redis_binary()), "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
                 "--dir", str(self.dir.resolve())]
+        if self.cluster_node_timeout_ms is not None:
+            argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                     "--cluster-node-timeout", str(self.cluster_node_timeout_ms)]
+        return argv
 
     def default_log_path(self) -> Path:
         return self.dir / "redis.log"
