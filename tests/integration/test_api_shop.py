@@ -60,15 +60,40 @@ def test_carts_are_private_to_their_owner(stack) -> None:
     assert bob.request("GET", "/api/cart").json()["item_count"] == 2
 
 
-def test_the_admin_api_is_for_admins_only(stack) -> None:
-    _, instances, admin, category_id, _ = stack
-    customer = Api(instances[0].url).sign_up("notadmin@example.com")
-    body = {"sku": "X-1", "name": "X", "category_id": category_id, "price_cents": 1, "stock": 1}
+def _admin_routes(category_id: int, product_id: int) -> list[tuple[str, str, dict[str, object]]]:
+    """Every route of the admin API, with a request an admin would be answered for."""
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(png, format="PNG")
+    return [
+        ("GET", "/api/admin/products", {}),
+        ("GET", f"/api/admin/products/{product_id}", {}),
+        ("POST", "/api/admin/products", {"json": {"sku": "X-1", "name": "X", "category_id": category_id,
+                                                  "price_cents": 1, "stock": 1}}),
+        ("PATCH", f"/api/admin/products/{product_id}", {"json": {"price_cents": 1, "stock": 0}}),
+        ("PUT", f"/api/admin/products/{product_id}/image",
+         {"files": {"image": ("x.png", png.getvalue(), "image/png")}}),
+    ]
 
-    assert Api(instances[0].url).request("POST", "/api/admin/products", json=body).status_code == 401
-    assert customer.request("POST", "/api/admin/products", json=body).status_code == 403
-    assert customer.request("GET", "/api/admin/products").status_code == 403
-    assert admin.request("GET", "/api/admin/products").status_code == 200
+
+def test_the_admin_api_is_for_admins_only(stack) -> None:
+    _, instances, admin, category_id, product_id = stack
+    customer = Api(instances[0].url).sign_up("notadmin@example.com")
+    anonymous = Api(instances[1].url)
+    before = admin.request("GET", f"/api/admin/products/{product_id}").json()
+    routes = _admin_routes(category_id, product_id)
+    assert {(m, p.replace(str(product_id), "{product_id}")) for m, p, _ in routes} == {
+        (method.upper(), path) for path, item in admin.request("GET", "/openapi.json").json()["paths"].items()
+        if path.startswith("/api/admin/") for method in item}, "a new admin route: add it here"
+    for method, path, kwargs in routes:
+        for who, api, status in (("anonymous", anonymous, 401), ("customer", customer, 403)):
+            r = api.request(method, path, **kwargs)
+            assert r.status_code == status, (who, method, path, r.status_code, r.text)
+            assert r.headers["content-type"] == "application/problem+json", (who, method, path)
+    # Nothing a refused request sent took effect: no product X-1, price, stock and image unchanged.
+    assert admin.request("GET", f"/api/admin/products/{product_id}").json() == before
+    listed = admin.request("GET", "/api/admin/products")
+    assert listed.status_code == 200
+    assert "X-1" not in {p["sku"] for p in listed.json()["items"]}
 
 
 def test_signed_out_tokens_stop_working(stack) -> None:
@@ -103,14 +128,34 @@ def test_bad_product_input_is_a_problem_naming_the_field(stack, body: dict[str, 
     assert field in [e["field"] for e in r.json()["errors"]]
 
 
-def test_unknown_ids_are_404_not_500(stack) -> None:
-    _, instances, admin, _, _ = stack
+def test_unknown_ids_are_404_problems_naming_the_resource_on_every_route_with_an_id(stack) -> None:
+    _, instances, admin, category_id, product_id = stack
     api = Api(instances[1].url)
-    assert api.request("GET", "/api/products/987654").status_code == 404
-    assert api.request("GET", "/api/categories/no-such-thing").status_code == 404
-    assert api.request("GET", "/api/products?category=no-such-thing").status_code == 404
-    assert admin.request("PATCH", "/api/admin/products/987654", json={"stock": 1}).status_code == 404
-    assert api.request("GET", "/api/media/products/aa/nothing.jpg").status_code == 404
+    shopper = Api(instances[0].url).sign_up("nobody-in-particular@example.com")
+    missing = 987654
+    cases = [
+        (api, "GET", f"/api/products/{missing}", {}, "product"),
+        (api, "GET", "/api/categories/no-such-thing", {}, "category"),
+        (api, "GET", "/api/products?category=no-such-thing", {}, "category"),
+        (shopper, "PUT", f"/api/cart/items/{missing}", {"json": {"quantity": 1}}, "product"),
+        (shopper, "GET", f"/api/orders/{missing}", {}, "order"),
+        *((admin, m, p.replace(str(product_id), str(missing)), kw, "product")
+          for m, p, kw in _admin_routes(category_id, product_id) if str(product_id) in p),
+        (api, "GET", "/api/media/products/aa/nothing.jpg", {}, "object"),
+        (admin, "GET", "/api/analytics/dashboards/no-such-dashboard", {}, "dashboard"),
+        (admin, "GET", "/api/analytics/datasets/no-such-dataset", {}, "dataset"),
+    ]
+    for who, method, path, kwargs, resource in cases:
+        r = who.request(method, path, **kwargs)
+        assert r.status_code == 404, (method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json", (method, path)
+        body = r.json()
+        assert body["status"] == 404 and body["detail"].startswith(f"{resource} "), (method, path, body)
+    # Another customer's order is as unknown as a made-up one, and says so the same way.
+    owner = Api(instances[0].url).sign_up("owner-of-an-order@example.com")
+    theirs = _order_for(owner, product_id)
+    r = shopper.request("GET", f"/api/orders/{theirs}")
+    assert r.status_code == 404 and r.json()["detail"] == f"order {theirs} not found"
     assert api.request("GET", "/api/media/..%2F..%2Fetc%2Fpasswd").status_code == 404
 
 

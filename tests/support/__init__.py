@@ -54,7 +54,9 @@ def free_port_block(count: int) -> int:
     raise RuntimeError(f"no block of {count} free ports found")
 
 
-def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    # A deadline, not a pace: an instance answers within a second or two on an idle machine, but its imports
+    # alone took 23 s with two cores shared by six test runs (load average 14), which a 20 s deadline failed.
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:

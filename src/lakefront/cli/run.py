@@ -11,39 +11,15 @@ import typer
 from lakefront.cli.common import UserError, settings_from_cli
 from lakefront.settings import Profile
 
-_STYLE = {"ok": "green", "degraded": "yellow", "failing": "bold red", "planned": "dim", "info": ""}
-
 
 def _print_status(report: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"lakefront {report['profile']} (pid {report['pid']}, since {report['started_at']})")
-    for column in ("component", "status", "detail"):
-        table.add_column(column)
-    for row in report["components"]:
-        style = _STYLE.get(row["status"], "")
-        table.add_row(row["name"], f"[{style}]{row['status']}[/]" if style else row["status"], row["detail"])
-        for inst in row["instances"]:
-            health = "ok" if inst["healthy"] and inst["registered"] else "failing"
-            caddy = ("registered" if inst["registered"] else "not registered") + (
-                f", {inst['fails']} fails" if inst["registered"] else "")
-            state = inst.get("state", "in_service")
-            if state in ("draining", "terminating", "retiring", "backoff"):
-                health = "info" if state != "backoff" else "failing"
-                caddy = f"{state}" + (f" after {inst.get('crashes', 0)} crashes in a row" if state == "backoff" else "")
-            table.add_row(f"  {inst['name']}", f"[{_STYLE[health]}]{health}[/]" if _STYLE[health] else health,
-                          f"pid {inst['pid']} port {inst['port']}, {inst.get('version', 'installed')}, "
-                          f"restarts {inst['restarts']}, {caddy}")
-        for node in row.get("nodes", []):
-            from lakefront.control.status import node_line
+    from lakefront.cli.status_view import render
 
-            health = "failing" if node["role"] == "failed" else "ok"
-            table.add_row(f"  node {node['port']}", f"[{_STYLE[health]}]{health}[/]", node_line(node))
-    console = Console()
-    console.print(table)
-    for name, url in report["urls"].items():
-        console.print(f"{name:9} {url}")
+    console = Console(highlight=False)
+    for line in render(report, console.width):
+        console.print(line, no_wrap=True, overflow="ignore", crop=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,12 +2,15 @@
 
 Reading: ConnectorX streams the query's result as Arrow record batches (``settings.extract.batch_rows`` rows
 each), so no row ever becomes a Python object; types are then cast to the lake's schema in one vectorised step.
-A database URL ConnectorX does not speak falls back to SQLAlchemy's streaming cursor. Either way memory is
-bounded by the batch, not by the table.
+A database URL ConnectorX does not speak, or an environment without the connectorx package (it is a base
+dependency, but a hand-made install can lack it), falls back to SQLAlchemy's streaming cursor, logged once per
+process. Either way memory is bounded by the batch, not by the table.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -114,14 +117,24 @@ def _connectorx_url(url: sa.engine.URL) -> str | None:
     return None
 
 
+@functools.cache
+def _connectorx() -> Any | None:
+    """The connectorx module, or None (logged once per process) when it is not installed."""
+    try:
+        return importlib.import_module("connectorx")
+    except ImportError:
+        log.warning("extract: connectorx is not installed; reading through SQLAlchemy instead "
+                    "(set extract.reader = \"sqlalchemy\" to silence this)")
+        return None
+
+
 def batches(conn: sa.Connection, settings: Settings, query: sa.Select[Any],
             schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The query's rows as record batches of the lake's schema, at most batch_rows at a time."""
     size = settings.extract.batch_rows
     source = _connectorx_url(conn.engine.url) if settings.extract.reader == "connectorx" else None
-    if source is not None:
-        import connectorx
-
+    connectorx = _connectorx() if source is not None else None
+    if source is not None and connectorx is not None:
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         reader = connectorx.read_sql(source, sql, return_type="arrow_stream", batch_size=size)
         for batch in reader:
