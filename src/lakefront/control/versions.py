@@ -122,9 +122,17 @@ class VersionStore:
 
     def from_git(self, ref: str, repo: Path) -> dict[str, Any]:
         """Snapshot src/lakefront (or lakefront/) of `ref` in the git repository at `repo`, with `git archive`."""
+        if ref.startswith("-"):
+            raise VersionError(f"--ref {ref!r} is not a git ref")
+        git_bin = shutil.which("git")
+        if git_bin is None:
+            raise VersionError("git is not installed; use --source DIR")
+
         def git(*args: str) -> bytes:
             try:
-                done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False, timeout=60)
+                # An argument list, no shell; the ref cannot be read as an option (checked above).
+                done = subprocess.run([git_bin, "-C", str(repo), *args],  # nosec B603
+                                      capture_output=True, check=False, timeout=60)
             except FileNotFoundError:
                 raise VersionError("git is not installed; use --source DIR") from None
             if done.returncode != 0:
