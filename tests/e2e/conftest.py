@@ -117,10 +117,12 @@ def start_stack(var_dir: Path, *up_args: str, **extra_env: str) -> Stack:
 def services_env() -> dict[str, str]:
     """The services profile with its managed servers (MariaDB, Redis, SeaweedFS) on free ports."""
     from lakefront.servers.seaweedfs import pick_s3_port
+    from support.servers import free_port_run
 
     return {"LAKEFRONT_PROFILE": "services", "LAKEFRONT_DB__PORT": str(free_port()),
             "LAKEFRONT_DB__STANDBY_PORT": str(free_port()),
-            "LAKEFRONT_CACHE__PORT": str(free_port()), "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port())}
+            # The cache cluster's nodes take cache.port, +1, ... and their buses +10000: a run below 32768.
+            "LAKEFRONT_CACHE__PORT": str(free_port_run(10)), "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port())}
 
 
 # Package scope: the last stack stops when the e2e tests end, not when the whole session does

@@ -121,8 +121,8 @@ def test_status_reports_every_running_component_healthy(stack: Stack) -> None:
     assert names == {"web-1", "web-2", "app-1", "app-2"}
     assert report["profile"] == stack.profile
     servers = {s["name"] for s in report["servers"]}
-    assert servers == ({"mariadb db-1 (primary)", "mariadb db-2 (standby)", "redis", "seaweedfs"}
-                       if stack.profile == "services" else set())
+    assert servers == ({"mariadb db-1 (primary)", "mariadb db-2 (standby)", "redis", "seaweedfs",
+                        "powerdns shop.lakefront.test"} if stack.profile == "services" else set())
     if stack.profile == "services":
         assert "redis" in by_id["cache"]["detail"] and "mysql" in by_id["database"]["detail"]
     table = stack.lakefront("status")
