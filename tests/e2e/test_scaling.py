@@ -67,8 +67,8 @@ def test_scale_out_and_in_by_hand_under_load_loses_no_request(scalable: Stack) -
 
 def test_scale_outside_min_max_is_refused_with_one_line(scalable: Stack) -> None:
     out = scalable.lakefront("scale", "web", "9")
-    assert out.returncode == 1
+    assert out.returncode == 2  # a user's mistake: one line, exit 2, as every command
     assert out.stderr.strip().count("\n") == 0
     assert "desired 9 is outside the group's min 1 .. max 3" in out.stderr
     out = scalable.lakefront("scale", "db", "2")
-    assert out.returncode == 1 and "no group 'db'" in out.stderr
+    assert out.returncode == 2 and "no group 'db'" in out.stderr
