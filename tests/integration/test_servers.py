@@ -23,6 +23,7 @@ from support.servers import (
     LOOPBACK_V4,
     MariaDBHandle,
     RedisHandle,
+    free_port_run,
     listen_addresses,
     listener_pids,
     throwaway_mariadb,
@@ -147,7 +148,9 @@ def test_redis_answers_ping_and_times_out_while_paused(redis_server: RedisHandle
 
 def test_the_managed_servers_under_var_serve_the_settings_urls(tmp_path: Path) -> None:
     settings = Settings(profile=Profile.services, var_dir=tmp_path / "var",
-                        db=DatabaseSettings(port=free_port()), cache=CacheSettings(port=free_port()))
+                        db=DatabaseSettings(port=free_port()),
+                        # A cluster's nodes take port, +1, ... and their buses +10000: a run below 32768.
+                        cache=CacheSettings(port=free_port_run(10)))
     server = managed.start(settings, "database")
     try:
         with _engine(writer_url(settings)) as engine, engine.connect() as conn:
@@ -162,8 +165,13 @@ def test_the_managed_servers_under_var_serve_the_settings_urls(tmp_path: Path) -
         server.stop()
     cache = managed.start(settings, "cache")
     try:
-        with redis.Redis.from_url(settings.redis_url) as client:
-            assert client.ping()
+        # The services profile's cache is a cluster: redis://host:port,host:port,.../0, every node answers.
+        nodes = settings.redis_url.removeprefix("redis://").split("/")[0].split(",")
+        assert len(nodes) == settings.cache.cluster_primaries * (1 + settings.cache.cluster_replicas)
+        for node in nodes:
+            host, _, port = node.rpartition(":")
+            with redis.Redis(host=host, port=int(port)) as client:
+                assert client.ping()
     finally:
         cache.stop()
     assert not (tmp_path / "var" / "mariadb" / "sock").exists()
