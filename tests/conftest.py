@@ -43,7 +43,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHand
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """One throwaway Redis Cluster (3 primaries + 3 replicas) for the session: the services profile's cache.
     Tests that kill or reshard nodes take a cluster of their own."""
-    with throwaway_redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+    # A node timeout of 10 s: on a loaded CI machine a 2 s one let a node miss its pings and fail over
+    # in the middle of other tests. The kill tests' own clusters keep 2 s.
+    with throwaway_redis_cluster(tmp_path_factory.mktemp("redis-cluster"), node_timeout_ms=10000) as cluster:
         yield cluster
 
 

@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 import lakefront
 
+from .browsing import Browsing
 from .conftest import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
 
 BUILD_HEADER = "x-lakefront-build"
-PAGES = ("/", "/healthz")
 RELOADS = 8
 """Balancer config changes of a deployment over 2 + 2 instances (one out, one in, per instance): the bound
 on dropped connections, each retried once."""
@@ -54,56 +51,6 @@ def _patch(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-class Browsing:
-    """Shoppers reading pages through the public listener until stopped; every answer counted."""
-
-    def __init__(self, url: str, clients: int = 3) -> None:
-        self.url = url
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-        self.statuses: Counter[str] = Counter()
-        self.builds: Counter[str] = Counter()
-        self.dropped = 0
-        self.threads = [threading.Thread(target=self._run, args=(k,), daemon=True) for k in range(clients)]
-
-    def _run(self, k: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            n = k
-            while not self.stopping.is_set():
-                path = PAGES[n % len(PAGES)]
-                n += 1
-                try:
-                    try:
-                        r = client.get(path)
-                    except httpx.TransportError:
-                        # A dropped connection is retried once, as a browser retries a GET (as in
-                        # test_stack.py): each registration reloads Caddy's config, which closes idle
-                        # kept-alive connections, and one a request was just sent on is lost. Counted apart.
-                        with self.lock:
-                            self.dropped += 1
-                        r = client.get(path)
-                    outcome, build = str(r.status_code), r.headers.get(BUILD_HEADER, "-")
-                except httpx.HTTPError as exc:
-                    outcome, build = type(exc).__name__, "-"
-                with self.lock:
-                    self.statuses[outcome] += 1
-                    self.builds[build] += 1
-
-    def __enter__(self) -> Browsing:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stopping.set()
-        for t in self.threads:
-            t.join(timeout=60)
-
-    @property
-    def failed(self) -> dict[str, int]:
-        return {k: v for k, v in self.statuses.items() if k != "200"}
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(tmp_path_factory.mktemp("deploy"), LAKEFRONT_DEMO__SCALE="0.01",
@@ -128,7 +75,7 @@ def _list_row(stack: Stack, version: str) -> str:
 def test_a_rolling_deploy_under_load_fails_no_request_and_every_instance_then_runs_the_new_version(
         shop: Stack, tmp_path: Path) -> None:
     source = make_version(tmp_path, "b2")
-    with Browsing(shop.public_url) as load:
+    with Browsing(shop.public_url, build_header=BUILD_HEADER) as load:
         done = shop.lakefront("deploy", "--source", str(source), "--policy", "rolling", "--batch", "1",
                               timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -151,7 +98,7 @@ def test_a_version_failing_its_health_check_is_rolled_back_without_a_failed_requ
         shop: Stack, tmp_path: Path) -> None:
     before = {i["version"] for i in shop.state()["instances"]}
     source = make_version(tmp_path, "b3-broken", healthy=False)
-    with Browsing(shop.public_url) as load:
+    with Browsing(shop.public_url, build_header=BUILD_HEADER) as load:
         done = shop.lakefront("deploy", "--source", str(source), "--policy", "rolling-with-additional-batch",
                               "--health-timeout", "8", timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr

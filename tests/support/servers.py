@@ -163,12 +163,15 @@ def throwaway_redis_cluster(tmp_dir: Path | None = None, *, primaries: int = 3, 
 
 
 def flush_cluster(cluster: RedisCluster) -> None:
-    """Empty every primary (FLUSHALL does not cross nodes)."""
+    """Empty every primary (FLUSHALL does not cross nodes). Each running node is asked its own role: one
+    node's CLUSTER NODES can still call a node primary that a failover has just made a replica."""
     import redis
 
-    for node in cluster.view():
-        if node.role == "primary":
-            with redis.Redis(host=cluster.host, port=node.port) as client:
+    for server in cluster.nodes:
+        if not server.running:
+            continue
+        with redis.Redis(host=cluster.host, port=server.port) as client:
+            if client.execute_command("ROLE")[0] in (b"master", "master"):
                 client.flushall()
 
 
