@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from lakefront.servers.procs import free_port
+from lakefront.servers.procs import free_port, free_port_run
 from lakefront.servers.seaweedfs import pick_s3_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,7 @@ def main() -> None:
     var_dir = args.var_dir or Path(tempfile.mkdtemp(prefix="lakefront-bench-"))
     var_dir.mkdir(parents=True, exist_ok=True)
     ports = {"LB__PUBLIC_PORT": free_port(), "LB__INTERNAL_PORT": free_port(), "LB__ADMIN_PORT": free_port(),
-             "DB__PORT": free_port(), "CACHE__PORT": free_port(), "OBJECTS__S3_PORT": pick_s3_port()}
+             "DB__PORT": free_port(), "CACHE__PORT": free_port_run(10), "OBJECTS__S3_PORT": pick_s3_port()}
     on = "redis" if args.profile == "services" else "embedded"
     results: list[Result] = []
     for mode, backend in (("cache on", on), ("cache off", "off")):

@@ -48,7 +48,7 @@ from _up import output, start_up, stop_up
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shoppers the e2e tests use
 from lakefront.servers.managed import node_server
 from lakefront.servers.mariadb import MariaDBError, MariaDBServer
-from lakefront.servers.procs import free_port
+from lakefront.servers.procs import free_port, free_port_run
 from lakefront.servers.replication import Replication
 from lakefront.servers.seaweedfs import pick_s3_port
 from support import MANY_SIGNUPS
@@ -114,7 +114,7 @@ def stack_env(var_dir: Path, scale: float) -> dict[str, str]:
         "LAKEFRONT_LB__HEALTH_INTERVAL_S": "0.5",
         "LAKEFRONT_DB__PORT": str(free_port()),
         "LAKEFRONT_DB__STANDBY_PORT": str(free_port()),
-        "LAKEFRONT_CACHE__PORT": str(free_port()),
+        "LAKEFRONT_CACHE__PORT": str(free_port_run(10)),
         "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port()),
         "LAKEFRONT_DEMO__SCALE": str(scale),
         "LAKEFRONT_EXTRACT__INTERVAL_S": "0",  # no analytics pipeline competing for the CPUs

@@ -282,6 +282,17 @@ class CacheSettings(Section):
     cluster_node_timeout_ms: int = Field(2000, ge=100, le=60_000)
     """services profile, cluster mode: a primary unreachable this long is failed over to its replica."""
 
+    @model_validator(mode="after")
+    def _cluster_ports_fit(self) -> CacheSettings:
+        # Each cluster node also listens on its port + 10000 (the cluster bus); `add-node` takes the next ports.
+        if self.mode != "single" and self.redis_url is None:
+            last = self.port + self.cluster_primaries * (1 + self.cluster_replicas) - 1
+            if last + 10000 > 65535:
+                raise ValueError(f"cache.port {self.port}: a cluster on ports {self.port}..{last} needs bus ports to "
+                                 f"{last + 10000}, past 65535; choose a cache.port of at most "
+                                 f"{65535 - 10000 - (last - self.port)}")
+        return self
+
 
 class AuthSettings(Section):
     """Sign-in throttling and bearer-token lifetimes (OWASP ASVS 5.0 level 2, chapters 6 and 7)."""

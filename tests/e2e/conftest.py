@@ -116,8 +116,8 @@ def start_stack(var_dir: Path, *up_args: str, **extra_env: str) -> Stack:
 
 def services_env() -> dict[str, str]:
     """The services profile with its managed servers (MariaDB, Redis, SeaweedFS) on free ports."""
+    from lakefront.servers.procs import free_port_run
     from lakefront.servers.seaweedfs import pick_s3_port
-    from support.servers import free_port_run
 
     return {"LAKEFRONT_PROFILE": "services", "LAKEFRONT_DB__PORT": str(free_port()),
             "LAKEFRONT_DB__STANDBY_PORT": str(free_port()),

@@ -20,7 +20,7 @@ from itertools import count
 from pathlib import Path
 
 from lakefront.servers.mariadb import MariaDBServer, install_datadir
-from lakefront.servers.procs import free_port
+from lakefront.servers.procs import free_port, free_port_run
 from lakefront.servers.redis import RedisServer
 from lakefront.servers.redis_cluster import RedisCluster
 from lakefront.servers.replication import Replication
@@ -123,27 +123,6 @@ def throwaway_redis(tmp_dir: Path | None = None) -> Iterator[RedisHandle]:
             server.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
-
-
-def free_port_run(count: int) -> int:
-    """The first of `count` consecutive free ports whose cluster bus ports (+10000) are free too, all below
-    the kernel's ephemeral range (32768), where no outgoing connection can take one before the node binds."""
-    import random
-    import socket
-
-    def bindable(port: int) -> bool:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-        return True
-
-    for _ in range(200):
-        first = random.randrange(20000, 22700 - count)  # nosec B311 - a port number, not a secret
-        if all(bindable(p) and bindable(p + 10000) for p in range(first, first + count)):
-            return first
-    raise RuntimeError(f"no run of {count} free ports found")
 
 
 @contextmanager

@@ -127,3 +127,10 @@ def test_the_cache_is_a_cluster_when_up_runs_it_and_single_when_given_or_asked()
     assert load_settings(profile="services", cache={"redis_url": "redis://c.example:6379/0"}).cache_mode == "single"
     assert load_settings().cache_mode == "single" and load_settings().cache_backend == "embedded"
     assert load_settings(profile="services").cache.window_timeout_s > load_settings().cache.timeout_s
+
+
+def test_a_cache_cluster_whose_bus_ports_pass_65535_is_refused_naming_the_port() -> None:
+    with pytest.raises(SettingsError, match=r"cache.port 60000: a cluster on ports 60000..60005 needs bus ports"):
+        load_settings(profile="services", cache={"port": 60000})
+    assert load_settings(profile="services", cache={"port": 55530}).cache.port == 55530
+    assert load_settings(profile="services", cache={"port": 60000, "mode": "single"}).cache.port == 60000

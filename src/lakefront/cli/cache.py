@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -17,6 +16,7 @@ from lakefront.cli.common import UserError, settings_from_cli
 def _request(op: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Hand `op` to the running `up` (var/run/cache-request, then SIGUSR2) and wait for its result, showing
     progress; the nodes belong to `up`, which keeps them running after this command exits."""
+    from lakefront.control import requests
     from lakefront.control.state import read_state, running_settings, running_state
 
     settings = running_settings(settings_from_cli())
@@ -27,7 +27,7 @@ def _request(op: dict[str, Any], timeout: float) -> dict[str, Any]:
         raise UserError("the running system runs no cache cluster (it needs --profile services, cache.mode=cluster "
                         "and no cache.redis_url)")
     request_id = uuid.uuid4().hex[:12]
-    (settings.run_dir / "cache-request").write_text(json.dumps(op | {"id": request_id}))
+    requests.submit(settings.run_dir, requests.CACHE, op | {"id": request_id})
     os.kill(int(state["pid"]), signal.SIGUSR2)
     started = time.monotonic()
     last_print = 0.0

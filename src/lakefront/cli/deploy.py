@@ -5,7 +5,6 @@ processes) and shows its progress; control/deploy.py does the rolling.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -55,6 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Roll an application version onto the running app and web instances, batch by batch, while they
         serve; a failed health check rolls back to the previous version (exit 1)."""
+        from lakefront.control import requests
         from lakefront.control.deploy import POLICIES
         from lakefront.control.state import read_state, running_settings, running_state
         from lakefront.control.versions import INSTALLED, VersionError, VersionStore
@@ -88,10 +88,7 @@ def register(app: typer.Typer) -> None:
         request_id = uuid.uuid4().hex[:12]
         request = {"id": request_id, "version": record["id"], "policy": policy, "batch": batch, "tiers": tiers,
                    "health_timeout_s": health_timeout}
-        request_file = settings.run_dir / "deploy-request.json"
-        tmp = request_file.with_name(f".{request_file.name}.tmp")
-        tmp.write_text(json.dumps(request))
-        tmp.replace(request_file)
+        requests.submit(settings.run_dir, requests.DEPLOY, request)
         typer.echo(f"version {record['id']} ({record['source']}): {policy}, batch {batch}, {', '.join(tiers)} "
                    f"(request {request_id})")
         os.kill(int(state["pid"]), signal.SIGUSR2)

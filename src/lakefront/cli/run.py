@@ -146,6 +146,7 @@ def register_scale(app: typer.Typer) -> None:
         import time
         import uuid
 
+        from lakefront.control import requests
         from lakefront.control.state import read_state, running_settings, running_state
 
         settings = running_settings(settings_from_cli())
@@ -159,10 +160,7 @@ def register_scale(app: typer.Typer) -> None:
             raise UserError(f"{tier}: desired {desired} is outside the group's min {group['min']} .. max {group['max']}"
                             f" (LAKEFRONT_{tier.upper()}__SCALING__MIN_INSTANCES / __MAX_INSTANCES)")
         request_id = uuid.uuid4().hex[:12]
-        request_file = settings.run_dir / "scale-request"
-        tmp = request_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"id": request_id, "tier": tier, "desired": desired}))
-        tmp.replace(request_file)
+        requests.submit(settings.run_dir, requests.SCALE, {"id": request_id, "tier": tier, "desired": desired})
         typer.echo(f"{tier}: desired {group['desired']} -> {desired} (request {request_id})")
         os.kill(int(state["pid"]), signal.SIGUSR2)
         deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lakefront import topology
-from lakefront.control import static_site
+from lakefront.control import requests, static_site
 from lakefront.control.autoscale import Policy
 from lakefront.control.balancers import Balancers
 from lakefront.control.database import DatabaseCluster
@@ -174,27 +174,26 @@ class Stack:
         log.info("database: switchover %s requested", request_id or "(no id)")
 
     def take_requests(self) -> None:
-        """Each request file `lakefront scale`, `deploy` or `cache add-node/remove-node` left in var/run, taken once."""
+        """Each request `lakefront scale`, `deploy` or `cache add-node/remove-node` left in var/run, taken once."""
         self.requests_pending = False
-        for name, handler in (("scale-request", self.request_scale), ("deploy-request.json", self.start_deployment),
-                              ("cache-request", self.request_cache_change)):
-            request_file = self.settings.run_dir / name
-            if not request_file.exists():
-                continue
+        handlers = {requests.SCALE: self.request_scale, requests.DEPLOY: self.start_deployment,
+                    requests.CACHE: self.request_cache_change}
+        for kind, handler in handlers.items():
             try:
-                handler()
+                request = requests.claim(self.settings.run_dir, kind)
+                if request is not None:
+                    handler(request)
+            except requests.UnreadableRequest as exc:
+                log.warning("unreadable request: %s", exc)
             except Exception as exc:  # a request must never take the system down
-                log.error("%s failed: %s: %s", name, type(exc).__name__, exc)
-            finally:
-                request_file.unlink(missing_ok=True)
+                log.error("%s failed: %s: %s", kind, type(exc).__name__, exc)
 
-    def start_deployment(self) -> None:
-        """The request `lakefront deploy` left in var/run/deploy-request.json (control/deploy.py)."""
-        request_file = self.settings.run_dir / "deploy-request.json"
+    def start_deployment(self, raw: dict[str, Any]) -> None:
+        """The request `lakefront deploy` left (control/deploy.py)."""
         try:
-            request = Request.from_json(json.loads(request_file.read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("deploy: unreadable request %s: %s", request_file, exc)
+            request = Request.from_json(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("deploy: unreadable request: %s", exc)
             return
         try:
             if self.deployment is not None and not self.deployment.done:
@@ -218,13 +217,8 @@ class Stack:
             return None
         return int(upstream.get("num_requests", 0)) if upstream else 0
 
-    def request_cache_change(self) -> None:
-        """`lakefront cache add-node/remove-node`: the request is in var/run/cache-request."""
-        try:
-            request = json.loads((self.settings.run_dir / "cache-request").read_text())
-        except (OSError, ValueError) as exc:
-            log.warning("cache: unreadable request: %s", exc)
-            return
+    def request_cache_change(self, request: dict[str, Any]) -> None:
+        """`lakefront cache add-node/remove-node`."""
         log.info("cache: %s requested (%s)", request.get("op"), request.get("id"))
         self.data.change_cache(request, self.save)
 
@@ -311,12 +305,11 @@ class Stack:
                  group.policy.max_size, f"target {group.policy.target:g} requests in flight per instance"
                  if group.policy.target else "target tracking off (lakefront scale only)")
 
-    def request_scale(self) -> None:
-        """SIGUSR2 from `lakefront scale`: the request (id, tier, desired) is in var/run/scale-request."""
+    def request_scale(self, request: dict[str, Any]) -> None:
+        """SIGUSR2 from `lakefront scale`: the request is (id, tier, desired)."""
         try:
-            request = json.loads((self.settings.run_dir / "scale-request").read_text())
             tier, desired, request_id = str(request["tier"]), int(request["desired"]), str(request["id"])[:40]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             log.warning("scale request unreadable: %s", exc)
             return
         group = self.groups.get(tier)

@@ -53,6 +53,28 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"no free port on {host}")
 
 
+def free_port_run(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive free ports whose Redis Cluster bus ports (+10000) are free too, all
+    below the kernel's ephemeral range (32768), where no outgoing connection can take one before a node
+    binds it (an ephemeral port from free_port() can have no bus port at all past 55535)."""
+    import random
+
+    def bindable(port: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+        return True
+
+    for _ in range(200):
+        # A port number, not a secret.
+        first = random.randrange(20000, 22700 - count)  # nosec B311
+        if all(bindable(p) and bindable(p + 10000) for p in range(first, first + count)):
+            return first
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
