@@ -17,7 +17,7 @@ import pytest
 
 from lakefront.control.lb import LoadBalancer
 from lakefront.control.supervisor import InstanceGroup, healthz
-from lakefront.servers.caddy import CaddyServer, start_caddy
+from lakefront.servers.caddy import CaddyServer
 from lakefront.servers.procs import free_port, pid_alive, spawn, stop
 from lakefront.settings import LoadBalancerSettings
 
@@ -45,27 +45,6 @@ def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
-
-
-@pytest.fixture
-def lb_settings() -> LoadBalancerSettings:
-    return LoadBalancerSettings(public_port=free_port(), internal_port=free_port(), admin_port=free_port(),
-                                health_interval_s=0.5, fail_duration_s=3.0, try_duration_s=2.0)
-
-
-@pytest.fixture
-def caddy(tmp_path: Path, lb_settings: LoadBalancerSettings) -> Iterator[CaddyServer]:
-    proc = start_caddy(host=lb_settings.host, admin_port=lb_settings.admin_port, work_dir=tmp_path / "caddy",
-                       log_path=tmp_path / "caddy.log")
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def balancer(tmp_path: Path, lb_settings: LoadBalancerSettings, caddy: CaddyServer) -> Iterator[LoadBalancer]:
-    lb = LoadBalancer(lb_settings, tmp_path / "access.log")
-    yield lb
-    lb.close()
 
 
 @pytest.fixture
