@@ -12,7 +12,7 @@ import httpx
 
 from lakefront.control.autoscale import Policy
 from lakefront.control.lb import LoadBalancer
-from lakefront.control.supervisor import InstanceGroup
+from lakefront.control.supervisor import MIN_DRAIN_S, InstanceGroup
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import LoadBalancerSettings
 
@@ -120,6 +120,28 @@ def test_scale_in_under_steady_load_drains_first_and_loses_no_request(
     assert not any(pid_alive(i.pid) for i in removed)
     assert balancer.targets("public") == [f"127.0.0.1:{group.instances[0].port}"]
     assert [(a["from"], a["to"]) for a in group.activities] == [(3, 1)]
+
+
+def test_a_drain_stops_the_instance_once_the_balancer_shows_nothing_in_flight_on_it(
+        balancer: LoadBalancer, tmp_path: Path) -> None:
+    # A deregistration delay far longer than the test: only "nothing in flight" can end the drain.
+    group = make_group(tmp_path, 2, Policy(1, 2, 0.0, 1.0, 0.0, 0.0, 0.0), deregistration_delay_s=600.0)
+    flying = {"n": 1}
+    group.in_flight = lambda _address: flying["n"]
+    try:
+        serve(group, balancer)
+        victim = group.instances[1]
+        group.hold = True  # as a deployment holds it: no replacement toward desired meanwhile
+        group.drain([victim])
+        assert balancer.targets("public") == [f"127.0.0.1:{group.instances[0].port}"]  # out of Caddy first
+        wait_for(lambda: time.monotonic() - victim.drain_since > 2 * MIN_DRAIN_S, group=group)
+        assert victim.state == "draining" and pid_alive(victim.pid)  # a request in flight: still running
+        flying["n"] = 0
+        wait_for(lambda: victim not in group.instances, group=group)
+        assert not pid_alive(victim.pid)
+        assert len(group.active()) == 1
+    finally:
+        group.stop(timeout=5)
 
 
 def test_a_load_step_scales_out_and_the_new_instance_serves(

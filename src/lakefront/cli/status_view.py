@@ -27,7 +27,7 @@ def _instance_rows(row: dict[str, Any]) -> list[tuple[str, str, str]]:
         caddy = ("registered" if inst["registered"] else "not registered") + (
             f", {inst['fails']} fails" if inst["registered"] else "")
         state = inst.get("state", "in_service")
-        if state in ("draining", "terminating", "retiring", "backoff"):
+        if state in ("draining", "terminating", "backoff"):
             # Leaving on purpose (a scale-in, a deployment) is news, not a failure; a crash loop is.
             health = "failing" if state == "backoff" else "info"
             caddy = state + (f" after {inst.get('crashes', 0)} crashes in a row" if state == "backoff" else "")

@@ -32,21 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lakefront.control.supervisor import Instance, InstanceGroup, now_iso
+from lakefront.control.supervisor import LEAVING, Instance, InstanceGroup, now_iso
 from lakefront.control.versions import VersionStore
-from lakefront.servers.procs import crash
 
 log = logging.getLogger("lakefront.control")
 
 POLICIES = ("rolling", "rolling-with-additional-batch", "immutable")
-LEAVING = ("draining", "terminating", "retiring")
-"""States of an instance on its way out (a scale-in or a deployment): not counted as running a version."""
-MIN_DRAIN_S = 1.0
-"""A deregistered instance gets requests the balancer picked it for just before the change: wait this long at least."""
-DRAIN_TIMEOUT_S = 10.0
-"""The deregistration delay: the longest a drain waits for requests in flight before stopping the instance."""
-STOP_TIMEOUT_S = 10.0
-"""After SIGTERM: the server's graceful stop (5 s) plus a margin, then SIGKILL."""
 
 
 class DeployRefused(ValueError):
@@ -66,8 +57,8 @@ class Step:
     select: Callable[[InstanceGroup], list[Instance]] | None = None
     """retire: which instances, chosen when the step starts."""
     started: float = 0.0
-    retiring: list[tuple[Instance, float, float]] = field(default_factory=list)
-    """retire: (instance, drained-from, terminated-at or 0)."""
+    retiring: list[Instance] = field(default_factory=list)
+    """retire: the instances the group is draining for this step."""
 
 
 @dataclass
@@ -127,13 +118,10 @@ def plan(request: Request, groups: dict[str, InstanceGroup]) -> list[Step]:
 class Deployment:
     """One deployment in progress inside `up`; `describe()` is what `lakefront deploy` shows."""
 
-    def __init__(self, request: Request, groups: dict[str, InstanceGroup], store: VersionStore,
-                 in_flight: Callable[[str], int | None]) -> None:
+    def __init__(self, request: Request, groups: dict[str, InstanceGroup], store: VersionStore) -> None:
         self.request = request
         self.groups = groups
         self.store = store
-        self.in_flight = in_flight
-        """Requests the balancer has in flight on "host:port"; None when it cannot tell."""
         self.previous = {t: groups[t].version for t in request.tiers if t in groups}
         self.steps = plan(request, groups)
         self.total = len(self.steps)
@@ -276,36 +264,14 @@ class Deployment:
         return None
 
     def _retire(self, step: Step) -> bool | None:
+        """Drain the chosen instances as a scale-in does (InstanceGroup.drain); done when the group has
+        forgotten them all."""
         group = self.groups[step.tier]
-        now = time.monotonic()
         if not step.started:
-            step.started = now
-            chosen = step.select(group) if step.select else []
-            registered = [i for i in chosen if i.state == "in_service"]
-            if registered:
-                group.deregister(chosen)  # one balancer update for the whole batch
-            for inst in chosen:
-                inst.state = "retiring"
-            # One the balancer never sent a request to has nothing to drain: stopped at once.
-            step.retiring = [(inst, now if inst in registered else now - DRAIN_TIMEOUT_S, 0.0) for inst in chosen]
-            if chosen:
-                self._say(f"{step.label}: draining {', '.join(i.name for i in chosen)}")
-        pending: list[tuple[Instance, float, float]] = []
-        for inst, since, terminated in step.retiring:
-            if inst.proc.poll() is not None:
-                group.remove(inst)
-                log.info("%s: %s pid=%d stopped after draining", step.tier, inst.name, inst.pid)
-                continue
-            if not terminated:
-                flying = self.in_flight(f"{group.host}:{inst.port}")
-                drained = now - since >= MIN_DRAIN_S and not flying
-                if drained or now - since >= DRAIN_TIMEOUT_S:
-                    inst.proc.terminate()
-                    terminated = now
-            elif now - terminated >= STOP_TIMEOUT_S:
-                log.info("%s: %s pid=%d did not stop in %.0fs; killed", step.tier, inst.name, inst.pid,
-                         STOP_TIMEOUT_S)
-                crash(inst.proc)
-            pending.append((inst, since, terminated))
-        step.retiring = pending
-        return None if pending else True
+            step.started = time.monotonic()
+            step.retiring = step.select(group) if step.select else []
+            if step.retiring:
+                group.drain(step.retiring)  # one balancer update for the whole batch
+                self._say(f"{step.label}: draining {', '.join(i.name for i in step.retiring)}")
+        step.retiring = [i for i in step.retiring if i in group.instances]
+        return None if step.retiring else True

@@ -71,7 +71,7 @@ def _tier_row(comp: topology.Component, state: dict[str, Any], host: str, ups: d
             "fails": up["fails"] if up else None,
         })
     # Instances leaving the balancer on purpose (a scale-in, a deployment's drain) do not count.
-    counted = [r for r in rows if r.get("state") not in ("draining", "terminating", "retiring")]
+    counted = [r for r in rows if r.get("state") not in ("draining", "terminating")]
     healthy = bool(counted) and all(r["healthy"] and r["registered"] for r in counted)
     detail = f"{sum(r['healthy'] for r in counted)}/{len(counted)} healthy"
     group = (state.get("groups") or {}).get(comp.id)

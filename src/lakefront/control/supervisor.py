@@ -28,6 +28,12 @@ from lakefront.servers.procs import free_port, spawn, stop
 
 log = logging.getLogger("lakefront.control")
 
+LEAVING = ("draining", "terminating")
+"""States of an instance on its way out (a scale-in or a deployment): not counted in the group's size."""
+MIN_DRAIN_S = 1.0
+"""A deregistered instance still gets the requests the balancer picked it for just before the change: a drain
+waits this long at least, even when the balancer already shows nothing in flight on it."""
+
 Command = Callable[[str, int], Sequence[str]]
 """Builds the argv of one instance from its name and port."""
 
@@ -48,11 +54,13 @@ class Instance:
     proc: subprocess.Popen[bytes]
     started_at: str = field(default_factory=now_iso)
     restarts: int = 0
-    state: Literal["starting", "in_service", "draining", "terminating", "backoff", "retiring"] = "starting"
-    """draining/terminating: a scale-in; retiring: a deployment's drain (control/deploy.py)."""
+    state: Literal["starting", "in_service", "draining", "terminating", "backoff"] = "starting"
+    """draining/terminating: on its way out, for a scale-in or a deployment alike (InstanceGroup.drain)."""
     deadline: float = 0.0
-    """When a starting instance that has not become ready counts as failed; when a draining one is stopped,
-    a terminating one killed, a backing-off one started again."""
+    """When a starting instance that has not become ready counts as failed; when a draining one is stopped
+    whatever it still has in flight, a terminating one killed, a backing-off one started again."""
+    drain_since: float = 0.0
+    """Monotonic time a draining instance left the balancer."""
     health_failures: int = 0
     crashes: int = 0
     """Exits in a row before staying in service for `stable_s` (the crash-loop count)."""
@@ -96,6 +104,9 @@ class InstanceGroup:
         self.instances: list[Instance] = []
         self.on_targets: Callable[[list[int]], None] | None = None
         """Registers the in-service ports with the load balancer; set once its listener is open."""
+        self.in_flight: Callable[[str], int | None] = lambda _address: None
+        """Requests the balancer has in flight on "host:port", None when it cannot tell (a drain then waits the
+        whole deregistration delay)."""
         self.version = "installed"
         """The version new and replacement instances run unless told otherwise; a deployment moves it."""
         self.version_env: dict[str, str] = {}
@@ -138,20 +149,6 @@ class InstanceGroup:
         inst = self._launch(name, version=version, version_env=version_env)
         self.instances.append(inst)
         return inst
-
-    def deregister(self, instances: list[Instance]) -> None:
-        """Take `instances` out of the balancer in one update for a deployment, which waits for their requests
-        in flight, stops them and removes them (control/deploy.py); the group leaves them alone meanwhile."""
-        for inst in instances:
-            inst.state = "retiring"
-        self._register()
-        for inst in instances:
-            log.info("%s: deregistered %s %s:%d (retiring)", self.tier, inst.name, self.host, inst.port)
-
-    def remove(self, inst: Instance) -> None:
-        """Forget a stopped instance (the end of a deployment's drain)."""
-        if inst in self.instances:
-            self.instances.remove(inst)
 
     def start(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Start every instance and return when all are ready; fail if one cannot start."""
@@ -208,7 +205,7 @@ class InstanceGroup:
         now = time.monotonic()
         changed |= self._scaling_step(now)
         for inst in list(self.instances):
-            if inst.state in ("draining", "terminating", "backoff", "retiring"):
+            if inst.state in LEAVING or inst.state == "backoff":
                 continue
             code = inst.proc.poll()
             if code is not None:
@@ -296,7 +293,7 @@ class InstanceGroup:
 
     def active(self) -> list[Instance]:
         """Instances that count toward the size: all but those draining or terminating."""
-        return [i for i in self.instances if i.state not in ("draining", "terminating", "retiring")]
+        return [i for i in self.instances if i.state not in LEAVING]
 
     def set_desired(self, desired: int, cause: str) -> int:
         """Set the desired capacity (clamped to min/max) and record the activity. Returns the new value."""
@@ -332,16 +329,42 @@ class InstanceGroup:
                 self.instances.append(self._launch(self._next_name()))
             changed = True
         elif len(active) > self.desired:
-            for inst in self._victims(active, len(active) - self.desired):
-                self._drain(inst, now)
+            self.drain(self._victims(active, len(active) - self.desired))
             changed = True
+        return self._drain_step(now) or changed
+
+    # Draining (the deregistration delay) -----------------------------------------------------------
+
+    def drain(self, instances: list[Instance]) -> None:
+        """Take `instances` out of the group's service: out of the balancer in one update, then each is stopped
+        once the balancer shows nothing in flight on it (after MIN_DRAIN_S: requests it was picked for just
+        before the change), or when the deregistration delay is over, whichever comes first; then forgotten.
+        A scale-in and a deployment's retirement are both this."""
+        now = time.monotonic()
+        registered = [i for i in instances if i.state == "in_service"]
+        for inst in instances:
+            inst.state, inst.drain_since = "draining", now
+            # One the balancer never sent a request to has nothing to drain: stopped at once.
+            inst.deadline = now + self.deregistration_delay_s if inst in registered else now
+        if registered:
+            self._register()
+        for inst in registered:
+            log.info("%s: deregistered %s %s:%d; draining (at most %.1fs)", self.tier, inst.name, self.host,
+                     inst.port, self.deregistration_delay_s)
+
+    def _drain_step(self, now: float) -> bool:
+        changed = False
         for inst in list(self.instances):
-            if inst.state == "draining" and (now >= inst.deadline or inst.proc.poll() is not None):
-                # The delay is over: the server's own graceful stop finishes anything still in flight.
-                with contextlib.suppress(ProcessLookupError):
-                    inst.proc.send_signal(signal.SIGTERM)
-                inst.state, inst.deadline = "terminating", now + self.stop_timeout_s
-                changed = True
+            if inst.state == "draining":
+                drained = (inst.proc.poll() is not None or now >= inst.deadline
+                           or (now - inst.drain_since >= MIN_DRAIN_S
+                               and self.in_flight(f"{self.host}:{inst.port}") == 0))
+                if drained:
+                    # The server's own graceful stop finishes anything still in flight.
+                    with contextlib.suppress(ProcessLookupError):
+                        inst.proc.send_signal(signal.SIGTERM)
+                    inst.state, inst.deadline = "terminating", now + self.stop_timeout_s
+                    changed = True
             elif inst.state == "terminating":
                 code = inst.proc.poll()
                 if code is None and now >= inst.deadline:
@@ -351,7 +374,8 @@ class InstanceGroup:
                     code = inst.proc.wait()
                 if code is not None:
                     self.instances.remove(inst)
-                    log.info("%s: %s pid=%d stopped (status %s); scale-in done", self.tier, inst.name, inst.pid, code)
+                    log.info("%s: %s pid=%d stopped after draining %.1fs (status %s)", self.tier, inst.name,
+                             inst.pid, now - inst.drain_since, code)
                     changed = True
         return changed
 
@@ -365,15 +389,6 @@ class InstanceGroup:
         # What serves nobody goes first (backing off, then starting), then the newest in service.
         order = {"backoff": 0, "starting": 1, "in_service": 2}
         return sorted(active, key=lambda i: (order.get(i.state, 3), -i.in_service_at))[:count]
-
-    def _drain(self, inst: Instance, now: float) -> None:
-        was_registered = inst.state == "in_service"
-        inst.state = "draining"
-        inst.deadline = now + (self.deregistration_delay_s if was_registered else 0.0)
-        if was_registered:
-            self._register()
-            log.info("%s: deregistered %s %s:%d; draining for %.1fs", self.tier, inst.name, self.host, inst.port,
-                     self.deregistration_delay_s)
 
     def describe_scaling(self) -> dict[str, Any]:
         p = self.policy

@@ -201,7 +201,7 @@ class Stack:
                                     "is still running")
             if self.versions.get(request.version) is None and request.version != "installed":
                 raise DeployRefused(f"no version {request.version!r} in {self.versions.file}")
-            self.deployment = Deployment(request, self.groups, self.versions, self._in_flight)
+            self.deployment = Deployment(request, self.groups, self.versions)
             self.deploy_refused = None
         except DeployRefused as exc:
             log.warning("deploy %s: refused: %s", request.id, exc)
@@ -209,6 +209,9 @@ class Stack:
         self.save()
 
     def _in_flight(self, address: str) -> int | None:
+        """Requests the balancer nodes have in flight on `address`. One Caddy no longer lists has none: its
+        upstream entry lives as long as a config naming it (the one a reload replaced finishes its requests
+        first, then releases it)."""
         if self.balancers is None:
             return None
         try:
@@ -356,6 +359,7 @@ class Stack:
         # A node restarted later is given the group's targets of that moment (balancers.py).
         balancers.open_listener(listener, group.ports, static)
         group.on_targets = lambda ports: balancers.set_targets(listener, ports)
+        group.in_flight = self._in_flight  # a drain stops an instance once nothing is in flight on it
         lb = self.settings.lb
         log.info("caddy: %s listener on %s port %d -> %s %s", listener, ", ".join(lb.nodes),
                  lb.public_port if listener == "public" else lb.internal_port, tier, group.ports())
