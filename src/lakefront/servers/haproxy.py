@@ -108,6 +108,13 @@ def runtime_command(socket_path: Path, command: str, timeout: float = 2.0) -> st
     return b"".join(chunks).decode(errors="replace")
 
 
+def backend_stats(socket_path: Path, timeout: float = 2.0) -> list[dict[str, str]]:
+    """`show stat` of the writer backend: one dict per server (svname, addr, status, scur, stot, check_status,
+    ...) and its BACKEND row."""
+    text = runtime_command(socket_path, "show stat", timeout).lstrip("# ")
+    return [row for row in csv.DictReader(io.StringIO(text)) if row.get("pxname") == BACKEND]
+
+
 @dataclass
 class HAProxyServer(Server):
     """HAProxy in `dir`, listening on `host`:`port` for the database writer endpoint."""
@@ -176,10 +183,7 @@ class HAProxyServer(Server):
         return answer
 
     def stats(self) -> list[dict[str, str]]:
-        """`show stat` of the writer backend: one dict per server (svname, addr, status, scur, stot, check_status,
-        ...) and its BACKEND row."""
-        text = runtime_command(self.socket_path, "show stat").lstrip("# ")
-        return [row for row in csv.DictReader(io.StringIO(text)) if row.get("pxname") == BACKEND]
+        return backend_stats(self.socket_path)
 
     def servers(self) -> dict[str, dict[str, str]]:
         """The writer backend's servers by name, as `stats()` shows them."""
@@ -200,5 +204,13 @@ class HAProxyServer(Server):
         self.runtime(f"set server {BACKEND}/{name} state ready")
 
 
-__all__ = ["BACKEND", "HAProxyError", "HAProxyServer", "Target", "haproxy_binary", "render_config",
-           "runtime_command"]
+__all__ = [
+    "BACKEND",
+    "HAProxyError",
+    "HAProxyServer",
+    "Target",
+    "backend_stats",
+    "haproxy_binary",
+    "render_config",
+    "runtime_command",
+]
