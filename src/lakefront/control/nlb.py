@@ -121,6 +121,11 @@ class WriterEndpoint:
         with self._lock:
             self.server.stop()
 
+    def server_entry(self) -> dict[str, Any]:
+        """Its line in the run state's list of servers (what `lakefront down` names)."""
+        return {"name": "haproxy nlb", "component": "nlb", "pid": self.server.pid, "port": self.server.port,
+                "restarts": self.restarts}
+
     def describe(self) -> dict[str, Any]:
         target = next((t for t in self.server.targets if t.name == self.server.writer), None)
         return {"host": self.server.host, "port": self.server.port, "pid": self.server.pid,

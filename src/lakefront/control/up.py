@@ -391,7 +391,8 @@ class Stack:
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
             "groups": {tier: g.describe_scaling() | {"last_request": self.scale_requests.get(tier)}
                        for tier, g in self.groups.items()},
-            "servers": self.data.describe() + (self._db_servers() if self.db else []) + self._dns_servers(),
+            "servers": self.data.describe() + (self._db_servers() if self.db else []) + self._dns_servers()
+            + ([self.nlb.server_entry()] if self.nlb else []),
             "database": self.db.describe() if self.db else None,
             "cache_cluster": self.data.describe_cache(),
             "nlb": self.nlb.describe() if self.nlb else None,
