@@ -20,7 +20,9 @@ import pytest
 from lakefront.control.database import DatabaseCluster
 from lakefront.control.nlb import WriterEndpoint, nlb_for
 from lakefront.control.status import nlb_row
+from lakefront.data.endpoints import Endpoints, Node
 from lakefront.servers.base import HOST
+from lakefront.servers.haproxy import HAProxyServer, Target
 from lakefront.servers.procs import free_port
 from lakefront.settings import Settings, load_settings
 from support.servers import mariadb_template
@@ -168,3 +170,33 @@ def test_a_killed_haproxy_is_restarted_pointing_at_the_current_writer(pair: Pair
     _eventually(lambda: _reached(pair) == pair.port(new), "the restarted endpoint reaching the new primary")
     assert pair.nlb.server.servers()[old]["status"].startswith("MAINT")
     assert pair.nlb.restarts == 1
+
+
+def test_the_same_writer_published_again_cuts_no_session(pair: Pair) -> None:
+    primary = pair.cluster.roles.primary
+    with closing(pair.through_nlb()) as held:
+        assert _query(held, "SELECT @@port")[0][0] == pair.port(primary)
+        changes = pair.nlb.changes
+        pair.cluster.roles.publish()  # what a standby rejoining does: new readers, the same writer
+        assert _query(held, "SELECT @@port")[0][0] == pair.port(primary)
+        assert pair.nlb.changes == changes
+
+
+def test_a_writer_published_at_a_new_address_is_followed_there(pair: Pair, tmp_path: Path) -> None:
+    """HAProxy's runtime API moves a server (`set server ... addr ... port ...`) without a restart."""
+    primary = pair.cluster.roles.primary
+    # A second endpoint whose config has the primary at a port where nothing listens.
+    moved = HAProxyServer(tmp_path / "moved", free_port(), [Target(primary, HOST, free_port())], writer=primary)
+    endpoint = WriterEndpoint(moved)
+    endpoint.start()
+    try:
+        pid = moved.pid
+        endpoint.follow(Endpoints(generation=1, writer=Node(primary, HOST, pair.port(primary))))
+        db = pair.settings.db
+        with closing(pymysql.connect(host=HOST, port=moved.port, user=db.user, password=db.password.get_secret_value(),
+                                     database=db.name, connect_timeout=2)) as conn:
+            assert _query(conn, "SELECT @@port")[0][0] == pair.port(primary)
+        assert moved.pid == pid and endpoint.last_error is None
+        assert moved.servers()[primary]["addr"] == f"{HOST}:{pair.port(primary)}"
+    finally:
+        endpoint.stop()

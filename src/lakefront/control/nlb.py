@@ -58,12 +58,14 @@ class WriterEndpoint:
         the next publish or tick() applies the state again."""
         writer = endpoints.writer
         with self._lock:
-            if writer is not None and writer.node not in {t.name for t in self.server.targets}:
-                # A node the pair does not know (never, with the managed pair): add it for the next start.
-                self.server.targets.append(Target(writer.node, writer.host, writer.port))
-            for i, target in enumerate(self.server.targets):
-                if writer is not None and target.name == writer.node:
-                    self.server.targets[i] = Target(writer.node, writer.host, writer.port)
+            if writer is not None:
+                published = Target(writer.node, writer.host, writer.port)
+                if writer.node not in {t.name for t in self.server.targets}:
+                    # Not a node of the pair (it cannot be, with the managed pair): safer to point at nothing.
+                    log.error("nlb: writer %s is not a node behind the endpoint; pointing at none", writer.node)
+                    writer = None
+                else:  # its address as published (set_ready moves it if it changed)
+                    self.server.targets = [published if t.name == published.name else t for t in self.server.targets]
             before, self.server.writer = self.server.writer, writer.node if writer else None
             if before != self.server.writer:
                 self.changes += 1

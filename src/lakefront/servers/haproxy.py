@@ -195,9 +195,12 @@ class HAProxyServer(Server):
         self.runtime(f"shutdown sessions server {BACKEND}/{name}")
 
     def set_ready(self, name: str, host: str, port: int) -> None:
-        """`name` takes new connections, at host:port (its address is changed first if it moved)."""
+        """`name` takes new connections, at host:port. A server that moved is put in maintenance first (its
+        sessions are to the old address), given the new address, then set ready: leaving maintenance it is
+        taken as up at once, where a server marked DOWN by its checks would wait for the next check to pass."""
         current = self.servers().get(name, {}).get("addr", "")
         if current != f"{host}:{port}":
+            self.set_maint(name)
             answer = runtime_command(self.socket_path, f"set server {BACKEND}/{name} addr {host} port {port}")
             if "changed" not in answer and "no need" not in answer:
                 raise HAProxyError(f"{self.label}: address of {name} not changed: {answer.strip()}")
