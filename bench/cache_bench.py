@@ -179,7 +179,8 @@ def main() -> None:
     var_dir = args.var_dir or Path(tempfile.mkdtemp(prefix="lakefront-bench-"))
     var_dir.mkdir(parents=True, exist_ok=True)
     ports = {"LB__PUBLIC_PORT": free_port(), "LB__INTERNAL_PORT": free_port(), "LB__ADMIN_PORT": free_port(),
-             "DB__PORT": free_port(), "CACHE__PORT": free_port_run(10), "OBJECTS__S3_PORT": pick_s3_port()}
+             "DB__PORT": free_port(), "NLB__PORT": free_port(), "CACHE__PORT": free_port_run(10),
+             "OBJECTS__S3_PORT": pick_s3_port()}
     on = "redis" if args.profile == "services" else "embedded"
     results: list[Result] = []
     for mode, backend in (("cache on", on), ("cache off", "off")):

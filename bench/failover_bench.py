@@ -114,6 +114,7 @@ def stack_env(var_dir: Path, scale: float) -> dict[str, str]:
         "LAKEFRONT_LB__HEALTH_INTERVAL_S": "0.5",
         "LAKEFRONT_DB__PORT": str(free_port()),
         "LAKEFRONT_DB__STANDBY_PORT": str(free_port()),
+        "LAKEFRONT_NLB__PORT": str(free_port()),
         "LAKEFRONT_CACHE__PORT": str(free_port_run(10)),
         "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port()),
         "LAKEFRONT_DEMO__SCALE": str(scale),

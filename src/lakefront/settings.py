@@ -165,6 +165,21 @@ class DnsSettings(Section):
         return value
 
 
+class NlbSettings(Section):
+    enabled: bool | None = None
+    """Run the Network Load Balancer role (HAProxy from Debian's haproxy): one TCP endpoint for the database
+    writer that follows failover, as an RDS cluster's writer endpoint does. Default: in the services profile
+    when `up` runs the MariaDB nodes itself (not with db.writer_url, which is an endpoint already, and not
+    in embedded, which has one SQLite file)."""
+    port: int = Field(3310, ge=1, le=65535)
+    """TCP port of the writer endpoint, on lb.host: `mariadb -h 127.0.0.1 -P 3310` reaches the primary."""
+    check_interval_ms: int = Field(500, ge=100, le=60000)
+    """How often HAProxy checks each node's MariaDB greeting; a writer failing two checks in a row is marked
+    DOWN and its sessions cut (which node is the writer is still the failover monitor's decision)."""
+    idle_timeout_s: int = Field(350, ge=1, le=86400)
+    """A connection idle this long in both directions is closed (350 s, as an AWS NLB's TCP idle timeout)."""
+
+
 class TierSettings(Section):
     instances: int = Field(2, ge=1, le=16)
     """Number of instances of this tier at start (the Auto Scaling group's initial desired capacity)."""
@@ -608,6 +623,7 @@ class Settings(BaseSettings):
     """Log level of every process."""
     lb: LoadBalancerSettings = LoadBalancerSettings()
     dns: DnsSettings = DnsSettings()
+    nlb: NlbSettings = NlbSettings()
     web: TierSettings = TierSettings()
     app: AppTierSettings = AppTierSettings()
     db: DatabaseSettings = DatabaseSettings()
@@ -642,6 +658,15 @@ class Settings(BaseSettings):
                  "lb.admin_port": self.lb.admin_port}
         if len(set(ports.values())) != len(ports):
             raise ValueError(f"listener ports must differ, got {ports}")
+        return self
+
+    @model_validator(mode="after")
+    def _nlb_has_a_writer(self) -> Settings:
+        if self.nlb.enabled and "mariadb" not in self.managed_servers():
+            raise ValueError("nlb.enabled needs the services profile's own MariaDB nodes (no db.writer_url): "
+                             "it is their writer endpoint")
+        if self.nlb_enabled and self.nlb.port in (self.db.port, self.standby_port):
+            raise ValueError(f"nlb.port ({self.nlb.port}) must differ from db.port and db.standby_port")
         return self
 
     @model_validator(mode="after")
@@ -689,6 +714,11 @@ class Settings(BaseSettings):
     def dns_enabled(self) -> bool:
         """Whether `up` runs the DNS server (dns.enabled, else the services profile)."""
         return self.dns.enabled if self.dns.enabled is not None else self.profile is Profile.services
+
+    @property
+    def nlb_enabled(self) -> bool:
+        """Whether `up` runs the writer endpoint (nlb.enabled, else the services profile with its own MariaDB)."""
+        return self.nlb.enabled if self.nlb.enabled is not None else "mariadb" in self.managed_servers()
 
     @property
     def replicated(self) -> bool:

@@ -120,7 +120,7 @@ def services_env() -> dict[str, str]:
     from lakefront.servers.seaweedfs import pick_s3_port
 
     return {"LAKEFRONT_PROFILE": "services", "LAKEFRONT_DB__PORT": str(free_port()),
-            "LAKEFRONT_DB__STANDBY_PORT": str(free_port()),
+            "LAKEFRONT_DB__STANDBY_PORT": str(free_port()), "LAKEFRONT_NLB__PORT": str(free_port()),
             # The cache cluster's nodes take cache.port, +1, ... and their buses +10000: a run below 32768.
             "LAKEFRONT_CACHE__PORT": str(free_port_run(10)), "LAKEFRONT_OBJECTS__S3_PORT": str(pick_s3_port())}
 

@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-        """Observe the running system: each balancer node, the DNS server, instances, database, cache, object store."""
+        """Observe the running system: each balancer node, the DNS server, the database writer endpoint (NLB),
+        instances, database, cache, object store."""
         from lakefront.control.state import running_settings
         from lakefront.control.status import observe
 

@@ -7,6 +7,7 @@ repetition of what the state file claims.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -365,6 +366,28 @@ def _dns_row(settings: Settings, server: dict[str, Any], host: str) -> Row:
     return Row("dns", "DNS (Route 53 role)", "ok" if ok else "failing", detail)
 
 
+def nlb_row(nlb: dict[str, Any]) -> Row:
+    """The NLB role: where the writer endpoint points, as HAProxy's runtime API shows it now."""
+    from lakefront.servers.haproxy import backend_stats
+
+    endpoint = f"{nlb['host']}:{nlb['port']}"
+    try:
+        servers = [r for r in backend_stats(Path(nlb["socket"]), timeout=1.0) if r["svname"] != "BACKEND"]
+    except OSError as exc:
+        return Row("nlb", "Network Load Balancer (writer endpoint)", "failing",
+                   f"{endpoint}: runtime API unreachable ({type(exc).__name__}); pid {nlb.get('pid')}")
+    ready = [r for r in servers if not r["status"].startswith("MAINT")]
+    parts = [f"{r['svname']} {r['addr']} {r['status']}" + (f" ({r['check_status']})" if r.get("check_status") else "")
+             + f", {r['stot']} connections" for r in servers]
+    points = f"-> {ready[0]['svname']} {ready[0]['addr']}" if ready else "-> no writer (a role change in progress)"
+    up = bool(ready) and ready[0]["status"].startswith("UP") and ready[0]["svname"] == nlb.get("writer")
+    detail = (f"{endpoint} {points}; " + "; ".join(parts) +
+              f"; pid {nlb.get('pid')}, restarts {nlb.get('restarts', 0)}, writer changes {nlb.get('changes', 0)}")
+    if nlb.get("last_error"):
+        detail += f"; last error: {nlb['last_error']}"
+    return Row("nlb", "Network Load Balancer (writer endpoint)", "ok" if up else "failing", detail)
+
+
 def observe(settings: Settings) -> dict[str, Any] | None:
     """The observed status, or None when nothing runs."""
     state = running_state(settings.state_file)
@@ -414,6 +437,14 @@ def observe(settings: Settings) -> dict[str, Any] | None:
     dns = next((srv for srv in state.get("servers", []) if srv.get("component") == "dns"), None)
     if dns is not None:
         rows.insert(0, _dns_row(settings, dns, host))
+    if state.get("nlb"):
+        row = nlb_row(state["nlb"])
+        at = next((i for i, r in enumerate(rows) if r.id == "nlb"), None)  # the topology's own component, if any
+        if at is None:
+            at = next((i + 1 for i, r in enumerate(rows) if r.id == "standby"), len(rows))
+            rows.insert(at, row)
+        else:
+            rows[at] = row
     healthy = all(r.status != "failing" for r in rows)
     return {
         "running": True,

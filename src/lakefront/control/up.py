@@ -23,6 +23,7 @@ from lakefront.control.database import DatabaseCluster
 from lakefront.control.dataservers import SERVERS, DataServers, endpoint
 from lakefront.control.deploy import Deployment, DeployRefused, Request
 from lakefront.control.legacy_objects import migrate_legacy_objects
+from lakefront.control.nlb import WriterEndpoint, nlb_for
 from lakefront.control.scheduler import Job
 from lakefront.control.state import remove_state, running_state, write_state
 from lakefront.control.supervisor import InstanceGroup, SupervisorError, now_iso
@@ -30,6 +31,7 @@ from lakefront.control.versions import VersionStore
 from lakefront.data.endpoints import writer_url
 from lakefront.servers import managed
 from lakefront.servers.caddy import CaddyError
+from lakefront.servers.haproxy import HAProxyError, haproxy_binary
 from lakefront.servers.powerdns import PowerDNSError, PowerDNSServer, pdns_binary
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import SETTINGS_JSON_ENV, Profile, Settings
@@ -126,6 +128,7 @@ class Stack:
         self.balancers: Balancers | None = None
         self.dns: PowerDNSServer | None = None
         self.dns_restarts = 0
+        self.nlb: WriterEndpoint | None = None
         self.groups: dict[str, InstanceGroup] = {}
         self.stopping = False
         self.data = DataServers(settings)
@@ -153,13 +156,17 @@ class Stack:
         }
 
     def _start_database(self) -> None:
+        if self.settings.nlb_enabled:
+            self.nlb = nlb_for(self.settings, self.db)  # follows every writer the pair publishes from now on
         if self.db is None:
             self.data.start("database")
-            return
-        self.db.start()
-        roles, db = self.db.roles, self.settings.db
-        log.info("database: primary %s, standby %s, monitor probing every %.2fs (failover after %d failures)",
-                 roles.primary, roles.standby, db.probe_interval_s, db.probe_failures)
+        else:
+            self.db.start()
+            roles, db = self.db.roles, self.settings.db
+            log.info("database: primary %s, standby %s, monitor probing every %.2fs (failover after %d failures)",
+                     roles.primary, roles.standby, db.probe_interval_s, db.probe_failures)
+        if self.nlb is not None:
+            self.nlb.start()
 
     def request_switchover(self) -> None:
         """SIGUSR1 from `lakefront failover`: the request's id is in var/run/failover-request."""
@@ -381,9 +388,11 @@ class Stack:
             "instances": [i.describe() for g in self.groups.values() for i in g.instances],
             "groups": {tier: g.describe_scaling() | {"last_request": self.scale_requests.get(tier)}
                        for tier, g in self.groups.items()},
-            "servers": self.data.describe() + (self._db_servers() if self.db else []) + self._dns_servers(),
+            "servers": self.data.describe() + (self._db_servers() if self.db else []) + self._dns_servers()
+            + ([self.nlb.server_entry()] if self.nlb else []),
             "database": self.db.describe() if self.db else None,
             "cache_cluster": self.data.describe_cache(),
+            "nlb": self.nlb.describe() if self.nlb else None,
             "jobs": [job.describe() for job in self.jobs],
             "deployment": self.deployment.describe() if self.deployment else None,
             "deploy_refused": self.deploy_refused,
@@ -425,6 +434,8 @@ class Stack:
                 changed |= job.tick()
             if self.balancers is not None:
                 changed |= self.balancers.tick()
+            if self.nlb is not None:
+                changed |= self.nlb.tick()
             if self.dns is not None and not self.dns.running:
                 log.warning("dns: pid=%s exited; restarting it", self.dns.pid)
                 self.dns.restart()
@@ -451,6 +462,8 @@ class Stack:
             self.groups[tier].stop(timeout=10.0)
         if self.dns is not None:
             self.dns.stop()
+        if self.nlb is not None:
+            self.nlb.stop()
         if self.balancers is not None:
             self.balancers.stop()
         if self.db is not None:
@@ -471,6 +484,9 @@ def ready_lines(settings: Settings) -> list[str]:
     if settings.dns_enabled:
         dns = settings.dns
         lines.append(f"dns              {dns.name} ({dns.policy}): dig @{lb.host} -p {dns.port} {dns.name}")
+    if settings.nlb_enabled:
+        lines.append(f"db writer (nlb)  mariadb -h {lb.host} -P {settings.nlb.port} -u {settings.db.user} -p "
+                     f"{settings.db.name}")
     lines += [f"sign in ({role:8}) {email} / {password}" for role, email, password in DEMO_SIGN_INS]
     return lines
 
@@ -484,6 +500,11 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
             pdns_binary()
         except PowerDNSError as exc:
             raise Refused(f"{exc}; or set dns.enabled = false") from None
+    if settings.nlb_enabled:
+        try:
+            haproxy_binary()
+        except HAProxyError as exc:
+            raise Refused(f"{exc}; or set nlb.enabled = false") from None
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(settings)
     stack.seed = seed
@@ -517,7 +538,7 @@ def up(settings: Settings, *, seed: bool, echo: Callable[[str], None]) -> int:
         for line in ready_lines(settings):
             echo(line)
         stack.supervise()
-    except (SupervisorError, CaddyError, PowerDNSError) as exc:
+    except (SupervisorError, CaddyError, PowerDNSError, HAProxyError) as exc:
         if not stack.stopping:
             log.error("%s", exc)
             status = 1

@@ -68,6 +68,9 @@ class Roles:
         """One role change at a time."""
         self.on_change = on_change
         """Called (from the monitor's and the nodes' threads) when roles or events change."""
+        self.listeners: list[Callable[[Endpoints], None]] = []
+        """Called with every document published, right after it is written and before the role change goes on
+        (the NLB's writer endpoint follows it: control/nlb.py). A listener must not raise."""
 
     @property
     def standby(self) -> str:
@@ -82,6 +85,11 @@ class Roles:
             generation=self.generation, writer=self.nodes[self.primary].node() if writer else None,
             readers=tuple(self.nodes[name].node() for name in self.readers), updated_at=now_iso())
         write_endpoints(self.endpoints_file, endpoints)
+        for listener in self.listeners:
+            try:
+                listener(endpoints)
+            except Exception as exc:  # a follower must never stop a failover
+                log.error("database endpoints %d: listener failed: %s: %s", self.generation, type(exc).__name__, exc)
         log.info("database endpoints %d published: writer=%s readers=%s", self.generation,
                  self.primary if writer else "none (switching)", ",".join(self.readers) or "none")
 
