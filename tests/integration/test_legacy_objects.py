@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lakefront.control.legacy_objects import migrate_legacy_objects
-from lakefront.control.up import prepare_data
+from lakefront.control.prepare import prepare_data
 from lakefront.data.objects import AREAS, Area, make_object_store
 from lakefront.data.objects.s3 import S3Store
 from lakefront.servers import managed as managed_servers

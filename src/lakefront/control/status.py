@@ -101,7 +101,7 @@ def scaling_detail(group: dict[str, Any]) -> str:
 
 
 def _database_row(comp: topology.Component, settings: Settings) -> Row:
-    from lakefront.control.up import product_count
+    from lakefront.control.prepare import product_count
 
     where = endpoint(settings, "database")
     try:
