@@ -122,13 +122,22 @@ _GTID = re.compile(rb"gtid_slave_pos\s*=\s*'([^']*)'")
 
 
 def dump_gtid(dump_gz: Path) -> str:
-    """The GTID position a `mariadb-dump --gtid --master-data` file records in its header."""
+    """The GTID position a `mariadb-dump --gtid --master-data` file records.
+
+    MariaDB 10.11's mariadb-dump writes it as a "deferred gtid setting" at the end of the file (after the
+    data), so the whole stream is scanned; chunks overlap so a line split across two reads is still found.
+    """
+    found: str | None = None
+    tail = b""
     with gzip.open(dump_gz, "rb") as f:
-        head = f.read(1 << 20)
-    found = _GTID.search(head)
+        while chunk := f.read(1 << 20):
+            window = tail + chunk
+            for match in _GTID.finditer(window):
+                found = match.group(1).decode()
+            tail = window[-256:]
     if found is None:
         raise BackupError("the dump records no GTID position (was binary logging on?)")
-    return found.group(1).decode()
+    return found
 
 
 def manifests(store: ObjectStore) -> list[Manifest]:
