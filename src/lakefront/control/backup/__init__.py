@@ -166,7 +166,8 @@ def choose_base(found: list[Manifest], to: datetime | None) -> Manifest:
         raise BackupError("no backups in the backups bucket: run `lakefront backup` first")
     if to is None:
         return found[-1]
-    usable = [m for m in found if m.taken <= to]
+    # `to` names a whole second and means its end: a backup taken during that second is a usable base.
+    usable = [m for m in found if m.taken < to.replace(microsecond=0) + timedelta(seconds=1)]
     if not usable:
         raise BackupError(f"{to.isoformat()} is before the oldest backup ({found[0].taken_at}): outside the window")
     return usable[-1]
