@@ -5,8 +5,8 @@
 Scale 1: 100,000 order rows (the demo's scale-1 order count) in a synthetic table, then 1,000 more after the
 backup, archived as binary logs. Measures: dump + upload (s), backup size (bytes), one archive pass (s), a
 restore to the last archived transaction into a new node (s), and a point-in-time restore to a second T
-noted between the 1,000 orders and 500 later ones (s; exactly the orders committed by T). Recovery point: at most one archive interval
-(backup.binlog_interval_s) plus one pass, beside RDS's 5 minutes for PITR.
+noted between the 1,000 orders and 500 later ones (s; exactly the orders committed by T). Recovery point: at
+most one archive interval (backup.binlog_interval_s) plus one pass, beside RDS's 5 minutes for PITR.
 """
 
 from __future__ import annotations
