@@ -35,6 +35,8 @@ log = logging.getLogger("lakefront.control.backup")
 Progress = Callable[[str], None]
 BASE = "base/"
 BINLOG = "binlog/"
+BINLOG_SUMS = "binlog-sums/"
+"""binlog-sums/<name>: "<sha256> <size>" of binlog/<name>, written after it (a binlog without one is not archived)."""
 
 
 class BackupError(Exception):
@@ -161,6 +163,27 @@ def fetch_verified(store: ObjectStore, manifest: Manifest, target: Path) -> Path
     return target
 
 
+def binlog_sum(data: bytes) -> bytes:
+    return f"{hashlib.sha256(data).hexdigest()} {len(data)}\n".encode()
+
+
+def fetch_binlog_verified(store: ObjectStore, key: str, target: Path) -> Path:
+    """Download one archived binary log and check it against its recorded sha256 and size."""
+    name = key.removeprefix(BINLOG)
+    data, _ = store.get(key)
+    if not store.exists(BINLOG_SUMS + name):
+        raise BackupError(f"archived binary log {key} has no recorded sha256 ({BINLOG_SUMS}{name}); "
+                          "refusing to restore from it")
+    recorded = store.get(BINLOG_SUMS + name)[0].decode(errors="replace").split()
+    actual = binlog_sum(data).decode().split()
+    if recorded != actual:
+        said = f"{recorded[1]} bytes, sha256 {recorded[0][:12]}" if len(recorded) == 2 else "an unreadable sum"
+        raise BackupError(f"archived binary log {key} is corrupt: {actual[1]} bytes with sha256 {actual[0][:12]}, "
+                          f"recorded {said}; refusing to restore")
+    target.write_bytes(data)
+    return target
+
+
 def choose_base(found: list[Manifest], to: datetime | None) -> Manifest:
     if not found:
         raise BackupError("no backups in the backups bucket: run `lakefront backup` first")
@@ -196,6 +219,9 @@ def expire(store: ObjectStore, retention_days: float, *, now: datetime | None = 
         if info.modified and info.modified < oldest:
             store.delete(info.key)
             deleted.append(info.key)
+            name = info.key.removeprefix(BINLOG)
+            if store.exists(BINLOG_SUMS + name):
+                store.delete(BINLOG_SUMS + name)
     for key in deleted:
         log.info("backup: expired %s (retention %g days)", key, retention_days)
     return deleted
