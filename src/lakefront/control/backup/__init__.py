@@ -256,3 +256,34 @@ def describe(manifest: Manifest) -> dict[str, Any]:
 
 def wait_seconds(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def summary(store: ObjectStore, *, now: datetime | None = None) -> str:
+    """One status line from what the backups bucket holds: the last base backup (time, age, size, kind) and
+    the binary-log archive's last file and how long ago it was archived (the lag a restore --latest has)."""
+    now = now or datetime.now(UTC)
+    found = manifests(store)
+    if not found:
+        parts = ["no backup yet"]
+    else:
+        last = found[-1]
+        parts = [f"last backup {last.taken:%Y-%m-%dT%H:%M:%SZ} ({_age((now - last.taken).total_seconds())} ago), "
+                 f"{last.size:,} bytes, {last.kind}, {len(found)} kept"]
+    summed = [info for info in store.list(BINLOG_SUMS)]
+    if summed:
+        newest = max(summed, key=lambda info: (info.modified, info.key))
+        lag = now.timestamp() - newest.modified if newest.modified else None
+        parts.append(f"binlogs archived to {newest.key.removeprefix(BINLOG_SUMS)}"
+                     + (f", {_age(lag)} ago" if lag is not None else ""))
+    return "; ".join(parts)
