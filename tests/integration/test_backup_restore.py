@@ -15,7 +15,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from lakefront.control.backup import BackupError, backup_sqlite, manifests, restore_sqlite
+from lakefront.control.backup import BINLOG, BINLOG_SUMS, BackupError, backup_sqlite, manifests, restore_sqlite
 from lakefront.control.backup.mariadb import archive_binlogs, backup_mariadb, restore_mariadb
 from lakefront.data.objects.directory import DirectoryStore
 from lakefront.servers.base import HOST
@@ -152,3 +152,24 @@ def test_sqlite_backup_and_restore_round_trip(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(BackupError, match="exists"):
         restore_sqlite(store, restored, to=None, progress=lambda _: None)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncate", "no-sum"])
+def test_a_damaged_archived_binlog_is_refused_naming_it(primary: MariaDBHandle, tmp_path: Path, damage: str) -> None:
+    store = DirectoryStore(tmp_path / "backups")
+    backup_mariadb(store, primary.server, DB, progress=lambda _: None)
+    _order(primary.server, 5)
+    uploaded = archive_binlogs(store, primary.server)
+    assert uploaded and store.exists(BINLOG_SUMS + uploaded[-1])
+    name = uploaded[-1]
+    path = store.root / (BINLOG + name)
+    data = path.read_bytes()
+    if damage == "no-sum":
+        store.delete(BINLOG_SUMS + name)
+    else:
+        path.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:-9] + b"X" + data[-8:])
+    target = tmp_path / "never"
+    with pytest.raises(BackupError, match=rf"archived binary log {BINLOG}{name} .*refusing to restore") as caught:
+        restore_mariadb(store, target, to=None, progress=lambda _: None)
+    assert "\n" not in str(caught.value)
+    assert not target.exists()  # checked before any server is built: nothing half-restored

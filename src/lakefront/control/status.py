@@ -254,6 +254,24 @@ def _object_store_row(comp: topology.Component, settings: Settings) -> Row:
     return Row(comp.id, comp.name, "ok", f"{'; '.join(counts)}; {endpoint(settings, 'object_store')}")
 
 
+def _backups_row(settings: Settings) -> Row:
+    """The last backup and the binlog archive's position, from what the backups bucket holds."""
+    from lakefront.control.backup import summary
+    from lakefront.data.objects import make_object_store
+
+    store = make_object_store(settings, "backups")
+    try:
+        detail = summary(store)
+    except Exception as exc:
+        return Row("backups", "Backups (RDS automated backups)", "failing", f"backups bucket: {exc}")
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+    return Row("backups", "Backups (RDS automated backups)", "ok" if "no backup yet" not in detail else "info",
+               detail)
+
+
 def _lake_commits(settings: Settings) -> list[Any]:
     """The current commit of every table of the lake's catalog (what readers see)."""
     from lakefront.analytics.lake import Lake
@@ -425,6 +443,9 @@ def observe(settings: Settings) -> dict[str, Any] | None:
             rows.append(_cache_row(comp, settings, counters))
         elif comp.id == "object_store":
             rows.append(_object_store_row(comp, settings))
+            _add_managed_server(rows[-1], state)
+            rows.append(_backups_row(settings))
+            continue
         elif comp.id == "extract":
             rows.append(_extract_row(comp, settings, state))
         elif comp.id == "emr":

@@ -35,6 +35,8 @@ log = logging.getLogger("lakefront.control.backup")
 Progress = Callable[[str], None]
 BASE = "base/"
 BINLOG = "binlog/"
+BINLOG_SUMS = "binlog-sums/"
+"""binlog-sums/<name>: "<sha256> <size>" of binlog/<name>, written after it (a binlog without one is not archived)."""
 
 
 class BackupError(Exception):
@@ -122,13 +124,22 @@ _GTID = re.compile(rb"gtid_slave_pos\s*=\s*'([^']*)'")
 
 
 def dump_gtid(dump_gz: Path) -> str:
-    """The GTID position a `mariadb-dump --gtid --master-data` file records in its header."""
+    """The GTID position a `mariadb-dump --gtid --master-data` file records.
+
+    MariaDB 10.11's mariadb-dump writes it as a "deferred gtid setting" at the end of the file (after the
+    data), so the whole stream is scanned; chunks overlap so a line split across two reads is still found.
+    """
+    found: str | None = None
+    tail = b""
     with gzip.open(dump_gz, "rb") as f:
-        head = f.read(1 << 20)
-    found = _GTID.search(head)
+        while chunk := f.read(1 << 20):
+            window = tail + chunk
+            for match in _GTID.finditer(window):
+                found = match.group(1).decode()
+            tail = window[-256:]
     if found is None:
         raise BackupError("the dump records no GTID position (was binary logging on?)")
-    return found.group(1).decode()
+    return found
 
 
 def manifests(store: ObjectStore) -> list[Manifest]:
@@ -152,12 +163,34 @@ def fetch_verified(store: ObjectStore, manifest: Manifest, target: Path) -> Path
     return target
 
 
+def binlog_sum(data: bytes) -> bytes:
+    return f"{hashlib.sha256(data).hexdigest()} {len(data)}\n".encode()
+
+
+def fetch_binlog_verified(store: ObjectStore, key: str, target: Path) -> Path:
+    """Download one archived binary log and check it against its recorded sha256 and size."""
+    name = key.removeprefix(BINLOG)
+    data, _ = store.get(key)
+    if not store.exists(BINLOG_SUMS + name):
+        raise BackupError(f"archived binary log {key} has no recorded sha256 ({BINLOG_SUMS}{name}); "
+                          "refusing to restore from it")
+    recorded = store.get(BINLOG_SUMS + name)[0].decode(errors="replace").split()
+    actual = binlog_sum(data).decode().split()
+    if recorded != actual:
+        said = f"{recorded[1]} bytes, sha256 {recorded[0][:12]}" if len(recorded) == 2 else "an unreadable sum"
+        raise BackupError(f"archived binary log {key} is corrupt: {actual[1]} bytes with sha256 {actual[0][:12]}, "
+                          f"recorded {said}; refusing to restore")
+    target.write_bytes(data)
+    return target
+
+
 def choose_base(found: list[Manifest], to: datetime | None) -> Manifest:
     if not found:
         raise BackupError("no backups in the backups bucket: run `lakefront backup` first")
     if to is None:
         return found[-1]
-    usable = [m for m in found if m.taken <= to]
+    # `to` names a whole second and means its end: a backup taken during that second is a usable base.
+    usable = [m for m in found if m.taken < to.replace(microsecond=0) + timedelta(seconds=1)]
     if not usable:
         raise BackupError(f"{to.isoformat()} is before the oldest backup ({found[0].taken_at}): outside the window")
     return usable[-1]
@@ -186,6 +219,9 @@ def expire(store: ObjectStore, retention_days: float, *, now: datetime | None = 
         if info.modified and info.modified < oldest:
             store.delete(info.key)
             deleted.append(info.key)
+            name = info.key.removeprefix(BINLOG)
+            if store.exists(BINLOG_SUMS + name):
+                store.delete(BINLOG_SUMS + name)
     for key in deleted:
         log.info("backup: expired %s (retention %g days)", key, retention_days)
     return deleted
@@ -220,3 +256,34 @@ def describe(manifest: Manifest) -> dict[str, Any]:
 
 def wait_seconds(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def summary(store: ObjectStore, *, now: datetime | None = None) -> str:
+    """One status line from what the backups bucket holds: the last base backup (time, age, size, kind) and
+    the binary-log archive's last file and how long ago it was archived (the lag a restore --latest has)."""
+    now = now or datetime.now(UTC)
+    found = manifests(store)
+    if not found:
+        parts = ["no backup yet"]
+    else:
+        last = found[-1]
+        parts = [f"last backup {last.taken:%Y-%m-%dT%H:%M:%SZ} ({_age((now - last.taken).total_seconds())} ago), "
+                 f"{last.size:,} bytes, {last.kind}, {len(found)} kept"]
+    summed = [info for info in store.list(BINLOG_SUMS)]
+    if summed:
+        newest = max(summed, key=lambda info: (info.modified, info.key))
+        lag = now.timestamp() - newest.modified if newest.modified else None
+        parts.append(f"binlogs archived to {newest.key.removeprefix(BINLOG_SUMS)}"
+                     + (f", {_age(lag)} ago" if lag is not None else ""))
+    return "; ".join(parts)

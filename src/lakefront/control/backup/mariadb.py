@@ -10,12 +10,15 @@ from pathlib import Path
 
 from lakefront.control.backup import (
     BINLOG,
+    BINLOG_SUMS,
     BackupError,
     Manifest,
     Progress,
     _publish,
+    binlog_sum,
     choose_base,
     dump_gtid,
+    fetch_binlog_verified,
     fetch_verified,
     manifests,
 )
@@ -46,7 +49,9 @@ def archive_binlogs(store: ObjectStore, primary: MariaDBServer, *, flush: bool =
     if flush:
         tools.flush_binlogs(primary)
     names = tools.binlogs(primary)
-    archived = {info.key.removeprefix(BINLOG) for info in store.list(BINLOG)}
+    # Archived means the log and its sha256 are both stored (the sum goes second, so a pass cut between the
+    # two uploads the log again next time).
+    archived = {info.key.removeprefix(BINLOG_SUMS) for info in store.list(BINLOG_SUMS)}
     uploaded = []
     with tempfile.TemporaryDirectory(prefix="lakefront-binlog-") as tmp:
         for name in names[:-1]:  # the last one is still being written
@@ -54,6 +59,7 @@ def archive_binlogs(store: ObjectStore, primary: MariaDBServer, *, flush: bool =
                 continue
             path = tools.fetch_binlog(primary, name, Path(tmp))
             store.put_file(BINLOG + name, path, "application/octet-stream")
+            store.put(BINLOG_SUMS + name, binlog_sum(path.read_bytes()), "text/plain")
             uploaded.append(name)
             log.info("binlog: archived %s (%d bytes)", name, path.stat().st_size)
     return uploaded
@@ -71,11 +77,8 @@ def restore_mariadb(store: ObjectStore, root: Path, *, to: datetime | None, port
         packed = fetch_verified(store, manifest, Path(tmp) / "db.sql.gz")
         names = sorted(info.key for info in store.list(BINLOG))
         files = []
-        for key in names:
-            data, _ = store.get(key)
-            path = Path(tmp) / key.removeprefix(BINLOG)
-            path.write_bytes(data)
-            files.append(path)
+        for key in names:  # every log checked before a server exists: a corrupt one leaves nothing behind
+            files.append(fetch_binlog_verified(store, key, Path(tmp) / key.removeprefix(BINLOG)))
         progress(f"starting a new MariaDB node on 127.0.0.1:{server.port} under {root}")
         server.initialize(template)
         server.start_ready()

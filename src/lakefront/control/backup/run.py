@@ -102,7 +102,10 @@ def restore(settings: Settings, *, to: datetime | None, into: Path | None, port:
             primary, _ = primary_and_source(settings)
             archive_binlogs(store, primary)  # --latest: everything committed until now
         manifest, server = restore_mariadb(store, root, to=to, port=port, progress=progress)
+        # Servers die with the process that spawned them (servers/procs.py): stop this one cleanly rather than
+        # leave it to be killed when the command exits, and say how to start it.
+        server.stop()
         return manifest, (f"mysql+pymysql://root@/{settings.db.name}?unix_socket={server.socket_path} "
-                          f"(MariaDB on 127.0.0.1:{server.port}, pid {server.pid}, under {root}; "
-                          f"stop it: mariadb-admin --no-defaults -uroot -S {server.socket_path} shutdown)")
+                          f"(MariaDB datadir under {root}, port {server.port}, shut down cleanly; "
+                          f"start it: {' '.join(server.argv())})")
     raise BackupError("the aws profile's database is RDS: restore it with RDS point-in-time restore")
