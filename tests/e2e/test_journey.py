@@ -84,7 +84,8 @@ def test_after_an_admin_changes_a_price_no_page_on_any_instance_shows_the_old_on
     auth = {"Authorization": f"Bearer {token}"}
     product = httpx.get(f"{stack.internal_url}/api/products?sort=popular&per_page=1", timeout=30).json()["items"][0]
     pid, category = product["id"], product["category_slug"]
-    pages = [f"/p/{pid}", f"/c/{category}", "/"]
+    search = f"/search?{httpx.QueryParams(q=product['name'])}"
+    pages = [f"/p/{pid}", f"/c/{category}", "/", search]
     webs = _web_instances(stack)
     assert len(webs) == 2
     for base in webs:  # warm every cache on the way: each instance, each page, twice
@@ -99,11 +100,19 @@ def test_after_an_admin_changes_a_price_no_page_on_any_instance_shows_the_old_on
 
     shown_new = f"${new_price // 100:,}.{new_price % 100:02d}"
     shown_old = f"${product['price_cents'] // 100:,}.{product['price_cents'] % 100:02d}"
-    for base in webs:
+    for base in webs:  # each web instance directly, not through the balancer
         html = httpx.get(f"{base}/p/{pid}", timeout=30).text
         assert shown_new in html and shown_old not in html, base
-        listing = httpx.get(f"{base}/c/{category}", timeout=30).text
-        assert shown_new in listing, base
+        # The home page (most popular first), the category page and a search for its name: each lists
+        # the product's card, once, at the new price.
+        for listing in ("/", f"/c/{category}", search):
+            assert _card_prices(httpx.get(base + listing, timeout=30).text, pid) == [shown_new], base + listing
+
+
+def _card_prices(html: str, pid: int) -> list[str]:
+    """The prices shown on the product cards of `pid` in a listing page."""
+    card = re.compile(rf'<li class="card">\s*<a href="/p/{pid}/[^"]*">.*?<span class="price">([^<]+)</span>', re.S)
+    return [price.strip() for price in card.findall(html)]
 
 
 def _log_lines(stack: Stack, name: str) -> list[str]:

@@ -58,6 +58,18 @@ def _reads(stack: Stack) -> dict[str, int]:
     return totals
 
 
+def _listed_prices(api: httpx.Client, params: dict[str, str], pid: int) -> list[int]:
+    """The prices a listing shows for product `pid`, over all its pages (it must not be empty)."""
+    prices: list[int] = []
+    page, pages = 1, 1
+    while page <= pages:
+        body = api.get("/api/products", params={**params, "per_page": 100, "page": page}).json()
+        assert body["items"], f"an empty listing for {params}"
+        prices += [int(p["price_cents"]) for p in body["items"] if int(p["id"]) == pid]
+        page, pages = page + 1, int(body["pages"])
+    return prices
+
+
 def test_an_admins_price_change_shows_at_once_while_the_standby_serves_old_rows(lagging: Stack) -> None:
     with httpx.Client(base_url=lagging.internal_url, timeout=30) as api:
         _change_price_with_a_stale_standby(lagging, api)
@@ -85,10 +97,11 @@ def _change_price_with_a_stale_standby(lagging: Stack, api: httpx.Client) -> Non
         # Every page, on every app instance, shows the new price at once.
         for _ in range(4):
             assert api.get(f"/api/products/{pid}").json()["price_cents"] == new
-        listed = api.get("/api/products", params={"per_page": 100, "sort": "newest"}).json()["items"]
-        assert [p["price_cents"] for p in listed if int(p["id"]) == pid] in ([new], [])
+        # The product's category listing, every page of it, lists the product once, at the new price.
+        assert _listed_prices(api, {"category": product["category_slug"]}, pid) == [new]
         page = httpx.get(f"{lagging.public_url}/p/{pid}", timeout=30, follow_redirects=True)
         assert page.status_code == 200 and f"{new / 100:,.2f}" in page.text
+        assert f"{old / 100:,.2f}" not in page.text
     finally:
         with _standby(lagging).connect_root() as conn, conn.cursor() as cur:
             cur.execute("START SLAVE SQL_THREAD")

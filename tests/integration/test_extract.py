@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -125,18 +126,51 @@ def assert_lake_matches_source(src: Source, prefix: str) -> None:
         assert sum(v[money] for v in latest.values()) == sum(v[1] for v in expected.values())
 
 
-def test_runs_killed_at_random_points_and_before_commit_leave_every_row_once(source: Source) -> None:
+# Where a run is killed: once its staging directory exists (it has started work, nothing committed), or
+# with the orders' files stored but not committed (the pause hook holds the run there).
+KILL_POINTS = ("staging", "orders")
+
+
+def _kill_mid_run(command: list[str], env: dict[str, str], tmp: Path, point: str) -> None:
+    """Run the extract and SIGKILL it at `point`, asserting it was still running and had started work."""
+    tmp.mkdir()
+    proc = subprocess.Popen(command, env=env | {PAUSE_ENV: "120", "TMPDIR": str(tmp)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    try:
+        if point == "staging":
+            deadline = time.monotonic() + 60
+            while not list(tmp.glob("lakefront-extract-*")):
+                assert proc.poll() is None and time.monotonic() < deadline, f"no staging directory: {point}"
+                time.sleep(0.01)
+        else:
+            for line in proc.stderr:
+                if f"paused before committing {point} " in line:
+                    break
+            else:
+                raise AssertionError(f"the run ended before pausing at {point}")
+        assert proc.poll() is None, f"the run had finished before the kill at {point}"
+        proc.kill()
+        assert proc.wait() == -signal.SIGKILL
+    finally:
+        proc.stderr.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # A killed run leaves its staging directory behind: the run was under way when it died.
+    assert list(tmp.glob("lakefront-extract-*")), point
+
+
+def test_runs_killed_at_random_points_and_before_commit_leave_every_row_once(source: Source, tmp_path: Path) -> None:
     prefix = _prefix()
     env = source.cli_env(prefix, LAKEFRONT_EXTRACT__SAFETY_LAG_S="0")
     rng = random.Random(20261127)
     command = [LAKEFRONT, "extract", "--tables", "orders,order_lines"]
-    for _ in range(8):
+    points = [*KILL_POINTS, *(rng.choice(KILL_POINTS) for _ in range(5))]
+    for i, point in enumerate(points):
         source.add_orders(rng.randint(1, 20), rng)
         source.cancel_orders(rng.randint(1, 5), rng)
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.1, 1.6))
-        proc.kill()
-        proc.wait()
+        _kill_mid_run(command, env, tmp_path / f"run{i}", point)
     # Deterministically between storing a table's data files and committing its manifest.
     source.add_orders(5, rng)
     paused = subprocess.Popen(command, env=env | {PAUSE_ENV: "120"}, stdout=subprocess.DEVNULL,

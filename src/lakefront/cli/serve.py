@@ -60,8 +60,15 @@ def _run(tier: str, port: int, name: str, host: str) -> None:
     logs.configure(name, settings.log_level)
     asgi: Starlette  # FastAPI (app tier) is a Starlette application too
     if tier == "app":
+        from lakefront.analytics.dashboards import DashboardError, load_catalog
         from lakefront.api.app import create_app as create_api
 
+        # The lifespan checks them too, but a failing lifespan logs a traceback: one line here instead.
+        try:
+            load_catalog()
+        except DashboardError as exc:
+            logging.getLogger("lakefront.api").error("start-up refused: %s", exc)
+            raise typer.Exit(2) from None
         asgi = create_api(settings, instance=name)
     else:
         from lakefront.web.app import create_app as create_web
