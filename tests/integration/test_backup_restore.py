@@ -7,6 +7,7 @@ by T (a new node on a port of its own; the running primary keeps taking orders t
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +110,43 @@ def test_restore_latest_replays_to_the_last_archived_transaction(primary: MariaD
     finally:
         restored.stop()
         restored.cleanup()
+
+
+def test_a_restore_while_the_primary_takes_orders_does_not_disturb_it(primary: MariaDBHandle,
+                                                                      tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path / "backups")
+    server = primary.server
+    _order(server, 5)
+    backup_mariadb(store, server, DB, progress=lambda _: None)
+    archive_binlogs(store, server)
+    placed, errors, restoring = [0], [], threading.Event()
+
+    def shop() -> None:  # orders through the whole restore, as the app tier writes
+        while restoring.is_set():
+            try:
+                _order(server, 1)
+                placed[0] += 1
+            except pymysql.MySQLError as exc:
+                errors.append(repr(exc))
+
+    restoring.set()
+    shopper = threading.Thread(target=shop)
+    shopper.start()
+    try:
+        _, restored = restore_mariadb(store, tmp_path / "beside", to=None, template=mariadb_template(),
+                                      progress=lambda _: None)
+    finally:
+        restoring.clear()
+        shopper.join(timeout=30)
+    try:
+        assert _orders(restored) == (1, 5)  # what was archived, on a node of its own
+        assert restored.port != server.port
+    finally:
+        restored.stop()
+        restored.cleanup()
+    assert errors == [] and placed[0] > 0
+    assert _orders(server) == (1 + placed[0], 5 + placed[0])  # every order of the restore's time is there
+    assert _exec(server, "SELECT @@read_only")[0][0] == 0  # still the writable primary
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "truncate"])

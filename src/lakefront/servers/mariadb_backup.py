@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -83,9 +84,37 @@ def load_dump(server: MariaDBServer, dump_gz: Path) -> None:
         raise MariaDBError(f"loading the dump failed: {one_line(err.decode(errors='replace'))}")
 
 
+_GTID_EVENT = re.compile(rb"\bGTID (\d+)-(\d+)-(\d+)\b")
+
+
+def _positions(gtids: str) -> dict[int, int]:
+    """A GTID position ("0-1-6,1-2-3") as each domain's sequence number."""
+    found: dict[int, int] = {}
+    for part in filter(None, (p.strip() for p in gtids.split(","))):
+        domain, _server, seq = part.split("-")
+        found[int(domain)] = int(seq)
+    return found
+
+
+def newer_than(files: Sequence[Path], gtid: str) -> bool:
+    """Whether `files` hold a transaction after position `gtid` (mariadb-binlog refuses a start position
+    that no event of the files reaches, which is what an archive holding nothing newer looks like)."""
+    base = _positions(gtid)
+    argv = [_tool("mariadb-binlog"), "--no-defaults", *(str(f) for f in files)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as decoder:  # nosec B603
+        assert decoder.stdout is not None
+        for line in decoder.stdout:
+            if line.startswith(b"#"):
+                event = _GTID_EVENT.search(line)
+                if event is not None and int(event.group(3)) > base.get(int(event.group(1)), -1):
+                    decoder.kill()
+                    return True
+    return False
+
+
 def replay(server: MariaDBServer, files: Sequence[Path], *, after_gtid: str, stop: datetime | None) -> None:
     """Apply the transactions of `files` that come after `after_gtid` and (if given) before `stop` (UTC)."""
-    if not files:
+    if not files or (after_gtid and not newer_than(files, after_gtid)):
         return
     argv = [_tool("mariadb-binlog"), "--no-defaults"]
     if after_gtid:
