@@ -122,7 +122,9 @@ def test_status_reports_every_running_component_healthy(stack: Stack) -> None:
     assert report["profile"] == stack.profile
     servers = {s["name"] for s in report["servers"]}
     assert servers == ({"mariadb db-1 (primary)", "mariadb db-2 (standby)", "redis", "seaweedfs",
-                        "powerdns shop.lakefront.test"} if stack.profile == "services" else set())
+                        "powerdns shop.lakefront.test", "haproxy nlb"} if stack.profile == "services" else set())
+    if stack.profile == "services":  # the writer endpoint (NLB role) points at the primary
+        assert by_id["nlb"]["status"] == "ok" and "-> db-1 " in by_id["nlb"]["detail"], by_id["nlb"]
     if stack.profile == "services":
         assert "redis" in by_id["cache"]["detail"] and "mysql" in by_id["database"]["detail"]
     table = stack.lakefront("status")
