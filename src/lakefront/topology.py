@@ -2,8 +2,9 @@
 what plays that role locally in each profile, and the edges between components.
 
 `lakefront up` starts what this says runs in the chosen profile (control.up walks
-start_order()); `lakefront diagram` draws it. A component a profile does not run yet is kept,
-marked "planned", so the diagram never hides part of the architecture.
+start_order()); `lakefront diagram` draws it. A component a profile does not run is kept, so the
+diagram never hides part of the architecture: "absent" when the profile lacks it by design (its name
+then says what plays no part and which profile has it), "planned" when an issue is still to build it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 
 from lakefront.settings import Profile
 
-Status = Literal["runs", "planned"]
+Status = Literal["runs", "absent", "planned"]
 
 
 class Tier(StrEnum):
@@ -40,11 +41,13 @@ class Implementation:
     """What plays a component's role locally in one profile."""
 
     name: str
+    """What plays the role; for an absent component, what the profile has instead and where the role runs."""
     status: Status = "runs"
     issue: int | None = None
     """The issue that brings a planned component to life."""
     process: bool = False
-    """True when the control plane starts and supervises processes for it in this profile."""
+    """True when `up` starts it through a starter, in start_order(). Settings decide whether the DNS server
+    (after the balancers) and the writer endpoint (with the database) run, so they start outside it."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,10 @@ class Component:
     aws_role: str
     local: dict[Profile, Implementation]
     instances: str = ""
-    """'N' for an instance group whose size comes from settings; empty for a single component."""
+    """'N' for a group whose size comes from settings (lakefront.diagram.instance_counts); empty for a
+    single component."""
+    unit: str = "instance"
+    """What one member of the group is called in the diagram: web instance 1, alb node 1."""
 
     def impl(self, profile: Profile) -> Implementation:
         return self.local[profile]
@@ -82,28 +88,38 @@ def _both(name: str, status: Status = "runs", issue: int | None = None,
 COMPONENTS: tuple[Component, ...] = (
     Component("internet", "Internet", Tier.edge, "Internet", _both("browsers, load generators")),
     Component("route53", "Amazon Route 53", Tier.edge, "Route 53 (DNS)",
-              _both("localhost name (127.0.0.1)")),
+              {Profile.embedded: Implementation("no DNS server: clients use the balancer's address "
+                                                "(dns.enabled runs PowerDNS here too)", "absent"),
+               Profile.services: Implementation("PowerDNS: the store's name answers the balancer nodes passing "
+                                                "their health check (weighted or failover)")}),
     Component("alb", "Application Load Balancer", Tier.edge, "Application Load Balancer",
-              _both("Caddy, public listener", process=True)),
+              _both("Caddy, public listener, one node per address; a dead node is restarted", process=True),
+              instances="N", unit="node"),
     Component("web", "EC2 Auto Scaling group (frontend instances)", Tier.web, "EC2 Auto Scaling group",
               _both("Starlette instances", process=True), instances="N"),
     Component("internal_alb", "Internal load balancer", Tier.app, "internal Application Load Balancer",
-              _both("Caddy, internal listener", process=True)),
+              _both("Caddy, internal listener on the same nodes", process=True)),
     Component("app", "Elastic Beanstalk (backend instances)", Tier.app, "Elastic Beanstalk environment",
-              _both("FastAPI instances", process=True), instances="M"),
+              _both("FastAPI instances, rolling deploys", process=True), instances="M"),
     Component("cache", "Amazon ElastiCache", Tier.data, "ElastiCache (Redis)",
               {Profile.embedded: Implementation("embedded shared cache (SQLite file)"),
-               Profile.services: Implementation("Redis", process=True)}),
+               Profile.services: Implementation("Redis Cluster, 3 primaries + 3 replicas (or one Redis)",
+                                                process=True)}),
     Component("database", "Amazon RDS (MySQL) primary", Tier.data, "RDS for MySQL, Multi-AZ primary",
               {Profile.embedded: Implementation("SQLite (WAL)"),
                Profile.services: Implementation("MariaDB primary", process=True)}),
     Component("standby", "RDS standby / read replica", Tier.data, "Multi-AZ standby + read replica",
-              {Profile.embedded: Implementation("none (single SQLite file): --profile services has one", "planned", 4),
+              {Profile.embedded: Implementation("none: one SQLite file, no failover; --profile services runs "
+                                                "a MariaDB standby", "absent"),
                Profile.services: Implementation("MariaDB standby (GTID, semi-sync AFTER_SYNC, failover monitor)",
                                                 process=True)}),
     Component("object_store", "Amazon S3 (storage)", Tier.data, "S3 buckets",
               {Profile.embedded: Implementation("local directory under var/"),
                Profile.services: Implementation("SeaweedFS S3", process=True)}),
+    Component("nlb", "Network Load Balancer (writer endpoint)", Tier.data,
+              "Network Load Balancer (the RDS writer endpoint role)",
+              {Profile.embedded: Implementation("none: one SQLite file, opened by each app instance", "absent"),
+               Profile.services: Implementation("HAProxy TCP endpoint for SQL clients, follows failover")}),
     Component("extract", "SQL extraction", Tier.analytics, "extract job (SQL -> S3)",
               _both("lakefront extract -> raw_<table> Iceberg tables in lake/raw, scheduled by up")),
     Component("emr", "Amazon EMR (Spark)", Tier.analytics, "EMR (Spark)",
@@ -122,6 +138,7 @@ AWS_DEPLOYMENT: dict[str, str] = {
     "internal_alb": "the Beanstalk environment's internal ALB",
     "app": "Elastic Beanstalk, Python platform (Procfile: lakefront serve app)",
     "cache": "ElastiCache Redis, Multi-AZ, TLS + AUTH",
+    "nlb": "the RDS endpoint: a DNS name that follows a Multi-AZ failover",
     "database": "RDS MySQL, Multi-AZ primary",
     "standby": "RDS Multi-AZ standby + a read replica (the reader)",
     "object_store": "S3 buckets: images, lake, backups, logs",
@@ -142,7 +159,9 @@ EDGES: tuple[Edge, ...] = (
     Edge("internal_alb", "app", "HTTP, health-checked"),
     Edge("app", "cache", "cache-aside reads"),
     Edge("app", "database", "SQL (writer, reader)"),
+    Edge("nlb", "database", "TCP to the writer"),
     Edge("database", "standby", "replication", "data"),
+    Edge("database", "object_store", "backups, binlogs", "data"),
     Edge("app", "object_store", "product images"),
     Edge("standby", "extract", "SQL extraction", "data"),
     Edge("extract", "object_store", "lake/raw", "data"),

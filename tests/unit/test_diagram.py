@@ -8,11 +8,25 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lakefront import topology
 from lakefront.cli.main import app
-from lakefront.diagram import build_layout, instance_counts, render, render_mermaid, render_text
+from lakefront.diagram import (
+    build_layout,
+    instance_counts,
+    marker,
+    render,
+    render_mermaid,
+    render_text,
+    scaling_bounds,
+)
 from lakefront.diagram.text import box_content
-from lakefront.settings import AppTierSettings, Profile, Settings, TierSettings
+from lakefront.settings import (
+    AppTierSettings,
+    LoadBalancerSettings,
+    Profile,
+    ScalingSettings,
+    Settings,
+    TierSettings,
+)
 from lakefront.topology import COMPONENTS, EDGES, TIER_TITLES, Component, Edge, Implementation, Tier
 
 TWO = {"web": 2, "app": 2}
@@ -31,27 +45,50 @@ def test_every_component_name_appears_in_the_text_diagram(profile: Profile) -> N
 
 
 @pytest.mark.parametrize("profile", list(Profile))
-def test_planned_boxes_are_marked_and_running_boxes_are_not(profile: Profile) -> None:
+def test_boxes_of_what_does_not_run_are_marked_and_running_boxes_are_not(profile: Profile) -> None:
     layout = build_layout(profile, TWO)
     for node in layout.nodes():
-        content = " ".join(box_content(layout, node, 40))
+        content = " ".join(" ".join(box_content(layout, node, 40)).split())
         impl = node.component.impl(profile)
         if node.component.runs_in(profile):
-            assert "planned" not in content, node.key
+            assert "(not in this profile)" not in content and "(planned" not in content, node.key
         else:
-            assert f"(planned, issue #{impl.issue})" in " ".join(content.split()), node.key
-    planned = sum(1 for node in layout.nodes() if layout.planned(node))
+            assert marker(impl) in content and f"[{impl.name}]" in content, node.key
+    dotted = sum(1 for node in layout.nodes() if layout.not_running(node))
     body = render_text(layout).split("Legend:")[0]
-    assert body.count("(planned, issue #") == planned
+    assert body.count("(not in this profile)") == dotted
 
 
 @pytest.mark.parametrize("profile", list(Profile))
-def test_each_profile_marks_exactly_its_planned_components(profile: Profile) -> None:
-    planned = [c for c in topology.COMPONENTS if not c.runs_in(profile)]
-    text = render("text", profile, TWO)
-    assert len(re.findall(r"\(planned, issue #\d+\)", text)) == len(planned)
-    for comp in planned:
-        assert f"(planned, issue #{comp.impl(profile).issue})" in text
+def test_no_shipped_profile_marks_anything_planned(profile: Profile) -> None:
+    """Everything the architecture names is built: what a profile lacks says so, not an issue number."""
+    assert "(planned" not in render("text", profile, TWO)
+    assert [c.id for c in COMPONENTS if c.impl(profile).status == "planned"] == []
+
+
+def test_the_embedded_profile_says_what_it_lacks_and_where_to_find_it() -> None:
+    layout = build_layout(Profile.embedded, TWO)
+    boxes = {node.key: " ".join(" ".join(box_content(layout, node, 56)).split()) for node in layout.nodes()}
+    assert "[none: one SQLite file, no failover; --profile services runs a MariaDB standby]" in boxes["standby"]
+    assert "[no DNS server" in boxes["route53"] and "(not in this profile)" in boxes["route53"]
+    services = " ".join(render("text", Profile.services, TWO).split("Legend:")[0].split())
+    assert "(not in this profile)" not in services
+    for part in ("PowerDNS", "Redis Cluster", "HAProxy TCP endpoint", "MariaDB standby"):
+        assert part in services, part
+
+
+def test_the_new_edges_are_drawn_or_listed() -> None:
+    text = render("text", Profile.services, TWO)
+    assert "backups, binlogs" in text and "TCP to the writer" in text
+
+
+def test_the_balancer_nodes_and_scaling_bounds_follow_the_settings() -> None:
+    settings = Settings(lb=LoadBalancerSettings(extra_hosts=["127.0.0.2", "127.0.0.3"]),
+                        web=TierSettings(instances=2, scaling=ScalingSettings(max_instances=6)))
+    text = render("text", Profile.services, instance_counts(settings), scaling_bounds(settings))
+    assert len(re.findall(r"\| alb node \d \|", text)) == 3
+    assert "[Starlette instances] x 2, scales 2..6" in text
+    assert "[FastAPI instances, rolling deploys] x 2, scales 2..4" in text
 
 
 @pytest.mark.parametrize("profile", list(Profile))
@@ -138,11 +175,11 @@ def test_mermaid_has_one_subgraph_per_tier_and_expands_instance_groups() -> None
 
 
 @pytest.mark.parametrize("profile", list(Profile))
-def test_planned_mermaid_nodes_get_the_planned_class_and_running_ones_do_not(profile: Profile) -> None:
+def test_mermaid_nodes_not_running_get_the_absent_class_and_running_ones_do_not(profile: Profile) -> None:
     chart = render("mermaid", profile, TWO)
-    assert "classDef planned stroke-dasharray" in chart
-    found = re.search(r"^\s+class (\S+) planned$", chart, re.M)
-    classed = set(found[1].split(",")) if found else set()  # the services profile runs everything now
+    assert "classDef absent stroke-dasharray" in chart
+    found = re.search(r"^\s+class (\S+) absent$", chart, re.M)
+    classed = set(found[1].split(",")) if found else set()  # the services profile runs everything
     for comp in COMPONENTS:
         assert (comp.id in classed) == (not comp.runs_in(profile)), comp.id
 
@@ -162,7 +199,7 @@ def test_the_cli_prints_the_text_diagram_for_the_chosen_profile(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["diagram", "--profile", "embedded", "--format", "text"])
     assert result.exit_code == 0, result.output
-    assert result.output == render("text", Profile.embedded, instance_counts(Settings()))
+    assert result.output == render("text", Profile.embedded, instance_counts(Settings()), scaling_bounds(Settings()))
 
 
 def test_an_unknown_format_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
@@ -183,8 +220,8 @@ def test_the_svg_is_well_formed_with_a_box_per_node_and_an_arrow_per_link() -> N
     ns = "{http://www.w3.org/2000/svg}"
     groups = root.findall(f"{ns}g")
     assert len(groups) == len(layout.nodes())
-    planned = {g.get("data-component") for g in groups if "planned" in (g.get("class") or "")}
-    assert planned == {n.component.id for n in layout.nodes() if layout.planned(n)}
+    dotted = {g.get("data-component") for g in groups if "absent" in (g.get("class") or "")}
+    assert dotted == {n.component.id for n in layout.nodes() if layout.not_running(n)}
     assert len([p for p in root.iter(f"{ns}path") if "link" in (p.get("class") or "")]) == len(layout.links)
     assert len([r for r in root.iter(f"{ns}rect") if r.get("class") == "band"]) == len(Tier)
     instances = [t.text for t in root.iter(f"{ns}text") if t.text and " instance " in t.text]
@@ -207,3 +244,23 @@ def test_the_cli_picks_svg_from_the_output_suffix(tmp_path: Path, monkeypatch: p
     result = CliRunner().invoke(app, ["diagram", "-o", str(tmp_path / "arch.svg")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "arch.svg").read_text().startswith("<svg ")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("path", "profile"), [("docs/architecture.svg", Profile.embedded),
+                                               ("docs/architecture-services.svg", Profile.services)])
+def test_the_shipped_pictures_are_what_the_code_draws(path: str, profile: Profile) -> None:
+    """docs/ is regenerated with `lakefront diagram --profile P -o docs/...` whenever the topology changes."""
+    settings = Settings()
+    drawn = render("svg", profile, instance_counts(settings), scaling_bounds(settings))
+    assert (ROOT / path).read_text() == drawn
+
+
+def test_the_readme_diagram_is_what_the_code_draws() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```text\nLakefront architecture, profile embedded\n") + len("```text\n")
+    settings = Settings()
+    assert readme[start:readme.index("```", start)] == render(
+        "text", Profile.embedded, instance_counts(settings), scaling_bounds(settings))

@@ -51,9 +51,15 @@ def test_embedded_starts_the_app_tier_first_and_the_public_balancer_last() -> No
 
 
 @pytest.mark.parametrize("profile", list(Profile))
-def test_every_planned_component_names_the_issue_that_brings_it(profile: Profile) -> None:
-    planned = [c for c in COMPONENTS if not c.runs_in(profile)]
-    assert all(isinstance(c.impl(profile).issue, int) for c in planned)
+def test_what_a_profile_lacks_is_absent_by_design_or_planned_with_its_issue(profile: Profile) -> None:
+    lacking = [c.impl(profile) for c in COMPONENTS if not c.runs_in(profile)]
+    assert all(impl.status == "absent" or isinstance(impl.issue, int) for impl in lacking)
+    assert all(impl.name for impl in lacking)
+
+
+def test_the_embedded_profile_lacks_only_what_one_sqlite_file_and_no_dns_server_imply() -> None:
+    assert {c.id for c in COMPONENTS if not c.runs_in(Profile.embedded)} == {"route53", "nlb", "standby"}
+    assert all(c.runs_in(Profile.services) for c in COMPONENTS)
 
 
 def test_running_and_planned_components_partition_the_topology() -> None:

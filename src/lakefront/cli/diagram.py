@@ -22,14 +22,14 @@ def register(app: typer.Typer) -> None:
         ),
         output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     ) -> None:
-        """Draw the integrated architecture, marking what the profile does not run yet."""
-        from lakefront.diagram import FORMATS, instance_counts, render
+        """Draw the integrated architecture, marking what the profile does not run."""
+        from lakefront.diagram import FORMATS, instance_counts, render, scaling_bounds
 
         chosen = fmt or (_BY_SUFFIX.get(output.suffix.lower(), "text") if output else "text")
         if chosen not in FORMATS:
             raise UserError(f"unknown diagram format {chosen!r}: choose one of {', '.join(FORMATS)}")
         settings = settings_from_cli(profile)
-        drawing = render(chosen, settings.profile, instance_counts(settings))
+        drawing = render(chosen, settings.profile, instance_counts(settings), scaling_bounds(settings))
         if output is None:
             typer.echo(drawing, nl=False)
             return

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from lakefront.control.status import node_line
 
-STYLE = {"ok": "green", "degraded": "yellow", "failing": "bold red", "planned": "dim", "info": ""}
+STYLE = {"ok": "green", "degraded": "yellow", "failing": "bold red", "absent": "dim", "planned": "dim", "info": ""}
 MIN_WIDTH = 40
 _GAP = 2
 

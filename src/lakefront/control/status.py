@@ -26,7 +26,7 @@ class Row:
     id: str
     name: str
     status: str
-    """ok, failing, planned or info (nothing to check)."""
+    """ok, degraded, failing, absent (not in this profile), planned, or info (nothing to check)."""
     detail: str = ""
     instances: list[dict[str, Any]] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
@@ -381,7 +381,7 @@ def _dns_row(settings: Settings, server: dict[str, Any], host: str) -> Row:
     detail = (f"{dns.name} on {host}:{server['port']} {why}; {dns.policy} over {', '.join(settings.lb.nodes)}, "
               f"ttl {dns.ttl_s}s, checked every {dns.check_interval_s}s; pid {server['pid']}, "
               f"restarts {server['restarts']}")
-    return Row("dns", "DNS (Route 53 role)", "ok" if ok else "failing", detail)
+    return Row("route53", topology.component("route53").name, "ok" if ok else "failing", detail)
 
 
 def nlb_row(nlb: dict[str, Any]) -> Row:
@@ -392,7 +392,7 @@ def nlb_row(nlb: dict[str, Any]) -> Row:
     try:
         servers = [r for r in backend_stats(Path(nlb["socket"]), timeout=1.0) if r["svname"] != "BACKEND"]
     except OSError as exc:
-        return Row("nlb", "Network Load Balancer (writer endpoint)", "failing",
+        return Row("nlb", topology.component("nlb").name, "failing",
                    f"{endpoint}: runtime API unreachable ({type(exc).__name__}); pid {nlb.get('pid')}")
     ready = [r for r in servers if not r["status"].startswith("MAINT")]
     parts = [f"{r['svname']} {r['addr']} {r['status']}" + (f" ({r['check_status']})" if r.get("check_status") else "")
@@ -403,7 +403,12 @@ def nlb_row(nlb: dict[str, Any]) -> Row:
               f"; pid {nlb.get('pid')}, restarts {nlb.get('restarts', 0)}, writer changes {nlb.get('changes', 0)}")
     if nlb.get("last_error"):
         detail += f"; last error: {nlb['last_error']}"
-    return Row("nlb", "Network Load Balancer (writer endpoint)", "ok" if up else "failing", detail)
+    return Row("nlb", topology.component("nlb").name, "ok" if up else "failing", detail)
+
+
+def _replace_row(rows: list[Row], row: Row) -> None:
+    at = next(i for i, r in enumerate(rows) if r.id == row.id)
+    rows[at] = row
 
 
 def observe(settings: Settings) -> dict[str, Any] | None:
@@ -428,7 +433,9 @@ def observe(settings: Settings) -> dict[str, Any] | None:
     rows: list[Row] = []
     for comp in topology.COMPONENTS:
         impl = comp.impl(profile)
-        if impl.status == "planned":
+        if impl.status == "absent":
+            rows.append(Row(comp.id, comp.name, "absent", impl.name))
+        elif impl.status == "planned":
             rows.append(Row(comp.id, comp.name, "planned", f"{impl.name} (issue #{impl.issue})"))
         elif comp.id in ("web", "app"):
             rows.append(_tier_row(comp, state, host, ups))
@@ -455,17 +462,13 @@ def observe(settings: Settings) -> dict[str, Any] | None:
         else:
             rows.append(Row(comp.id, comp.name, "info", impl.name))
         _add_managed_server(rows[-1], state)
+    # The DNS server and the writer endpoint run as settings say (dns.enabled, nlb.enabled), whatever the
+    # profile's default: what runs replaces the topology's row for the role.
     dns = next((srv for srv in state.get("servers", []) if srv.get("component") == "dns"), None)
     if dns is not None:
-        rows.insert(0, _dns_row(settings, dns, host))
+        _replace_row(rows, _dns_row(settings, dns, host))
     if state.get("nlb"):
-        row = nlb_row(state["nlb"])
-        at = next((i for i, r in enumerate(rows) if r.id == "nlb"), None)  # the topology's own component, if any
-        if at is None:
-            at = next((i + 1 for i, r in enumerate(rows) if r.id == "standby"), len(rows))
-            rows.insert(at, row)
-        else:
-            rows[at] = row
+        _replace_row(rows, nlb_row(state["nlb"]))
     healthy = all(r.status != "failing" for r in rows)
     return {
         "running": True,

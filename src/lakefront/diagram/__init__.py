@@ -21,14 +21,24 @@ FORMATS: dict[str, Callable[[Layout], str]] = {
 
 
 def instance_counts(settings: Settings) -> dict[str, int]:
-    """Size of each instance group, from the tier settings that size it (settings.web, settings.app)."""
+    """Size of each group at start: the tier settings size the instance groups (web.instances,
+    app.instances), the balancer's addresses its nodes (lb.host and lb.extra_hosts)."""
     tiers = {Tier.web: settings.web, Tier.app: settings.app}
-    return {c.id: tiers[c.tier].instances for c in COMPONENTS if c.instances and c.tier in tiers}
+    counts = {c.id: tiers[c.tier].instances for c in COMPONENTS if c.instances and c.tier in tiers}
+    return counts | {c.id: len(settings.lb.nodes) for c in COMPONENTS if c.instances and c.tier is Tier.edge}
 
 
-def render(fmt: str, profile: Profile, instances: dict[str, int]) -> str:
+def scaling_bounds(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Each Auto Scaling group's (min, max) instances: <tier>.scaling.min_instances and max_instances."""
+    tiers = {Tier.web: settings.web, Tier.app: settings.app}
+    return {c.id: (tiers[c.tier].min_instances, tiers[c.tier].max_instances)
+            for c in COMPONENTS if c.instances and c.tier in tiers}
+
+
+def render(fmt: str, profile: Profile, instances: dict[str, int],
+           bounds: dict[str, tuple[int, int]] | None = None) -> str:
     """The diagram of `profile` in format `fmt` (one of FORMATS); raises KeyError for another."""
-    return FORMATS[fmt](build_layout(profile, instances))
+    return FORMATS[fmt](build_layout(profile, instances, bounds=bounds))
 
 
 __all__ = [
@@ -44,4 +54,5 @@ __all__ = [
     "render_mermaid",
     "render_svg",
     "render_text",
+    "scaling_bounds",
 ]

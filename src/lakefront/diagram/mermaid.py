@@ -31,7 +31,7 @@ def _label(*parts: str) -> str:
 def render_mermaid(layout: Layout) -> str:
     primaries: list[Node] = [node for node in layout.nodes() if not node.is_reference]
     out = ["flowchart TD"]
-    planned: list[str] = []
+    absent: list[str] = []
     for tier in Tier:
         members = [node for node in primaries if node.tier == tier]
         if not members:
@@ -39,29 +39,30 @@ def render_mermaid(layout: Layout) -> str:
         out.append(f"  subgraph {tier_id(tier)}[{_label(TIER_TITLES[tier])}]")
         for node in members:
             impl = layout.impl(node)
+            local = layout.local(node)
             node_id = mermaid_id(node.key)
-            if layout.planned(node):
-                planned.append(node_id)
+            if layout.not_running(node):
+                absent.append(node_id)
             if node.instances:
                 # An instance group is a subgraph of its instances, so edges to the group reach them all.
-                title = _label(node.component.name, f"[{impl.name}] x {node.instances}", marker(impl))
+                title = _label(node.component.name, local, marker(impl))
                 out.append(f"    subgraph {node_id}[{title}]")
-                for index in range(1, node.instances + 1):
+                for index, member in enumerate(layout.members(node), start=1):
                     instance = f"{node_id}_{index}"
-                    out.append(f"      {instance}[{_label(f'{node.key} instance {index}')}]")
-                    if layout.planned(node):
-                        planned.append(instance)
+                    out.append(f"      {instance}[{_label(member)}]")
+                    if layout.not_running(node):
+                        absent.append(instance)
                 out.append("    end")
             else:
-                out.append(f"    {node_id}[{_label(node.title, f'[{impl.name}]', marker(impl))}]")
+                out.append(f"    {node_id}[{_label(node.title, local, marker(impl))}]")
         out.append("  end")
     for comp_link in _component_links(layout):
         source, target, label, kind = comp_link
         arrow = "-.->" if kind == "data" else "-->"
         out.append(f"  {mermaid_id(source)} {arrow}|{_label(label)}| {mermaid_id(target)}")
-    out.append("  classDef planned stroke-dasharray: 5 5,stroke:#888,color:#555,fill:#f6f6f6")
-    if planned:
-        out.append(f"  class {','.join(planned)} planned")
+    out.append("  classDef absent stroke-dasharray: 5 5,stroke:#888,color:#555,fill:#f6f6f6")
+    if absent:
+        out.append(f"  class {','.join(absent)} absent")
     return "\n".join(out) + "\n"
 
 

@@ -40,11 +40,9 @@ class _Box:
 
 
 def _lines(layout: Layout, node: Node, width: float) -> list[str]:
-    impl = layout.impl(node)
-    local = f"[{impl.name}] x {node.instances}" if node.instances else f"[{impl.name}]"
     chars = max(int((width - 2 * PAD) / CHAR), 10)
     out: list[str] = []
-    for text in (node.title, local, marker(impl)):
+    for text in (node.title, layout.local(node), marker(layout.impl(node))):
         out += textwrap.wrap(text, chars)
     return out
 
@@ -90,8 +88,7 @@ def _text(x: float, y: float, text: str, extra: str = "") -> str:
 
 
 def _box_svg(layout: Layout, box: _Box) -> list[str]:
-    planned = layout.planned(box.node)
-    cls = "box planned" if planned else "box"
+    cls = "box absent" if layout.not_running(box.node) else "box"
     out = [f'<g class={quoteattr(cls)} data-component={quoteattr(box.node.component.id)}>',
            f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.w:.1f}" height="{box.h:.1f}" rx="6"/>']
     for index, line in enumerate(box.lines):
@@ -100,7 +97,7 @@ def _box_svg(layout: Layout, box: _Box) -> list[str]:
     if box.node.instances:
         per_line, _ = _grid(box.w, box.node.instances)
         top = box.y + PAD + LINE * len(box.lines) + INSTANCE_GAP / 2
-        for i in range(box.node.instances):
+        for i, title in enumerate(layout.members(box.node)):
             row, col = divmod(i, per_line)
             in_row = min(per_line, box.node.instances - row * per_line)
             left = box.cx - (in_row * INSTANCE_W + (in_row - 1) * INSTANCE_GAP) / 2
@@ -108,8 +105,7 @@ def _box_svg(layout: Layout, box: _Box) -> list[str]:
             y = top + row * (INSTANCE_H + INSTANCE_GAP)
             out.append(f'<rect class="instance" x="{x:.1f}" y="{y:.1f}" width="{INSTANCE_W}" '
                        f'height="{INSTANCE_H}" rx="4"/>')
-            out.append(_text(x + INSTANCE_W / 2, y + INSTANCE_H / 2 + 4,
-                             f"{box.node.component.id} instance {i + 1}"))
+            out.append(_text(x + INSTANCE_W / 2, y + INSTANCE_H / 2 + 4, title))
     out.append("</g>")
     return out
 
@@ -120,12 +116,35 @@ text { font-family: DejaVu Sans, Helvetica, Arial, sans-serif; font-size: 12px; 
 .band-title { font-weight: bold; fill: #44607d; }
 .box rect { fill: #ffffff; stroke: #2f5d8a; stroke-width: 1.5; }
 .box rect.instance { fill: #e6f0fa; }
-.planned rect { fill: #f6f6f6; stroke: #8a8a8a; stroke-dasharray: 6 4; }
-.planned text { fill: #666666; }
+.absent rect { fill: #f6f6f6; stroke: #8a8a8a; stroke-dasharray: 6 4; }
+.absent text { fill: #666666; }
 .link { fill: none; stroke: #2f5d8a; stroke-width: 1.4; }
 .link.data { stroke: #8a5a2f; stroke-dasharray: 3 3; }
 .link-label { font-size: 11px; fill: #44607d; }
 """
+
+
+def _route(source: _Box, target: _Box) -> tuple[str, float, float]:
+    """An orthogonal path from source to target that stays out of boxes, and where its label goes.
+
+    Down to a later row: through the gap just above the target, into its top. Up to an earlier row:
+    out of the source's top, into the target's bottom a quarter of the box towards the source (its
+    middle is where links down leave). Along a row: out of and into the facing ends of the bottoms.
+    """
+    if target.y >= source.y + source.h:
+        sy, ty = source.y + source.h, target.y
+        mid = ty - ROW_GAP / 2
+        return f"M{source.cx:.1f},{sy:.1f} V{mid:.1f} H{target.cx:.1f} V{ty:.1f}", target.cx + 6, ty - 8
+    towards = 1 if source.cx > target.cx else -1
+    ty = target.y + target.h
+    if target.y + target.h <= source.y:  # up from a later row: out of the source's top, labelled there
+        tx = target.cx + towards * target.w / 4
+        path = f"M{source.cx:.1f},{source.y:.1f} V{ty + ROW_GAP / 3:.1f} H{tx:.1f} V{ty:.1f}"
+        return path, source.cx + 6, source.y - 8
+    # Along the row: between the facing ends of the two boxes' bottoms, under them.
+    sx, tx = source.cx - towards * source.w * 3 / 8, target.cx + towards * target.w * 3 / 8
+    sy = source.y + source.h
+    return f"M{sx:.1f},{sy:.1f} V{max(sy, ty) + ROW_GAP / 5:.1f} H{tx:.1f} V{ty:.1f}", tx + 6, ty + 14
 
 
 def render_svg(layout: Layout) -> str:
@@ -142,19 +161,14 @@ def render_svg(layout: Layout) -> str:
                    f'height="{bottom - top:.1f}" rx="8"/>')
         out.append(f'<text class="band-title" x="18" y="{top + 20:.1f}">{escape(TIER_TITLES[tier])}</text>')
     for link in layout.links:
-        source, target = by_key[link.source], by_key[link.target]
-        sy, ty = source.y + source.h, target.y
-        # Orthogonal elbow through the gap just above the target, so lines stay out of boxes.
-        mid = ty - ROW_GAP / 2 if ty > sy else sy + ROW_GAP / 3
+        path, label_x, label_y = _route(by_key[link.source], by_key[link.target])
         cls = "link data" if link.kind == "data" else "link"
-        out.append(f'<path class="{cls}" marker-end="url(#arrow)" '
-                   f'd="M{source.cx:.1f},{sy:.1f} V{mid:.1f} H{target.cx:.1f} V{ty:.1f}"/>')
-        out.append(f'<text class="link-label" x="{target.cx + 6:.1f}" y="{ty - 8:.1f}">'
-                   f"{escape(link.label)}</text>")
+        out.append(f'<path class="{cls}" marker-end="url(#arrow)" d="{path}"/>')
+        out.append(f'<text class="link-label" x="{label_x:.1f}" y="{label_y:.1f}">{escape(link.label)}</text>')
     for box in boxes:
         out += _box_svg(layout, box)
-    legend = (f"Box: AWS role [what plays it locally in profile {layout.profile}]; dashed: planned, "
-              "not running yet; solid arrows: request path; dotted arrows: data flow.")
+    legend = (f"Box: AWS role [what plays it locally in profile {layout.profile}]; dashed: not in this profile "
+              "(the box says what plays no part); solid arrows: request path; dotted arrows: data flow.")
     out.append(f'<text x="18" y="{height - 12:.1f}">{escape(legend)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

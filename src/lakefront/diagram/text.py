@@ -25,35 +25,32 @@ def box_width(node: Node, count: int) -> int:
 
 
 def box_content(layout: Layout, node: Node, width: int) -> list[str]:
-    """The lines inside a box: the AWS role, [what plays it locally], and the planned marker."""
+    """The lines inside a box: the AWS role, [what plays it locally], and the not-running marker."""
     inner = width - 4
-    impl = layout.impl(node)
-    local = f"[{impl.name}]" if not node.instances else f"[{impl.name}] x {node.instances}"
     lines: list[str] = []
-    for text in (node.title, local, marker(impl)):
+    for text in (node.title, layout.local(node), marker(layout.impl(node))):
         lines += textwrap.wrap(text, inner)
     lines = [line.center(inner) for line in lines]
     if node.instances:
-        lines += _instance_grid(node, inner, layout.planned(node))
+        lines += _instance_grid(layout.members(node), inner, layout.not_running(node))
     return lines
 
 
-def _instance_grid(node: Node, inner: int, planned: bool) -> list[str]:
-    titles = [f"{node.component.id} instance {i}" for i in range(1, node.instances + 1)]
+def _instance_grid(titles: list[str], inner: int, dotted: bool) -> list[str]:
     width = max(len(title) for title in titles) + 4
     per_line = max(1, (inner + 2) // (width + 2))
     grid: list[str] = []
     for start in range(0, len(titles), per_line):
-        boxes = [_frame([title.center(width - 4)], width, planned) for title in titles[start:start + per_line]]
+        boxes = [_frame([title.center(width - 4)], width, dotted) for title in titles[start:start + per_line]]
         grid += ["  ".join(parts) for parts in zip(*boxes, strict=True)]
     span = max(len(line) for line in grid)
     # Pad every grid line to the same length first, so centring keeps the boxes in columns.
     return [line.ljust(span).center(inner) for line in grid]
 
 
-def _frame(lines: list[str], width: int, planned: bool, top_mark: bool = False,
+def _frame(lines: list[str], width: int, dotted: bool, top_mark: bool = False,
            bottom_mark: bool = False) -> list[str]:
-    horizontal, vertical = (".", ":") if planned else ("-", "|")
+    horizontal, vertical = (".", ":") if dotted else ("-", "|")
     top = list("+" + horizontal * (width - 2) + "+")
     bottom = top.copy()
     if top_mark:
@@ -171,7 +168,7 @@ def _row_lines(layout: Layout, row: tuple[Node, ...], positions: dict[str, int],
     for node in row:
         width = widths[node.key]
         lines = contents[node.key] + [""] * (height - len(contents[node.key]))
-        block = _frame(lines, width, layout.planned(node), node.key in receives, node.key in sends)
+        block = _frame(lines, width, layout.not_running(node), node.key in receives, node.key in sends)
         for line, text in zip(canvas, block, strict=True):
             _put(line, positions[node.key] - width // 2, text)
     return ["".join(line).rstrip() for line in canvas]
@@ -181,4 +178,5 @@ def _legend(layout: Layout) -> str:
     groups = ", ".join(f"{node.component.id} x {node.instances}" for node in layout.nodes() if node.instances)
     sized = f"; instance groups sized by settings ({groups})" if groups else ""
     return (f"Legend: box = AWS role [what plays it locally in profile {layout.profile}]; dotted box "
-            f"'(planned, issue #N)' = not running in this profile yet; | request path, : data flow{sized}.")
+            f"'(not in this profile)' = the role has no part here, the box says what plays none; "
+            f"| request path, : data flow{sized}.")
