@@ -112,9 +112,9 @@ class TableResult:
 
     def line(self) -> str:
         state = "" if self.committed else " (nothing new, nothing committed)"
-        read = f", from the {self.source}" if self.source else ""
-        return (f"{self.table}: {self.rows:,} rows, {self.bytes:,} bytes, {len(self.files)} files, "
-                f"{self.seconds:.2f} s, {self.mode}{read}{state}")
+        read = f" from the {self.source}" if self.source else ""
+        return (f"{self.table}: {self.rows:,} rows{read}, {self.bytes:,} bytes, {len(self.files)} files, "
+                f"{self.seconds:.2f} s, {self.mode}{state}")
 
 
 def _pause_before_commit(table: str) -> None:
