@@ -474,6 +474,14 @@ class ExtractSettings(Section):
     safety_lag_s: float = Field(2.0, ge=0, le=3600)
     """Rows whose updated_at is younger than this are left for the next run: a transaction still open
     when the run reads could otherwise commit a row behind the watermark."""
+    standby_timeout_s: float = Field(5.0, gt=0, le=600)
+    """Connect and read timeout of the extract's connections to the standby (its heartbeat check, and reads
+    through SQLAlchemy). A frozen standby (SIGSTOP, a hung host) accepts connections and then answers nothing:
+    past this the extract counts it unreachable instead of waiting for good."""
+    primary_fallback: bool = True
+    """When the standby is unreachable, frozen or too far behind (before or during a run), read the primary
+    instead, in one log line. Off: such a run fails in one line and commits nothing for the tables it could not
+    read, so the extract never adds load to the primary."""
 
 
 class ProcessSettings(Section):

@@ -103,7 +103,7 @@ def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: in
 
 
 def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_size: int = 8,
-                read_timeout_s: float | None = None) -> Engine:
+                read_timeout_s: float | None = None, connect_timeout_s: float = 2) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///"):
             from pathlib import Path
@@ -113,7 +113,7 @@ def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_siz
     # A dead server refuses at once on loopback; a frozen one must not hold a worker for PyMySQL's
     # default 10 s connect timeout. No read timeout by default: a commit may legitimately wait for the
     # standby. Reads from a standby take one (read_timeout_s): a frozen standby must not hold them forever.
-    connect_args: dict[str, float] = {"connect_timeout": 2}
+    connect_args: dict[str, float] = {"connect_timeout": connect_timeout_s}
     if read_timeout_s is not None:
         connect_args["read_timeout"] = read_timeout_s
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,

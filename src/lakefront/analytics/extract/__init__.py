@@ -33,6 +33,7 @@ at exactly that point.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import sys
@@ -50,7 +51,18 @@ import sqlalchemy as sa
 
 from lakefront.analytics.errors import ExtractError
 from lakefront.analytics.extract.files import UPLOADS_IN_FLIGHT, TableFiles
-from lakefront.analytics.extract.source import arrow_type, batches, choose_source, iso, parse_iso, source_columns
+from lakefront.analytics.extract.source import (
+    Source,
+    arrow_type,
+    batches,
+    choose_source,
+    error_line,
+    iso,
+    parse_iso,
+    primary_instead,
+    source_columns,
+    standby_lost,
+)
 from lakefront.analytics.extract.tables import EXTRACT_TABLES, check_tables
 from lakefront.analytics.lake import Lake, raw_name
 from lakefront.analytics.progress import Progress
@@ -95,10 +107,13 @@ class TableResult:
     run_id: str
     committed: bool
     snapshot_id: int | None = None
+    source: str = ""
+    """The endpoint read, as the commit records it: "standby 127.0.0.1:3308", "primary ...", "reader ..."."""
 
     def line(self) -> str:
         state = "" if self.committed else " (nothing new, nothing committed)"
-        return (f"{self.table}: {self.rows:,} rows, {self.bytes:,} bytes, {len(self.files)} files, "
+        read = f" from the {self.source}" if self.source else ""
+        return (f"{self.table}: {self.rows:,} rows{read}, {self.bytes:,} bytes, {len(self.files)} files, "
                 f"{self.seconds:.2f} s, {self.mode}{state}")
 
 
@@ -120,6 +135,7 @@ class _Run:
     tmp: Path
     progress: Progress
     pool: ThreadPoolExecutor
+    source: Source
 
 
 def _extract_table(conn: sa.Connection, run: _Run, table: str, *, full: bool) -> TableResult:
@@ -171,9 +187,15 @@ def _extract_table(conn: sa.Connection, run: _Run, table: str, *, full: bool) ->
             "mode": mode, "run-id": run.run_id, "rows": str(rows),
             "watermark-before": before.to_json() if before else None,
             "watermark-after": after.to_json() if after else None,
-            "cutoff": iso(cutoff), "started-at": iso(run.started)})
+            "cutoff": iso(cutoff), "started-at": iso(run.started), "source": run.source.label})
     return TableResult(table, rows, files.bytes, time.perf_counter() - began, files.keys, after, mode, run.run_id,
-                       commit is not None, commit.snapshot_id if commit else None)
+                       commit is not None, commit.snapshot_id if commit else None, run.source.label)
+
+
+def _engine(settings: Settings, source: Source) -> sa.Engine:
+    timeout = settings.extract.standby_timeout_s if source.endpoint == "standby" else None
+    return make_engine(source.url, write=False, busy_timeout_ms=settings.db.busy_timeout_ms, pool_size=1,
+                       read_timeout_s=timeout, connect_timeout_s=timeout or 2)
 
 
 def run_extract(settings: Settings, *, tables: list[str] | None = None, full: bool = False,
@@ -181,25 +203,67 @@ def run_extract(settings: Settings, *, tables: list[str] | None = None, full: bo
     """Copy the tables (default: settings.extract.tables, else every extractable one) into the lake.
 
     Each table commits on its own once its files are stored; a failure leaves earlier tables committed and the
-    failing one untouched (its next run starts from its last committed watermark).
+    failing one untouched (its next run starts from its last committed watermark). A standby lost in the middle
+    of a table (its connection refused or timed out) is left for the primary from that table on
+    (extract.primary_fallback; off: the run fails there): the table's stored files are dropped uncommitted and
+    the table read again, with the same cutoff.
     """
     names = check_tables(tables or settings.extract.tables)
     started = utcnow()
     run_id = f"{started:%Y%m%dT%H%M%S}Z-{secrets.token_hex(4)}"
-    source_url, as_of = choose_source(settings, started)
-    engine = make_engine(source_url, write=False, busy_timeout_ms=settings.db.busy_timeout_ms, pool_size=1)
+    source = choose_source(settings, started)
     shown = Progress(progress)
     results = []
     with ExitStack() as stack:
-        stack.callback(engine.dispose)
+        engines = [_engine(settings, source)]
+
+        @stack.callback
+        def _dispose() -> None:
+            for engine in engines:
+                engine.dispose()
+
         if lake is None:
             lake = stack.enter_context(Lake(settings))
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lakefront-extract-")))
         stack.enter_context(shown.running())
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT))
-        run = _Run(lake, settings, run_id, started, as_of, tmp, shown, pool)
+        run = _Run(lake, settings, run_id, started, source.as_of, tmp, shown, pool, source)
         for name in names:
-            # One read transaction per table: a consistent snapshot on MariaDB and on SQLite (WAL).
-            with engine.connect() as conn, conn.begin():
-                results.append(_extract_table(conn, run, name, full=full))
+            try:
+                result, ended = _extract_from(engines[-1], run, name, full=full)
+            except Exception as exc:
+                if run.source.endpoint != "standby" or not standby_lost(exc):
+                    raise
+                # The table's files are dropped uncommitted; the primary reads it again. The cutoff stays the
+                # standby's: everything the primary has up to it is complete.
+                run = _to_primary(run, engines, f"lost while reading {name} ({error_line(exc)})")
+                result, ended = _extract_from(engines[-1], run, name, full=full)
+            results.append(result)
+            if ended is not None:
+                # The table is committed; only ending its read transaction failed.
+                if run.source.endpoint != "standby" or not standby_lost(ended):
+                    raise ended
+                run = _to_primary(run, engines, f"lost after reading {name} ({error_line(ended)})")
     return results
+
+
+def _to_primary(run: _Run, engines: list[sa.Engine], problem: str) -> _Run:
+    primary = primary_instead(run.settings, run.source, problem, run.as_of)
+    engines[-1].dispose()
+    engines.append(_engine(run.settings, primary))
+    return dataclasses.replace(run, source=primary)
+
+
+def _extract_from(engine: sa.Engine, run: _Run, table: str, *,
+                  full: bool) -> tuple[TableResult, Exception | None]:
+    """The table's result, and the error that ended its read transaction after it committed (else None)."""
+    result = None
+    try:
+        # One read transaction per table: a consistent snapshot on MariaDB and on SQLite (WAL).
+        with engine.connect() as conn, conn.begin():
+            result = _extract_table(conn, run, table, full=full)
+    except Exception as exc:
+        if result is None:
+            raise
+        return result, exc
+    return result, None

@@ -13,6 +13,7 @@ import functools
 import importlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from lakefront.analytics.errors import ExtractError
 from lakefront.analytics.extract.tables import EXCLUDED_COLUMNS
 from lakefront.data import tables as source_tables
-from lakefront.data.endpoints import reader_url, standby_url
+from lakefront.data.endpoints import reader_url, standby_url, writer_url
 from lakefront.data.engines import make_engine
 from lakefront.data.tables import heartbeat
 from lakefront.data.types import UtcDateTime
@@ -44,31 +45,88 @@ def parse_iso(value: str) -> datetime:
     return datetime.strptime(value, _ISO).replace(tzinfo=UTC)
 
 
-def choose_source(settings: Settings, started: datetime) -> tuple[str, datetime]:
+@dataclass(frozen=True)
+class Source:
+    """Where a run reads: the URL, the time the source is known complete up to, and which endpoint it is."""
+
+    url: str
+    as_of: datetime
+    endpoint: str
+    """standby, primary (the writer, read because the standby could not serve), or reader (the settings' read
+    endpoint: the primary unless db.reader_url names another)."""
+
+    @property
+    def address(self) -> str:
+        """host:port of a server, or the SQLite file (never the password)."""
+        url = sa.engine.make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            return url.database or ":memory:"
+        return f"{url.host or '127.0.0.1'}:{url.port or 3306}"
+
+    @property
+    def label(self) -> str:
+        """What a table's commit records as the endpoint it read, e.g. "standby 127.0.0.1:3308"."""
+        return f"{self.endpoint} {self.address}"
+
+
+def choose_source(settings: Settings, started: datetime) -> Source:
     """Where to read, and the time the source is known complete up to (the cutoff is that minus the
-    safety lag). The standby, when `up` runs one and its lag is under STANDBY_MAX_LAG_S, so the extract
-    adds no load to the primary (the seed's diagram: SQL extraction from the standby); complete up to
-    the heartbeat it has applied, since a lagging standby lacks rows the primary stamped before now.
-    Otherwise the reader endpoint of the settings (the primary by default), complete up to now."""
+    safety lag). The standby, when `up` runs one, it answers within extract.standby_timeout_s and its lag is
+    under STANDBY_MAX_LAG_S, so the extract adds no load to the primary (the seed's diagram: SQL extraction from
+    the standby); complete up to the heartbeat it has applied, since a lagging standby lacks rows the primary
+    stamped before now. Otherwise the primary (extract.primary_fallback, logged in one line; off: ExtractError),
+    complete up to now. Without a standby: the reader endpoint of the settings (the primary by default)."""
     standby = standby_url(settings)
     if standby is None:
-        return reader_url(settings), started
-    beat = _heartbeat(standby, settings.db.busy_timeout_ms)
-    if beat is not None and (started - beat).total_seconds() <= STANDBY_MAX_LAG_S:
-        log.info("extract: reading the standby, complete up to its heartbeat %s", iso(beat))
-        return standby, min(started, beat)
-    log.warning("extract: standby lag %s; reading the primary instead",
-                "unknown" if beat is None else f"{(started - beat).total_seconds():.1f}s")
-    return reader_url(settings), started
+        return Source(reader_url(settings), started, "reader")
+    timeout = settings.extract.standby_timeout_s
+    try:
+        beat = _heartbeat(standby, settings.db.busy_timeout_ms, timeout)
+    except sa.exc.SQLAlchemyError as exc:
+        problem = f"unreachable within {timeout:g} s ({error_line(exc)})"
+    else:
+        if beat is not None and (started - beat).total_seconds() <= STANDBY_MAX_LAG_S:
+            source = Source(standby, min(started, beat), "standby")
+            log.info("extract: reading the %s, complete up to its heartbeat %s", source.label, iso(beat))
+            return source
+        problem = "lag unknown (no heartbeat)" if beat is None else f"{(started - beat).total_seconds():.1f} s behind"
+    return primary_instead(settings, Source(standby, started, "standby"), problem, started)
 
 
-def _heartbeat(url: str, busy_timeout_ms: int) -> datetime | None:
-    engine = make_engine(url, write=False, busy_timeout_ms=busy_timeout_ms, pool_size=1)
+def primary_instead(settings: Settings, standby: Source, problem: str, as_of: datetime) -> Source:
+    """The primary, to read instead of a standby that cannot serve (`problem`): one warning line. ExtractError
+    (one line, nothing read) when extract.primary_fallback is off."""
+    if not settings.extract.primary_fallback:
+        raise ExtractError(f"the {standby.label} is {problem} and extract.primary_fallback is off: "
+                           "not reading the primary")
+    primary = Source(writer_url(settings), as_of, "primary")
+    log.warning("extract: the %s is %s; reading the %s instead", standby.label, problem, primary.label)
+    return primary
+
+
+def standby_lost(exc: BaseException) -> bool:
+    """True for an error that says the database connection failed or timed out (SQLAlchemy's, or ConnectorX's
+    RuntimeError), as opposed to one in the query or in the lake."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | RuntimeError)
+
+
+def error_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _heartbeat(url: str, busy_timeout_ms: int, timeout_s: float) -> datetime | None:
+    """The standby's applied heartbeat (None: it has none, or its table is missing); SQLAlchemyError when it
+    cannot be reached or does not answer within `timeout_s` (connect and read)."""
+    engine = make_engine(url, write=False, busy_timeout_ms=busy_timeout_ms, pool_size=1,
+                         read_timeout_s=timeout_s, connect_timeout_s=timeout_s)
     try:
         with engine.connect() as conn:
-            beat = conn.execute(sa.select(heartbeat.c.beat_at).where(heartbeat.c.id == 1)).scalar()
-    except sa.exc.SQLAlchemyError:
-        return None
+            try:
+                beat = conn.execute(sa.select(heartbeat.c.beat_at).where(heartbeat.c.id == 1)).scalar()
+            except sa.exc.ProgrammingError:  # no heartbeat table: not migrated, or not a monitored pair
+                return None
     finally:
         engine.dispose()
     return beat if isinstance(beat, datetime) else None

@@ -105,6 +105,7 @@ class QueryService:
         self._cache_lock = threading.Lock()
         self._loaded = _Loaded()
         self._checked: float | None = None
+        self._failing = False  # the last check failed (and said so once)
         self._results: OrderedDict[tuple[Any, ...], tuple[list[dict[str, str]], list[dict[str, Any]]]] = (
             OrderedDict())
         self._inflight: dict[tuple[Any, ...], threading.Event] = {}
@@ -163,7 +164,8 @@ class QueryService:
         """Check the lake for newly committed marts if refresh_s has passed since the last check (or `force`).
 
         Only the first check of an instance makes others wait; later ones run in one thread while the others
-        answer from what is loaded. A failed check keeps what is loaded (logged) unless nothing was ever loaded.
+        answer from what is loaded. A failed check keeps what is loaded unless nothing was ever loaded (then
+        LakeUnavailable: the API's 503); an outage's first failed check is logged in one line, and its recovery.
         """
         now = self._clock()
         if not force and self._checked is not None and now - self._checked < self._refresh_s:
@@ -181,7 +183,14 @@ class QueryService:
                 self._lake.reset()
                 if self._checked is None:
                     raise LakeUnavailable(f"cannot read the lake's marts: {exc}") from exc
-                log.warning("analytics: keeping the loaded marts, the lake check failed: %s", exc)
+                # One line per outage, not per check: with refresh_s 0 every request checks, several times.
+                if not self._failing:
+                    log.warning("analytics: keeping the loaded marts, the lake check failed: %s", exc)
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("analytics: the lake check succeeds again")
+                self._failing = False
             self._checked = self._clock()
         finally:
             self._refresh_lock.release()
