@@ -1,16 +1,18 @@
-"""The database gone under a running app tier, in both profiles: a stream of every kind of request runs
+"""The database gone under a running app tier, in both profiles: three clients stream every kind of request
 through the outage and out of it. Nothing answers 500 (or any 5xx but 503); every 503 says when to retry in
 problem+json; what does not need the database (health, images, cached reads) keeps answering; once the
 database is back every kind of request succeeds again, with no restart; and no order is left half written.
 
-How the database goes away, per profile:
+How the database goes away:
 - services: the MariaDB server is stopped (a crashed or restarting RDS instance: connections refused).
-- embedded: another process opens the SQLite file and holds its write lock (BEGIN EXCLUSIVE) until told to
-  let go, as a stuck maintenance job or an operator's `sqlite3` shell left inside a transaction would. This is
-  what an unavailable SQLite database looks like to its users: every write (and every sign-in check, which
-  writes token renewals on the primary) waits out busy_timeout and fails with "database is locked". Reads
-  still work, since WAL lets readers past a writer. Moving the file away would not be an outage: open
-  connections keep the old inode and SQLite creates an empty file for new ones, so it tests nothing real.
+- embedded, locked: another process opens the SQLite file and holds its write lock (BEGIN EXCLUSIVE) until
+  told to let go, as a stuck maintenance job or an operator's `sqlite3` shell left inside a transaction
+  would. This is what an unavailable SQLite database looks like to its users: every write (and every
+  signed-in request: tokens are checked in a write transaction on the primary) waits out busy_timeout and
+  fails with "database is locked". Reads still work, since WAL lets readers past a writer.
+- embedded, moved: the file renamed away and back (a hurried restore). Connections the app holds keep the
+  moved file open and work on; a new one finds no database, which must be a 503, not an empty database
+  SQLite would create in its place (found by this test: "no such table" 500s that outlived the outage).
 """
 
 from __future__ import annotations
