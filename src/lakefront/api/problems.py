@@ -142,9 +142,10 @@ def _database_unavailable(exc: BaseException) -> bool:
             return True
         # MySQL client errors 2002/2003/2006/2013 (cannot connect, gone away, lost connection),
         # a fenced primary (1290 read-only) or a connection it killed (1927) during a switchover,
-        # SQLite's busy database, a pool that could not hand out a connection in time.
+        # SQLite's busy database or missing file (the serving tiers never create it), a pool that could
+        # not hand out a connection in time.
         return any(marker in text for marker in (
             "2002", "2003", "2006", "2013", "can't connect", "gone away", "lost connection", "(1290,",
             "read-only", "(1927,", "connection was killed", "database is locked", "connection refused",
-            "queuepool limit"))
+            "unable to open database file", "queuepool limit"))
     return False

@@ -75,7 +75,7 @@ class Engines:
             self._reader.dispose()
 
 
-def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: int) -> Engine:
+def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: int, create: bool) -> Engine:
     engine = sa.create_engine(
         url,
         poolclass=QueuePool,
@@ -83,6 +83,17 @@ def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: in
         max_overflow=pool_size,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
     )
+
+    if not create:
+        @sa.event.listens_for(engine, "do_connect")
+        def _existing_file_only(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+            # SQLite creates a missing file: a database moved or deleted under a running tier would come
+            # back as an empty one ("no such table", a 500), and stay so for the connections opened on it
+            # once the file is back. mode=rw fails instead ("unable to open database file": a 503).
+            from pathlib import Path
+
+            cargs[0] = Path(cargs[0]).absolute().as_uri() + "?mode=rw"
+            cparams["uri"] = True
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -103,13 +114,16 @@ def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: in
 
 
 def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_size: int = 8,
-                read_timeout_s: float | None = None, connect_timeout_s: float = 2) -> Engine:
+                read_timeout_s: float | None = None, connect_timeout_s: float = 2, create: bool = True) -> Engine:
+    """An engine on `url`. create=False (SQLite): never create the file, which only migrations may do."""
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///"):
+        if url.startswith("sqlite:///") and create:
             from pathlib import Path
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return _sqlite_engine(url, write=write, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        file = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
+        return _sqlite_engine(url, write=write, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size,
+                              create=create or not file)
     # A dead server refuses at once on loopback; a frozen one must not hold a worker for PyMySQL's
     # default 10 s connect timeout. No read timeout by default: a commit may legitimately wait for the
     # standby. Reads from a standby take one (read_timeout_s): a frozen standby must not hold them forever.
@@ -121,10 +135,12 @@ def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_siz
 
 
 def make_engines(writer_url: str, reader_url: str | None = None, *, busy_timeout_ms: int = 15000,
-                 pool_size: int = 8) -> Engines:
-    writer = make_engine(writer_url, write=True, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+                 pool_size: int = 8, create: bool = True) -> Engines:
+    writer = make_engine(writer_url, write=True, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size,
+                         create=create)
     if reader_url is None or (reader_url == writer_url and not writer_url.startswith("sqlite")):
         return Engines(writer=writer, reader=writer)
     # SQLite: a separate engine on the same file, so reads use deferred (shared) transactions.
-    reader = make_engine(reader_url, write=False, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+    reader = make_engine(reader_url, write=False, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size,
+                         create=create)
     return Engines(writer=writer, reader=reader)

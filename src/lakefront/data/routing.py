@@ -213,8 +213,9 @@ def engines_for(settings: Settings) -> Engines:
     endpoints_file = settings.db_endpoints_file
     db = settings.db
     if endpoints_file is None:
+        # The serving tiers open the database `db migrate` made; they never create one (SQLite would).
         return make_engines(writer_url(settings), reader_url(settings), busy_timeout_ms=db.busy_timeout_ms,
-                            pool_size=db.pool_size)
+                            pool_size=db.pool_size, create=False)
     return RoutedEngines(EndpointsFile(endpoints_file), user=db.user, password=db.password.get_secret_value(),
                          database=db.name, pool_size=db.pool_size, max_lag_ms=db.max_replica_lag_ms,
                          failover_wait_s=db.failover_wait_s)

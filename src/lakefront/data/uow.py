@@ -40,9 +40,16 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self._conn = self._engines.connect(write=self.write, fresh=self.fresh)
-        self._conn.begin()
-        conn = self._conn
+        conn = self._engines.connect(write=self.write, fresh=self.fresh)
+        try:
+            conn.begin()  # SQLite's BEGIN IMMEDIATE fails here when another process holds the write lock
+        except BaseException:
+            # __exit__ will not run: give the connection back now, not whenever the garbage collector
+            # breaks the exception's reference cycle (until then it stays checked out, and an outage's
+            # failed requests would empty the pool).
+            conn.close()
+            raise
+        self._conn = conn
         self.catalog = CatalogRepo(conn)
         self.customers = CustomerRepo(conn)
         self.carts = CartRepo(conn)
