@@ -113,6 +113,112 @@ def _source_kpis(shop: Shop, lo: str, hi: str, category: int | None) -> dict[str
             "average_order_value": (2 * revenue + orders) // (2 * orders) if orders else None}
 
 
+def _source_order_status(shop: Shop) -> list[dict[str, Any]]:
+    """mart_order_status_daily's rows, from the source: every order by the UTC day placed and current status."""
+    return [{"day": day, "status": status, "orders": orders, "total_cents": _int(total)}
+            for day, status, orders, total in sorted(shop.rows(
+                f"SELECT {DAY}, o.status, COUNT(*), SUM(o.total_cents) FROM orders o GROUP BY {DAY}, o.status"))]
+
+
+def _source_daily_sales(shop: Shop) -> list[dict[str, Any]]:
+    """mart_daily_sales's rows, from the source's non-cancelled orders and their lines."""
+    rows = []
+    for day, orders, revenue, customers, new, returning, units in sorted(shop.rows(f"""
+            WITH valid AS (SELECT o.id, o.customer_id, o.total_cents, {DAY} AS day FROM orders o
+                           WHERE o.status <> 'cancelled'),
+                 firsts AS (SELECT customer_id, MIN(day) AS first_day FROM valid GROUP BY customer_id),
+                 units AS (SELECT order_id, SUM(quantity) AS units FROM order_lines GROUP BY order_id)
+            SELECT v.day, COUNT(*), SUM(v.total_cents), COUNT(DISTINCT v.customer_id),
+                   COUNT(DISTINCT CASE WHEN f.first_day = v.day THEN v.customer_id END),
+                   COUNT(DISTINCT CASE WHEN f.first_day < v.day THEN v.customer_id END),
+                   SUM(COALESCE(u.units, 0))
+            FROM valid v JOIN firsts f ON f.customer_id = v.customer_id LEFT JOIN units u ON u.order_id = v.id
+            GROUP BY v.day""")):
+        revenue = _int(revenue)
+        rows.append({"day": day, "orders": orders, "revenue_cents": revenue,
+                     "average_order_value_cents": (2 * revenue + orders) // (2 * orders), "customers": customers,
+                     "new_customers": new, "returning_customers": returning, "units": _int(units)})
+    return rows
+
+
+def _source_funnel(shop: Shop) -> list[dict[str, Any]]:
+    """mart_funnel_daily's rows, from the source's clickstream (by the UTC day of occurred_at) and orders."""
+    day = "SUBSTR(CAST(DATE(occurred_at) AS CHAR), 1, 10)"
+    clicks = {d: (views, carts, _int(pv), _int(ac)) for d, views, carts, pv, ac in shop.rows(f"""
+        SELECT {day}, COUNT(DISTINCT CASE WHEN kind = 'page_view' THEN session_id END),
+               COUNT(DISTINCT CASE WHEN kind = 'add_to_cart' THEN session_id END),
+               SUM(CASE WHEN kind = 'page_view' THEN 1 ELSE 0 END),
+               SUM(CASE WHEN kind = 'add_to_cart' THEN 1 ELSE 0 END)
+        FROM events GROUP BY {day}""")}
+    orders = dict(shop.rows(f"SELECT {DAY}, COUNT(*) FROM orders o WHERE o.status <> 'cancelled' GROUP BY {DAY}"))
+    rows = []
+    for d in sorted(clicks.keys() | orders.keys()):
+        views, carts, page_views, add_to_carts = clicks.get(d, (0, 0, 0, 0))
+        placed = orders.get(d, 0)
+        rows.append({"day": d, "sessions_with_view": views, "sessions_with_cart": carts, "orders": placed,
+                     "page_views": page_views, "add_to_carts": add_to_carts,
+                     "view_to_cart_rate": carts / views if views else None,
+                     "cart_to_order_rate": placed / carts if carts else None})
+    return rows
+
+
+def _source_cohorts(shop: Shop) -> list[dict[str, Any]]:
+    """mart_customer_cohorts's rows, from the source: cohort = the month of a customer's first valid order."""
+    months: dict[int, set[str]] = {}
+    for customer, month in shop.rows(f"SELECT DISTINCT o.customer_id, SUBSTR({DAY}, 1, 7) FROM orders o "
+                                     "WHERE o.status <> 'cancelled'"):
+        months.setdefault(customer, set()).add(month)
+    active: dict[tuple[str, int], int] = {}
+    size: dict[str, int] = {}
+    for seen in months.values():
+        cohort = min(seen)
+        size[cohort] = size.get(cohort, 0) + 1
+        for month in seen:
+            since = (int(month[:4]) - int(cohort[:4])) * 12 + int(month[5:]) - int(cohort[5:])
+            active[cohort, since] = active.get((cohort, since), 0) + 1
+    return [{"cohort_month": f"{c}-01", "months_since": since, "active_customers": n, "cohort_size": size[c],
+             "retention": n / size[c]} for (c, since), n in sorted(active.items())]
+
+
+def _source_low_stock(shop: Shop, category: int | None) -> list[dict[str, Any]]:
+    """The low_stock dataset from the source: active products with at most 5 left or under 14 days of cover at
+    the rate of the 30 days ending on the last day with a sale, most urgent first."""
+    as_of = shop.rows(f"""SELECT MAX({DAY}) FROM orders o WHERE o.status <> 'cancelled'
+        AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id)""")[0][0]
+    start = (date.fromisoformat(as_of) - timedelta(days=30)).isoformat()
+    sold = {product: _int(units) for product, units in shop.rows(f"""
+        SELECT l.product_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id
+        WHERE o.status <> 'cancelled' AND {DAY} > :start GROUP BY l.product_id""", start=start)}
+    rows = []
+    for product, name, category_id, category_name, stock, active in shop.rows(
+            "SELECT p.id, p.name, p.category_id, c.name, p.stock, p.is_active FROM products p "
+            "JOIN categories c ON c.id = p.category_id"):
+        units = sold.get(product, 0)
+        if not active or not (stock <= 5 or stock * 30 < units * 14):
+            continue
+        if category is not None and category_id != category:
+            continue
+        rows.append({"product_id": product, "product_name": name, "category_name": category_name, "stock": stock,
+                     "units_sold_30d": units, "days_of_cover": stock * 30 // units if units else None,
+                     "as_of_day": as_of})
+    rows.sort(key=lambda r: (r["days_of_cover"] is None, r["days_of_cover"] or 0, r["stock"], r["product_id"]))
+    return rows[:200]
+
+
+def _source_top_products(shop: Shop, category: int | None) -> list[dict[str, Any]]:
+    """The top_products dataset from the source: the 20 products with the most revenue (whole history), ranked
+    among the products of the category when one is given."""
+    where = " AND p.category_id = :c" if category is not None else ""
+    sold = [{"product_id": p, "product_name": name, "category_name": cname, "units": _int(units), "orders": orders,
+             "revenue_cents": _int(revenue), "last_sold_day": last}
+            for p, name, cname, units, orders, revenue, last in shop.rows(f"""
+                SELECT p.id, p.name, c.name, SUM(l.quantity), COUNT(DISTINCT o.id), SUM(l.line_total_cents),
+                       MAX({DAY})
+                {SALES}{where} GROUP BY p.id, p.name, c.name""", c=category)]
+    sold.sort(key=lambda r: (-r["revenue_cents"], r["product_id"]))
+    return [{"rank": 1 + sum(other["revenue_cents"] > r["revenue_cents"] for other in sold), **r} for r in sold[:20]]
+
+
 def _problem_field(shop: Shop, path: str, **params: str) -> str:
     r = shop.admin.request("GET", path, params=params)
     assert r.status_code == 422, r.text
@@ -242,34 +348,47 @@ def test_revenue_by_category_ignores_the_category_filter_and_equals_the_source(p
     assert drilled["filters"]["category"] == last
 
 
-def test_top_products_filtered_by_category_equal_the_mart_and_the_source(processed: Shop) -> None:
+@pytest.mark.parametrize("with_category", [False, True])
+def test_top_products_equal_the_mart_and_the_source(processed: Shop, with_category: bool) -> None:
     category_id, slug, _ = _category(processed)
-    rows = processed.visual("sales", "top_products", category=slug, **{"from": FROM})["rows"]
-    mart = sorted((r for r in processed.mart("mart_product_sales") if r["category_id"] == category_id),
+    params = {"category": slug} if with_category else {}
+    data = processed.visual("sales", "top_products", **{"from": FROM}, **params)
+    assert data["filters"] == {"from": None, "to": None, "category": slug if with_category else None}
+    rows = data["rows"]
+    mart = sorted((r for r in processed.mart("mart_product_sales")
+                   if not with_category or r["category_id"] == category_id),
                   key=lambda r: (-r["revenue_cents"], r["product_id"]))[:20]
     assert [(r["product_id"], r["revenue_cents"], r["units"]) for r in rows] == [
         (r["product_id"], r["revenue_cents"], r["units"]) for r in mart]
-    source = {p: _int(r) for p, r in processed.rows(
-        f"SELECT p.id, SUM(l.line_total_cents) {SALES} AND p.category_id = :c GROUP BY p.id", c=category_id)}
-    assert {r["product_id"]: r["revenue_cents"] for r in rows} == dict(
-        sorted(source.items(), key=lambda kv: (-kv[1], kv[0]))[:20])
-    assert rows[0]["rank"] == 1
+    if not with_category:
+        assert [r["rank"] for r in rows] == [r["revenue_rank"] for r in mart]
+    assert rows == _source_top_products(processed, category_id if with_category else None)
+    assert rows and rows[0]["rank"] == 1
 
 
-def test_mart_datasets_filter_by_date_exactly_as_the_marts_read(processed: Shop) -> None:
-    for dataset, mart, keys in [("daily_sales", "mart_daily_sales", ("day",)),
-                                ("funnel_daily", "mart_funnel_daily", ("day",)),
-                                ("order_status_daily", "mart_order_status_daily", ("day", "status"))]:
+def test_mart_datasets_filter_by_date_as_the_marts_read_and_equal_the_source(processed: Shop) -> None:
+    for dataset, mart, keys, source in [
+            ("daily_sales", "mart_daily_sales", ("day",), _source_daily_sales),
+            ("funnel_daily", "mart_funnel_daily", ("day",), _source_funnel),
+            ("order_status_daily", "mart_order_status_daily", ("day", "status"), _source_order_status)]:
         everything = processed.get(f"/api/analytics/datasets/{dataset}")
         assert everything["filters"] == {"from": None, "to": None, "category": None}
         expected = sorted(processed.mart(mart), key=lambda r: tuple(r[k] for k in keys))
         assert everything["rows"] == expected, dataset
+        assert expected == source(processed), dataset
         some = processed.get(f"/api/analytics/datasets/{dataset}", **{"from": FROM, "to": TO})["rows"]
         assert some == [r for r in expected if FROM <= r["day"] <= TO], dataset
         assert some and len(some) < len(expected)
     columns = processed.get("/api/analytics/datasets/daily_sales")["columns"]
     assert {c["name"]: c["type"] for c in columns}["day"] == "date"
     assert {c["name"]: c["type"] for c in columns}["revenue_cents"] == "integer"
+
+
+def test_orders_by_status_equal_the_source_orders_cancelled_ones_included(processed: Shop) -> None:
+    rows = processed.visual("sales", "orders_by_status", **{"from": FROM, "to": TO})["rows"]
+    expected = [r for r in _source_order_status(processed) if FROM <= r["day"] <= TO]
+    assert rows == expected
+    assert {r["status"] for r in rows} >= {"cancelled", "delivered"}
 
 
 def test_new_and_returning_customers_equal_the_source(processed: Shop) -> None:
@@ -284,35 +403,45 @@ def test_new_and_returning_customers_equal_the_source(processed: Shop) -> None:
     assert {r["day"]: (r["new_customers"], r["returning_customers"]) for r in rows} == expected
 
 
-def test_cohorts_and_the_funnel_steps_equal_the_marts(processed: Shop) -> None:
+def test_cohorts_and_the_funnel_steps_equal_the_marts_and_the_source(processed: Shop) -> None:
     cohorts = processed.visual("customers", "cohort_retention", **{"from": FROM, "to": TO})["rows"]
     assert cohorts == sorted((r for r in processed.mart("mart_customer_cohorts")
                               if "2025-12-01" <= r["cohort_month"] <= TO),
                              key=lambda r: (r["cohort_month"], r["months_since"]))
     assert {r["cohort_month"] for r in cohorts} == {"2025-12-01", "2026-01-01"}
+    assert cohorts == [r for r in _source_cohorts(processed) if "2025-12-01" <= r["cohort_month"] <= TO]
+    assert {r["cohort_month"] for r in processed.visual("customers", "cohort_retention")["rows"]} == {
+        r["cohort_month"] for r in _source_cohorts(processed)}
     steps = processed.visual("funnel", "steps", **{"from": FROM, "to": TO})["rows"]
     funnel = [r for r in processed.mart("mart_funnel_daily") if FROM <= r["day"] <= TO]
     counts = [sum(r[c] for r in funnel) for c in ("sessions_with_view", "sessions_with_cart", "orders")]
     assert [r["count"] for r in steps] == counts
     assert [r["share_of_views"] for r in steps] == [c / counts[0] for c in counts]
-    source_orders = processed.rows(f"SELECT COUNT(*) FROM orders o WHERE o.status <> 'cancelled' "
-                                   f"AND {DAY} BETWEEN :lo AND :hi", lo=FROM, hi=TO)[0][0]
-    assert steps[2]["count"] == source_orders
+    source = [r for r in _source_funnel(processed) if FROM <= r["day"] <= TO]
+    assert counts == [sum(r[c] for r in source) for c in ("sessions_with_view", "sessions_with_cart", "orders")]
+    assert counts[0] > counts[1] > 0 and counts[2] > 0
 
 
-def test_inventory_equals_the_source_stock_and_the_low_stock_mart(processed: Shop) -> None:
+def test_inventory_and_low_stock_equal_the_marts_and_the_source(processed: Shop) -> None:
     stock = processed.visual("inventory", "stock_by_category")["rows"]
     expected = {slug: (_int(units), count) for slug, units, count in processed.rows(
         "SELECT c.slug, SUM(CASE WHEN p.is_active THEN p.stock ELSE 0 END), "
         "SUM(CASE WHEN p.is_active THEN 1 ELSE 0 END) FROM categories c LEFT JOIN products p "
         "ON p.category_id = c.id GROUP BY c.slug")}
     assert {r["category_slug"]: (r["stock_units"], r["active_products"]) for r in stock} == expected
-    _, slug, name = _category(processed)
+    everywhere = processed.visual("inventory", "low_stock")["rows"]
+    assert {r["product_id"] for r in everywhere} == {
+        r["product_id"] for r in processed.mart("mart_inventory") if r["low_stock"]}
+    assert everywhere == _source_low_stock(processed, None)
+    # Filtered by the category of the most urgent product: a category the filter must narrow to, not an empty one.
+    category_id, slug, name = processed.rows(
+        "SELECT c.id, c.slug, c.name FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = :p",
+        p=everywhere[0]["product_id"])[0]
     low = processed.visual("inventory", "low_stock", category=slug)["rows"]
     mart = {r["product_id"] for r in processed.mart("mart_inventory") if r["low_stock"] and r["category_name"] == name}
     assert {r["product_id"] for r in low} == mart
-    assert {r["product_id"] for r in processed.visual("inventory", "low_stock")["rows"]} == {
-        r["product_id"] for r in processed.mart("mart_inventory") if r["low_stock"]}
+    assert low == _source_low_stock(processed, category_id)
+    assert 0 < len(low) < len(everywhere) < 200
 
 
 def test_csv_downloads_carry_the_same_rows(processed: Shop) -> None:

@@ -209,6 +209,55 @@ def test_inventory_equals_stock_and_the_last_30_days_of_sales_in_the_source(shop
     assert any(r["units_sold_30d"] for r in got.values())
 
 
+def test_order_status_per_day_equals_every_source_order_by_its_current_status(shop: Shop) -> None:
+    expected = {
+        (date.fromisoformat(day), status): {"day": date.fromisoformat(day), "status": status, "orders": orders,
+                                            "total_cents": _int(total)}
+        for day, status, orders, total in shop.rows(
+            f"SELECT {DAY}, o.status, COUNT(*), SUM(o.total_cents) FROM orders o GROUP BY {DAY}, o.status")}
+    got = {(r["day"], r["status"]): r for r in shop.mart("mart_order_status_daily")}
+    assert got == expected
+    assert "cancelled" in {status for _, status in got}  # cancelled orders count here, unlike in the sales marts
+    assert sum(r["orders"] for r in got.values()) == shop.rows("SELECT COUNT(*) FROM orders")[0][0]
+
+
+def test_categories_equal_the_source_categories_with_their_active_products_stock(shop: Shop) -> None:
+    expected = {
+        category: {"category_id": category, "slug": slug, "name": name, "active_products": _int(active),
+                   "stock_units": _int(stock)}
+        for category, slug, name, active, stock in shop.rows("""
+            SELECT c.id, c.slug, c.name, SUM(CASE WHEN p.is_active THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN p.is_active THEN p.stock ELSE 0 END)
+            FROM categories c LEFT JOIN products p ON p.category_id = c.id GROUP BY c.id, c.slug, c.name""")}
+    got = {r["category_id"]: r for r in shop.mart("mart_categories")}
+    assert got == expected
+    # The seed hides some products: their stock must be left out, not merely happen to be absent.
+    hidden_stock = _int(shop.rows("SELECT SUM(stock) FROM products WHERE NOT is_active")[0][0])
+    assert hidden_stock > 0
+    assert sum(r["stock_units"] for r in got.values()) + hidden_stock == _int(
+        shop.rows("SELECT SUM(stock) FROM products")[0][0])
+
+
+def test_customer_sales_per_day_and_category_equal_the_source_order_lines(shop: Shop) -> None:
+    expected = {
+        (date.fromisoformat(day), customer, category): {
+            "day": date.fromisoformat(day), "customer_id": customer, "category_id": category, "orders": orders,
+            "units": _int(units), "revenue_cents": _int(revenue)}
+        for day, customer, category, orders, units, revenue in shop.rows(f"""
+            SELECT {DAY}, o.customer_id, p.category_id, COUNT(DISTINCT o.id), SUM(l.quantity),
+                   SUM(l.line_total_cents)
+            FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN products p ON p.id = l.product_id
+            WHERE o.status <> 'cancelled' GROUP BY {DAY}, o.customer_id, p.category_id""")}
+    got = {(r["day"], r["customer_id"], r["category_id"]): r for r in shop.mart("mart_customer_sales_daily")}
+    assert got == expected
+    # What the mart is for: distinct customers over a range, counted once however many days they bought.
+    lo, hi = UNTIL - timedelta(days=90), UNTIL - timedelta(days=1)
+    buyers = {c for (d, c, _) in got if lo <= d <= hi}
+    assert len(buyers) == shop.rows(
+        f"SELECT COUNT(DISTINCT o.customer_id) FROM orders o JOIN order_lines l ON l.order_id = o.id "
+        f"WHERE o.status <> 'cancelled' AND {DAY} BETWEEN :lo AND :hi", lo=lo.isoformat(), hi=hi.isoformat())[0][0]
+
+
 def test_direct_reads_from_s3_need_no_staging(shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="lakefront.analytics.process"):
         run_process(shop.settings("lake"), models=["mart_order_status_daily"])
