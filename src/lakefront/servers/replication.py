@@ -1,9 +1,10 @@
 """MariaDB replication for the control plane: a `Replication` holds one `MariaDBServer` and administers its role.
 
-Its operations: `ensure_replication_user`, `replicate_from`, `wait_replicating`, `wait_for_gtid`, `promote`,
-`start_applying`, `set_semi_sync_master`, `fence`, `role_status`, `gtid_binlog_state`, `gtid_history`, `received_gtid` and
-`rebuild_from`; and the module functions `parse_gtid_list` and `diverged`. The server itself (its
-process, configuration and root connection) is servers/mariadb.py's, which knows nothing of this module.
+Its operations: `ensure_replication_user`, `replicate_from`, `wait_replicating`, `wait_for_gtid`,
+`start_applying`, `promote`, `set_semi_sync_master`, `fence`, `role_status`, `gtid_binlog_state`,
+`gtid_history`, `received_gtid` and `rebuild_from`; and the module functions `parse_gtid_list` and
+`diverged`. The server itself (its process, configuration and root connection) is servers/mariadb.py's,
+which knows nothing of this module.
 """
 
 from __future__ import annotations

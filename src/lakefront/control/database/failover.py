@@ -50,8 +50,9 @@ class RoleChanges:
         try:
             old, new = roles.nodes[roles.primary], roles.nodes[roles.standby]
             detected = time.time()
-            if roles.restart_in_place:
-                # Refused already; its probes fail until it is back. Trying again would kill the restart.
+            if roles.restart_in_place and old.busy:
+                # Refused already and being restarted: its probes fail until it is back, and trying again
+                # would kill the restart. (A restart that failed is not busy: failing over is weighed again.)
                 log.info("database: primary %s still restarting in place (%s)", old.name, reason)
                 return None
             if not new.alive() or new.needs_rejoin or new.busy or not roles.readers:
@@ -91,14 +92,16 @@ class RoleChanges:
         finally:
             roles.lock.release()
 
-    def _refuse(self, old: DbNode, why: str) -> None:
-        """Failing over is refused: kill what is left of the old primary; the monitor restarts it in place."""
+    def _refuse(self, old: DbNode, why: str) -> FailoverEvent | None:
+        """Failing over is refused: kill what is left of the old primary; the monitor restarts it in place.
+        Returns None (no event), for failover() to return."""
         roles = self.roles
         log.error("database: primary %s lost: %s; restarting %s in place instead", old.name, why, old.name)
         old.kill()
         roles.restart_in_place = True
         roles.refused = {"at": now_iso(), "primary": old.name, "reason": why}
         roles.changed()
+        return None
 
     @staticmethod
     def _apply_relay_log(new: DbNode, timeout: float) -> bool:
