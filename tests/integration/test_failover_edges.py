@@ -30,6 +30,7 @@ import pymysql
 import pytest
 
 from lakefront.control.database import ClusterError, DatabaseCluster
+from lakefront.control.status import Row, _replication_rows
 from lakefront.servers.base import HOST
 from lakefront.servers.procs import free_port
 from lakefront.settings import load_settings
@@ -121,8 +122,6 @@ def make_pair(tmp_path: Path) -> Iterator[MakePair]:
             for node in cluster.nodes.values():
                 node.server.initialize(template=mariadb_template())
             stack.callback(cluster.stop)
-            # A test that froze a node must not leave it frozen for the teardown (stop resumes it, but a
-            # node killed and restarted meanwhile is another process).
             cluster.start()
             with closing(_app(cluster, cluster.roles.primary)) as conn, conn.cursor() as cur:
                 # The heartbeat the monitor writes (migration 0002), and the table the tests count rows in.
@@ -151,6 +150,9 @@ def test_a_dead_standby_then_a_dead_primary_restarts_the_primary_in_place(make_p
     refused = cluster.describe()["failover_refused"]
     assert refused["primary"] == primary
     assert f"{standby} is not a replicating standby" in refused["reason"], refused
+    database = Row("database", "database", "ok", "")
+    _replication_rows(cluster.settings, {"database": cluster.describe()}, database)  # what `lakefront status` says
+    assert f"failover refused at {refused['at']}" in database.detail and refused["reason"] in database.detail
     assert _ids(cluster, primary) == acked
     acked |= _write(cluster, primary, range(51, 61))  # it takes writes again
 
