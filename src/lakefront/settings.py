@@ -258,6 +258,11 @@ class DatabaseSettings(Section):
     """Failover monitor: how often it writes a heartbeat through the primary."""
     probe_failures: int = Field(3, ge=1, le=100)
     """Failover monitor: consecutive failed probes that declare the primary dead."""
+    catch_up_timeout_s: float = Field(30.0, gt=0, le=3600)
+    """Failover monitor: how long a role change waits for the standby to apply what it has (a failover:
+    its relay log; a planned switchover: every GTID of the fenced primary). A failover whose standby does
+    not apply its relay log in time is refused (the old primary restarted in place: promoting would lose
+    acknowledged commits); a switchover is abandoned and the old primary made writable again."""
     failover_wait_s: float = Field(5.0, ge=0, le=120)
     """An app instance that cannot reach the primary waits this long for the monitor to publish a
     new one before answering 503 with Retry-After. Keep it under the web tier's 10 s timeout."""

@@ -127,6 +127,10 @@ def _replication_rows(settings: Settings, state: dict[str, Any], database: Row) 
         last = events[-1]
         database.detail += (f"; last {last['kind']} {last['old_primary']} -> {last['new_primary']} at "
                             f"{last['promoted_at']} in {last['duration_s']:.2f}s")
+    refused = cluster.get("failover_refused")
+    if refused and (not events or refused["at"] >= events[-1]["promoted_at"]):  # both now_iso(): UTC, sortable
+        database.detail += f"; failover refused at {refused['at']} ({refused['reason']}), {refused['primary']} " \
+                           "restarted in place"
     try:
         status = Replication(node_server(settings.var_dir, standby["name"], int(standby["port"]))).role_status()
     except MariaDBError as exc:

@@ -1,9 +1,10 @@
 """MariaDB replication for the control plane: a `Replication` holds one `MariaDBServer` and administers its role.
 
-Its operations: `ensure_replication_user`, `replicate_from`, `wait_replicating`, `wait_for_gtid`, `promote`,
-`set_semi_sync_master`, `fence`, `role_status`, `gtid_binlog_state`, `gtid_history`, `received_gtid` and
-`rebuild_from`; and the module functions `parse_gtid_list` and `diverged`. The server itself (its
-process, configuration and root connection) is servers/mariadb.py's, which knows nothing of this module.
+Its operations: `ensure_replication_user`, `replicate_from`, `wait_replicating`, `wait_for_gtid`,
+`start_applying`, `promote`, `set_semi_sync_master`, `fence`, `role_status`, `gtid_binlog_state`,
+`gtid_history`, `received_gtid` and `rebuild_from`; and the module functions `parse_gtid_list` and
+`diverged`. The server itself (its process, configuration and root connection) is servers/mariadb.py's,
+which knows nothing of this module.
 """
 
 from __future__ import annotations
@@ -159,6 +160,15 @@ class Replication:
         log.info("%s: gtid %s %s", self.server.label, gtid_pos or "(empty)",
                  "reached" if reached else f"not reached within {timeout:.1f}s")
         return reached
+
+    def start_applying(self) -> None:
+        """Start the SQL thread if it is stopped (an operator's STOP SLAVE SQL_THREAD), so the relay log gets
+        applied; a running one is left alone. No-op on a node that is not a replica."""
+        with self.server.admin("start_applying") as cur:
+            status = self._slave_status(cur)
+            if status is not None and status["Slave_SQL_Running"] != "Yes":
+                cur.execute("START SLAVE SQL_THREAD")
+                log.info("%s: SQL thread started (it was stopped)", self.server.label)
 
     def promote(self) -> None:
         """Stop replicating, forget the primary, become writable. Semi-sync master stays as it was (off):

@@ -106,4 +106,5 @@ class DatabaseCluster:
         return {"primary": roles.primary, "standby": roles.standby, "readers": list(roles.readers),
                 "generation": roles.generation, "standby_loss": self.settings.db.standby_loss,
                 "semi_sync_timeout_ms": roles.semi_sync_timeout_ms, "standby_in_sync": roles.standby_in_sync,
-                "nodes": nodes, "failovers": [e.as_dict() for e in roles.events]}
+                "nodes": nodes, "failovers": [e.as_dict() for e in roles.events],
+                "failover_refused": roles.refused}

@@ -1,12 +1,16 @@
 """Role changes: failover when the primary is lost, and a planned switchover (`lakefront failover`).
 
 - Failover: publish "no writer" (app instances hold new transactions), fence or kill the old primary,
-  let the standby apply everything it received, promote it, publish it as the writer. Refused, and the
-  old primary restarted in place instead, when the standby is not replicating or was not in sync at the
-  last status check (promoting it could lose acknowledged commits).
+  let the standby apply everything it received (its SQL thread started if it was stopped), promote it,
+  publish it as the writer. Refused, and the old primary restarted in place instead, when the standby is
+  not replicating, was not in sync at the last status check, or does not apply its relay log within
+  db.catch_up_timeout_s (promoting it could lose acknowledged commits). The refusal is kept in
+  roles.refused (status shows it).
 - Switchover (like RDS "reboot with failover"): publish "no writer", let in-flight transactions finish,
   fence the primary, wait until the standby has every GTID of it, promote, publish, and attach the old
   primary as the standby. No checkout fails: new transactions wait for the new writer (data/routing.py).
+  A standby that does not catch up within db.catch_up_timeout_s abandons it: the old primary is made
+  writable again, waiting for the standby's acknowledgements as before, and its reader published again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from lakefront.control.database.nodes import DbNode
 from lakefront.control.database.roles import FailoverEvent, Roles, gtid_json, iso
 from lakefront.control.database.standby import Standby
 from lakefront.control.supervisor import now_iso
+from lakefront.servers.mariadb import MariaDBError
 
 log = logging.getLogger("lakefront.control")
 
@@ -45,19 +50,16 @@ class RoleChanges:
         try:
             old, new = roles.nodes[roles.primary], roles.nodes[roles.standby]
             detected = time.time()
+            if roles.restart_in_place and old.busy:
+                # Refused already and being restarted: its probes fail until it is back, and trying again
+                # would kill the restart. (A restart that failed is not busy: failing over is weighed again.)
+                log.info("database: primary %s still restarting in place (%s)", old.name, reason)
+                return None
             if not new.alive() or new.needs_rejoin or new.busy or not roles.readers:
-                log.error("database: primary %s lost (%s) but %s is not a replicating standby; restarting %s "
-                          "in place instead", old.name, reason, new.name, old.name)
-                old.kill()
-                roles.restart_in_place = True
-                return None
+                return self._refuse(old, f"{reason}, but {new.name} is not a replicating standby")
             if roles.standby_in_sync is False and roles.settings.db.standby_loss == "continue":
-                log.error("database: primary %s lost (%s) while %s was not in sync: promoting it could lose "
-                          "acknowledged commits; restarting %s in place instead", old.name, reason, new.name,
-                          old.name)
-                old.kill()
-                roles.restart_in_place = True
-                return None
+                return self._refuse(old, f"{reason} while {new.name} was not in sync: promoting it could lose "
+                                         "acknowledged commits")
             started = self.heartbeat.first_failure or detected
             event = FailoverEvent(id=uuid.uuid4().hex[:12], kind="failover", reason=reason, old_primary=old.name,
                                   new_primary=new.name, started_at=iso(started))
@@ -66,20 +68,50 @@ class RoleChanges:
             roles.publish(writer=False)
             # Fence: a frozen primary could wake up and take writes; we own its process, so kill it
             # (STONITH). It restarts read-only and rejoins as the standby.
-            if not old.repl.fence():
-                log.info("database: %s unreachable; killing its process to be sure", old.name)
+            try:
+                if not old.repl.fence():
+                    log.info("database: %s unreachable; killing its process to be sure", old.name)
+            except MariaDBError as exc:  # e.g. read_only waited out lock_wait_timeout behind a stuck commit
+                log.warning("database: %s could not be fenced (%s); killing it", old.name, exc)
             old.kill()
+            # Acknowledged commits may be in the standby's relay log only: apply it all before RESET SLAVE ALL
+            # (in promote) throws the relay log away.
+            timeout = roles.settings.db.catch_up_timeout_s
+            try:
+                applied = self._apply_relay_log(new, timeout)
+            except MariaDBError as exc:
+                log.error("database: %s: %s", new.name, exc)
+                applied = False
+            if not applied:
+                roles.readers = [new.name]
+                return self._refuse(old, f"{reason}, and {new.name} did not apply its relay log within "
+                                         f"{timeout:g} s: promoting it would lose acknowledged commits")
             self._promote(new, event, started)
             old.needs_rejoin = True
             return event
         finally:
             roles.lock.release()
 
-    def _promote(self, new: DbNode, event: FailoverEvent, started: float) -> None:
-        # Apply everything the standby received (acknowledged commits are in its relay log), then promote.
+    def _refuse(self, old: DbNode, why: str) -> FailoverEvent | None:
+        """Failing over is refused: kill what is left of the old primary; the monitor restarts it in place.
+        Returns None (no event), for failover() to return."""
+        roles = self.roles
+        log.error("database: primary %s lost: %s; restarting %s in place instead", old.name, why, old.name)
+        old.kill()
+        roles.restart_in_place = True
+        roles.refused = {"at": now_iso(), "primary": old.name, "reason": why}
+        roles.changed()
+        return None
+
+    @staticmethod
+    def _apply_relay_log(new: DbNode, timeout: float) -> bool:
+        """Make the standby apply everything it received (its SQL thread started if an operator stopped it);
+        False when that does not finish within `timeout` seconds."""
+        new.repl.start_applying()
         received = new.repl.received_gtid()
-        if received and not new.repl.wait_for_gtid(received, timeout=30):
-            log.error("database: %s did not apply its relay log within 30 s; promoting anyway", new.name)
+        return not received or new.repl.wait_for_gtid(received, timeout=timeout)
+
+    def _promote(self, new: DbNode, event: FailoverEvent, started: float) -> None:
         new.repl.promote()
         roles = self.roles
         roles.primary = new.name
@@ -112,11 +144,16 @@ class RoleChanges:
             if not old.repl.fence():
                 raise ClusterError(f"{old.name} became unreachable during the switchover")
             target = old.repl.role_status().get("gtid_binlog_pos") or ""
-            if target and not new.repl.wait_for_gtid(str(target), timeout=30):
+            timeout = roles.settings.db.catch_up_timeout_s
+            new.repl.start_applying()
+            if target and not new.repl.wait_for_gtid(str(target), timeout=timeout):
+                # Undo the fence: writable again, and (fence() switched it off) waiting for the standby again.
                 old.repl.promote()
+                old.repl.set_semi_sync_master(True, roles.semi_sync_timeout_ms)
                 roles.readers = [new.name]
                 roles.publish()
-                raise ClusterError(f"{new.name} did not catch up with {old.name} within 30 s; switchover abandoned")
+                raise ClusterError(f"{new.name} did not catch up with {old.name} within {timeout:g} s; "
+                                   "switchover abandoned")
             self._promote(new, event, started)
             old.busy = True
             try:

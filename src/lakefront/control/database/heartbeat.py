@@ -3,6 +3,11 @@ user, so a fenced node refuses it too; and the count of consecutive failures tha
 
 The heartbeat's age on the standby is also its replication lag (pt-heartbeat's method): data/routing.py
 and `lakefront status` read it there.
+
+A probe whose write times out while the primary still answers (its root socket) with sessions waiting for the
+standby's semi-sync acknowledgement is not a failure: with db.standby_loss=wait that is what every commit
+does while the standby is away (orders stop, by choice); the primary is not dead, and failing over or
+restarting it would only fail the waiting commits. A frozen or hung primary does not answer at all.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class Heartbeat:
         self.first_failure = 0.0
         """When the current run of failures began (epoch seconds): where a failover's duration starts."""
         self._conn: Any = None
+        self.waiting_for_standby = False
+        """The last probe timed out only because the primary's commits wait for the standby."""
 
     def close(self) -> None:
         """Drop the connection: the next probe connects to whichever node is primary then."""
@@ -60,9 +67,31 @@ class Heartbeat:
                     if exc.args[0] != 1146:  # no such table: not migrated yet
                         raise
                     cur.execute("SELECT 1")
+            self.waiting_for_standby = False
             return True
         except pymysql.MySQLError as exc:
+            timed_out = isinstance(exc, pymysql.err.OperationalError) and exc.args[0] == 2013
+            if timed_out and self._commits_wait_for_standby(primary):
+                self.close()
+                if not self.waiting_for_standby:
+                    log.warning("database: primary %s answers but its commits wait for the standby's "
+                                "acknowledgement; not a failure", primary)
+                self.waiting_for_standby = True
+                return True
             if self.failures == 0:
                 log.warning("database: probe of primary %s failed: %s", primary, str(exc)[:160])
             self.close()
             return False
+
+    def _commits_wait_for_standby(self, name: str) -> bool:
+        """True when node `name` answers over its root socket and has sessions waiting for a semi-sync ack."""
+        import pymysql
+
+        try:
+            conn = self.roles.nodes[name].server.connect_root(connect_timeout=1, read_timeout=2)
+            with conn, conn.cursor() as cur:
+                cur.execute("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_wait_sessions'")
+                row = cur.fetchone()
+        except pymysql.MySQLError:
+            return False
+        return row is not None and int(row[1]) > 0

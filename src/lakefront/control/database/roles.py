@@ -64,6 +64,8 @@ class Roles:
         """Whether the primary's commits waited for the standby at the last status check (None: not checked yet)."""
         self.restart_in_place = False
         """The primary is lost and failing over was refused: it is restarted where it is, as the primary."""
+        self.refused: dict[str, str] | None = None
+        """The last failover refused: when, which primary, and why (one line), for status."""
         self.lock = threading.RLock()
         """One role change at a time."""
         self.on_change = on_change
