@@ -115,9 +115,16 @@ class ScalingSettings(Section):
     """Fewest instances the group scales in to. Default: the tier's `instances` (never below the size it starts at)."""
     max_instances: int = Field(4, ge=1, le=16)
     """Most instances the group scales out to (raised to `instances` when that is larger)."""
+    metric: Literal["in_flight", "cpu"] = "in_flight"
+    """What target tracking follows: in_flight, requests in flight per instance (Caddy's count for each
+    upstream); cpu, each instance process's CPU use in percent of one core (from /proc), as an ASG's
+    ASGAverageCPUUtilization. Either is averaged over `metric_window_s`."""
     target_in_flight: float = Field(4.0, ge=0, le=1000)
-    """Target tracking: requests in flight per instance (Caddy's count for each upstream, averaged over
-    `metric_window_s`) the group aims at. 0 turns the policy off: the size changes only by `lakefront scale`."""
+    """Target tracking (metric in_flight): requests in flight per instance the group aims at. 0 turns the
+    policy off: the size changes only by `lakefront scale`."""
+    target_cpu_percent: float = Field(70.0, ge=0, le=100)
+    """Target tracking (metric cpu): CPU per instance, percent of one core, the group aims at. 0 turns the
+    policy off."""
     metric_window_s: float = Field(3.0, gt=0, le=300)
     """The metric is the mean of the samples (one per supervision tick, 0.25 s) over this window."""
     scale_out_cooldown_s: float = Field(15.0, ge=0, le=3600)

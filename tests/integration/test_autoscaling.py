@@ -16,8 +16,8 @@ from lakefront.control.supervisor import MIN_DRAIN_S, InstanceGroup
 from lakefront.servers.procs import pid_alive
 from lakefront.settings import LoadBalancerSettings
 
-# An upstream that answers with its port after ?sleep= seconds; /healthz fails while <dir>/sick-<port> exists,
-# and it exits at once with status 3 while <dir>/crash exists.
+# An upstream that answers with its port after ?sleep= seconds (and ?spin= seconds of CPU); /healthz fails
+# while <dir>/sick-<port> exists, and it exits at once with status 3 while <dir>/crash exists.
 UPSTREAM = """
 import json, sys, time
 from pathlib import Path
@@ -32,6 +32,9 @@ class H(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         status = 500 if url.path == "/healthz" and (d / f"sick-{port}").exists() else 200
         time.sleep(float(parse_qs(url.query).get("sleep", ["0"])[0]))
+        until = time.monotonic() + float(parse_qs(url.query).get("spin", ["0"])[0])
+        while time.monotonic() < until:  # ?spin=: burn CPU for that long
+            pass
         body = json.dumps({"port": port}).encode()
         self.send_response(status); self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
@@ -156,7 +159,7 @@ def test_a_load_step_scales_out_and_the_new_instance_serves(
 
         def feed() -> bool:
             ups = {int(u["address"].rpartition(":")[2]): u["num_requests"] for u in balancer.upstream_status()}
-            group.observe_in_flight(ups)
+            group.observe_load(ups)
             return group.desired == 3 and len(group.ports()) == 3 and len(load.ports) == 3
 
         wait_for(feed, group=group)
@@ -169,6 +172,34 @@ def test_a_load_step_scales_out_and_the_new_instance_serves(
     activity = group.activities[0]
     assert activity["from"] == 1 and activity["to"] > 1
     assert "per instance > target 1" in activity["cause"]
+
+
+def test_with_the_cpu_metric_a_cpu_bound_load_scales_out_and_an_idle_group_does_not(
+        balancer: LoadBalancer, lb_settings: LoadBalancerSettings, tmp_path: Path) -> None:
+    # Target 25 % of a core per instance; clients whose requests burn CPU keep the one instance near 100 %.
+    group = make_group(tmp_path, 1, Policy(1, 2, 25.0, 1.0, 0.0, 60.0, 0.0, metric="cpu"))
+    load = None
+    try:
+        serve(group, balancer)
+        idle_until = time.monotonic() + 2.0  # two windows of samples of an idle instance: no scaling
+        wait_for(lambda: (group.observe_load({}), time.monotonic() > idle_until)[1], group=group)
+        assert group.desired == 1 and not group.activities, group.activities
+
+        load = Load(f"http://127.0.0.1:{lb_settings.public_port}/?spin=0.05", clients=3)
+
+        def feed() -> bool:
+            group.observe_load({})
+            return group.desired == 2 and len(load.ports) == 2
+
+        wait_for(feed, group=group)
+    finally:
+        if load is not None:
+            load.stop()
+        group.stop(timeout=5)
+    assert load.failed == []
+    activity = group.activities[0]
+    assert (activity["from"], activity["to"]) == (1, 2)
+    assert activity["cause"].startswith("CPU % ") and "per instance > target 25" in activity["cause"]
 
 
 def test_a_crash_looping_instance_backs_off_exponentially_and_never_stops_the_group(

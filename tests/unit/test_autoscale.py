@@ -1,11 +1,18 @@
-"""The target-tracking policy and the crash-loop backoff, without a process."""
+"""The target-tracking policy and the crash-loop backoff, without a process; the CPU meter on a fake /proc
+and on two real processes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
-from lakefront.control.autoscale import Policy, TargetTracking, backoff_s
-from lakefront.settings import Settings, SettingsError
+from lakefront.control.autoscale import CpuMeter, Policy, TargetTracking, backoff_s
+from lakefront.settings import ScalingSettings, Settings, SettingsError, TierSettings
 
 POLICY = Policy(min_size=1, max_size=4, target=4.0, window_s=1.0, scale_out_cooldown_s=10.0,
                 scale_in_cooldown_s=30.0, warmup_s=5.0)
@@ -73,3 +80,50 @@ def test_group_bounds_default_to_the_start_size_and_a_min_above_it_is_refused() 
     assert Settings(app={"instances": 6}).app.max_instances == 6
     with pytest.raises((SettingsError, ValueError), match="min_instances"):
         Settings(web={"instances": 2, "scaling": {"min_instances": 3}})
+
+
+def test_the_cpu_metric_takes_its_own_target_and_names_itself_in_the_cause() -> None:
+    tier = TierSettings(instances=1, scaling=ScalingSettings(metric="cpu", target_cpu_percent=60, max_instances=4))
+    policy = Policy.from_settings(tier)
+    assert (policy.metric, policy.target) == ("cpu", 60)
+    assert Policy.from_settings(TierSettings(instances=1)).target == TierSettings().scaling.target_in_flight
+    t = TargetTracking(replace(policy, window_s=1.0, scale_out_cooldown_s=0.0))
+    for k in range(6):
+        t.observe(100.0 + k * 0.25, [150.0])  # 150 % of a core on one instance: needs 3 at 60 %
+    decision = t.decide(101.25, 1, settling=0)
+    assert decision is not None and decision.desired == 3
+    assert decision.cause == "CPU % 150.0 per instance > target 60"
+
+
+def _write_stat(proc: Path, pid: int, utime: int, stime: int) -> None:
+    (proc / str(pid)).mkdir(parents=True, exist_ok=True)
+    # The command name may hold spaces and parentheses; utime and stime are fields 14 and 15.
+    fields = ["S", *["0"] * 10, str(utime), str(stime), *["0"] * 8]
+    (proc / str(pid) / "stat").write_text(f"{pid} (lakefront (serve) x) " + " ".join(fields) + "\n")
+
+
+def test_the_cpu_meter_reads_utime_and_stime_differences_per_second(tmp_path: Path) -> None:
+    meter = CpuMeter(tmp_path)
+    hz = meter.ticks_per_s
+    _write_stat(tmp_path, 7, 100, 50)
+    _write_stat(tmp_path, 8, 0, 0)
+    assert meter.sample(10.0, [7, 8]) == {}  # a first reading gives no rate
+    _write_stat(tmp_path, 7, 100 + int(hz), 50 + int(hz) // 2)  # 1.5 s of CPU in 2 s
+    assert meter.sample(12.0, [7, 8, 9]) == {7: 75.0, 8: 0.0}  # pid 9 has no /proc entry: left out
+    _write_stat(tmp_path, 9, 0, 0)
+    assert meter.sample(13.0, [9]) == {}  # 7 and 8 are forgotten, 9 starts fresh
+
+
+def test_the_cpu_meter_sees_a_busy_process_use_more_than_a_sleeping_one(tmp_path: Path) -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        meter = CpuMeter()
+        meter.sample(time.monotonic(), [busy.pid, idle.pid])
+        time.sleep(1.0)  # the interval measured over, not a synchronisation
+        rates = meter.sample(time.monotonic(), [busy.pid, idle.pid])
+    finally:
+        for proc in (busy, idle):
+            proc.kill()
+            proc.wait()
+    assert rates[busy.pid] > rates[idle.pid] + 10.0, rates

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
-from lakefront.control.autoscale import Policy, TargetTracking, backoff_s
+from lakefront.control.autoscale import CpuMeter, Policy, TargetTracking, backoff_s
 from lakefront.servers.procs import free_port, spawn, stop
 
 log = logging.getLogger("lakefront.control")
@@ -119,6 +119,7 @@ class InstanceGroup:
         self.desired = size
         self.policy = Policy(size, size, 0.0, 1.0, 0.0, 0.0, 0.0)
         self.scaler = TargetTracking(self.policy)
+        self.cpu = CpuMeter()
         self.deregistration_delay_s = 0.0
         self.stop_timeout_s = 7.0
         self.restart_backoff_s = 1.0
@@ -306,12 +307,17 @@ class InstanceGroup:
         self.scaler.activity(time.monotonic())
         return new
 
-    def observe_in_flight(self, in_flight: dict[int, int], now: float | None = None) -> None:
-        """Requests in flight per port (Caddy's count); feeds the policy and may change `desired`."""
+    def observe_load(self, in_flight: dict[int, int], now: float | None = None) -> None:
+        """One sample of the policy's metric, which may change `desired`: requests in flight per port
+        (Caddy's count), or with metric cpu each settled instance's CPU use since the last sample."""
         now = time.monotonic() if now is None else now
         serving = [i for i in self.instances if i.state == "in_service"]
         settled = [i for i in serving if now - i.in_service_at >= self.policy.warmup_s]
-        self.scaler.observe(now, [in_flight.get(i.port, 0) for i in settled])
+        if self.policy.metric == "cpu":
+            cpu = self.cpu.sample(now, [i.proc.pid for i in settled])
+            self.scaler.observe(now, [cpu[i.proc.pid] for i in settled if i.proc.pid in cpu])
+        else:
+            self.scaler.observe(now, [float(in_flight.get(i.port, 0)) for i in settled])
         settling = len(self.active()) - len(settled)
         decision = self.scaler.decide(now, self.desired, settling=settling)
         if decision is not None:
@@ -394,7 +400,9 @@ class InstanceGroup:
         p = self.policy
         return {"group": self.tier, "size": len([i for i in self.instances if i.state == "in_service"]),
                 "desired": self.desired, "min": p.min_size, "max": p.max_size,
-                "target_in_flight": p.target, "metric": round(self.scaler.window.mean(), 2),
+                "metric_name": p.metric, "target": p.target,
+                "target_in_flight": p.target if p.metric == "in_flight" else 0.0,
+                "metric": round(self.scaler.window.mean(), 2),
                 "backoff": [i.name for i in self.instances if i.state == "backoff"],
                 "activities": list(self.activities)}
 

@@ -285,22 +285,24 @@ class Stack:
         self.save()
 
     def _observe_load(self) -> None:
-        """Caddy's requests in flight per upstream, to every group with a target-tracking policy."""
-        if self.balancers is None or not any(g.policy.target for g in self.groups.values()):
-            return
-        try:
-            status = self.balancers.upstream_status()
-        except Exception as exc:  # a balancer being replaced: skip one sample
-            log.debug("upstream status unavailable: %s", exc)
-            return
+        """One metric sample to every group with a target-tracking policy: Caddy's requests in flight per
+        upstream, or (metric cpu) the group reads its instances' CPU itself."""
+        groups = [g for g in self.groups.values() if g.policy.target and g.on_targets is not None]
         by_port: dict[int, int] = {}
-        for up in status:
-            _, _, port = str(up.get("address", "")).rpartition(":")
-            if port.isdigit():
-                by_port[int(port)] = int(up.get("num_requests", 0))
-        for group in self.groups.values():
-            if group.policy.target and group.on_targets is not None:
-                group.observe_in_flight(by_port)
+        if any(g.policy.metric == "in_flight" for g in groups):
+            if self.balancers is None:
+                return
+            try:
+                status = self.balancers.upstream_status()
+            except Exception as exc:  # a balancer being replaced: skip one sample
+                log.debug("upstream status unavailable: %s", exc)
+                return
+            for up in status:
+                _, _, port = str(up.get("address", "")).rpartition(":")
+                if port.isdigit():
+                    by_port[int(port)] = int(up.get("num_requests", 0))
+        for group in groups:
+            group.observe_load(by_port)
 
     def _ensure_balancers(self) -> Balancers:
         if self.balancers is None:
