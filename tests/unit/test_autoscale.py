@@ -133,8 +133,8 @@ def test_status_names_the_metric_a_group_tracks() -> None:
     from lakefront.control.status import scaling_detail
 
     group = {"size": 2, "desired": 3, "min": 1, "max": 4, "metric": 88.5, "backoff": [], "activities": []}
-    cpu = scaling_detail(group | {"metric_name": "cpu", "target": 70.0, "target_in_flight": 0.0})
+    cpu = scaling_detail(group | {"metric_name": "cpu", "target": 70.0})
     assert cpu == "size 2/desired 3 (min 1, max 4), target 70% CPU (now 88.5)"
-    in_flight = scaling_detail(group | {"metric_name": "in_flight", "target": 4.0, "target_in_flight": 4.0})
+    in_flight = scaling_detail(group | {"metric_name": "in_flight", "target": 4.0})
     assert in_flight.endswith("target 4 in flight (now 88.5)")
     assert scaling_detail(group | {"metric_name": "in_flight", "target": 0.0}).endswith("target tracking off")

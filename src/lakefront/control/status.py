@@ -89,9 +89,8 @@ def _tier_row(comp: topology.Component, state: dict[str, Any], host: str, ups: d
 
 def scaling_detail(group: dict[str, Any]) -> str:
     """`size 2/desired 3 (min 2, max 4), target 4 in flight; last 18:20:01 2->3: in-flight 7.5 ...`"""
-    unit = "% CPU" if group.get("metric_name") == "cpu" else " in flight"
-    goal = group.get("target", group.get("target_in_flight", 0))
-    target = f"target {goal:g}{unit} (now {group['metric']:g})" if goal else "target tracking off"
+    unit = "% CPU" if group["metric_name"] == "cpu" else " in flight"
+    target = f"target {group['target']:g}{unit} (now {group['metric']:g})" if group["target"] else "target tracking off"
     text = f"size {group['size']}/desired {group['desired']} (min {group['min']}, max {group['max']}), {target}"
     if group.get("backoff"):
         text += f"; crash loop, backing off: {', '.join(group['backoff'])}"

@@ -400,9 +400,7 @@ class InstanceGroup:
         p = self.policy
         return {"group": self.tier, "size": len([i for i in self.instances if i.state == "in_service"]),
                 "desired": self.desired, "min": p.min_size, "max": p.max_size,
-                "metric_name": p.metric, "target": p.target,
-                "target_in_flight": p.target if p.metric == "in_flight" else 0.0,
-                "metric": round(self.scaler.window.mean(), 2),
+                "metric_name": p.metric, "target": p.target, "metric": round(self.scaler.window.mean(), 2),
                 "backoff": [i.name for i in self.instances if i.state == "backoff"],
                 "activities": list(self.activities)}
 

@@ -7,6 +7,7 @@ queue on busy_timeout instead of deadlocking when both try to upgrade a read loc
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,8 +91,6 @@ def _sqlite_engine(url: str, *, write: bool, busy_timeout_ms: int, pool_size: in
             # SQLite creates a missing file: a database moved or deleted under a running tier would come
             # back as an empty one ("no such table", a 500), and stay so for the connections opened on it
             # once the file is back. mode=rw fails instead ("unable to open database file": a 503).
-            from pathlib import Path
-
             cargs[0] = Path(cargs[0]).absolute().as_uri() + "?mode=rw"
             cparams["uri"] = True
 
@@ -118,8 +117,6 @@ def make_engine(url: str, *, write: bool, busy_timeout_ms: int = 15000, pool_siz
     """An engine on `url`. create=False (SQLite): never create the file, which only migrations may do."""
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and create:
-            from pathlib import Path
-
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         file = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
         return _sqlite_engine(url, write=write, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size,

@@ -232,7 +232,7 @@ def run_extract(settings: Settings, *, tables: list[str] | None = None, full: bo
             try:
                 result, ended = _extract_from(engines[-1], run, name, full=full)
             except Exception as exc:
-                if run.source.endpoint != "standby" or not standby_lost(exc):
+                if not _standby_lost(run, exc):
                     raise
                 # The table's files are dropped uncommitted; the primary reads it again. The cutoff stays the
                 # standby's: everything the primary has up to it is complete.
@@ -241,10 +241,15 @@ def run_extract(settings: Settings, *, tables: list[str] | None = None, full: bo
             results.append(result)
             if ended is not None:
                 # The table is committed; only ending its read transaction failed.
-                if run.source.endpoint != "standby" or not standby_lost(ended):
+                if not _standby_lost(run, ended):
                     raise ended
                 run = _to_primary(run, engines, f"lost after reading {name} ({error_line(ended)})")
     return results
+
+
+def _standby_lost(run: _Run, exc: Exception) -> bool:
+    """The run reads the standby and `exc` says its connection failed: the primary takes over."""
+    return run.source.endpoint == "standby" and standby_lost(exc)
 
 
 def _to_primary(run: _Run, engines: list[sa.Engine], problem: str) -> _Run:
