@@ -23,11 +23,11 @@ from lakefront.data import tables as t
 from lakefront.data.endpoints import writer_url
 from lakefront.demo import seed
 from lakefront.settings import ExtractSettings, ProcessSettings, Settings
-from support import Api, AppStack, app_stack, profile_settings
+from support import Api, AppStack, app_stack, profile_settings, source_sql
 
 UNTIL = date(2026, 3, 1)
 FROM, TO = "2025-12-01", "2026-01-15"  # 46 days; the previous period is 2025-10-16 .. 2025-11-30
-DAY = "SUBSTR(CAST(DATE(o.placed_at) AS CHAR), 1, 10)"
+DAY = source_sql.DAY
 SALES = """FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN products p ON p.id = l.product_id
            JOIN categories c ON c.id = p.category_id WHERE o.status <> 'cancelled'"""
 
@@ -121,24 +121,7 @@ def _source_order_status(shop: Shop) -> list[dict[str, Any]]:
 
 
 def _source_daily_sales(shop: Shop) -> list[dict[str, Any]]:
-    """mart_daily_sales's rows, from the source's non-cancelled orders and their lines."""
-    rows = []
-    for day, orders, revenue, customers, new, returning, units in sorted(shop.rows(f"""
-            WITH valid AS (SELECT o.id, o.customer_id, o.total_cents, {DAY} AS day FROM orders o
-                           WHERE o.status <> 'cancelled'),
-                 firsts AS (SELECT customer_id, MIN(day) AS first_day FROM valid GROUP BY customer_id),
-                 units AS (SELECT order_id, SUM(quantity) AS units FROM order_lines GROUP BY order_id)
-            SELECT v.day, COUNT(*), SUM(v.total_cents), COUNT(DISTINCT v.customer_id),
-                   COUNT(DISTINCT CASE WHEN f.first_day = v.day THEN v.customer_id END),
-                   COUNT(DISTINCT CASE WHEN f.first_day < v.day THEN v.customer_id END),
-                   SUM(COALESCE(u.units, 0))
-            FROM valid v JOIN firsts f ON f.customer_id = v.customer_id LEFT JOIN units u ON u.order_id = v.id
-            GROUP BY v.day""")):
-        revenue = _int(revenue)
-        rows.append({"day": day, "orders": orders, "revenue_cents": revenue,
-                     "average_order_value_cents": (2 * revenue + orders) // (2 * orders), "customers": customers,
-                     "new_customers": new, "returning_customers": returning, "units": _int(units)})
-    return rows
+    return source_sql.daily_sales(shop.rows)
 
 
 def _source_funnel(shop: Shop) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ commit; without it the run fails in one line and commits nothing.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import signal
 import subprocess
@@ -137,10 +138,9 @@ def test_a_healthy_standby_is_read_and_each_commit_says_so(pair: Pair) -> None:
     _assert_lake_ids_equal_source_ids(pair, prefix)
 
 
-@pytest.mark.parametrize("outage", ["stopped", "frozen"])
-def test_an_unreachable_standby_is_replaced_by_the_primary_in_one_line(pair: Pair, outage: str) -> None:
-    pair.beat()
-    prefix = _prefix()
+@contextlib.contextmanager
+def _standby_out(pair: Pair, outage: str) -> Iterator[None]:
+    """The standby stopped (then restarted) or frozen with SIGSTOP (then resumed) for the block."""
     proc = pair.replica.server.proc
     assert proc is not None
     if outage == "stopped":
@@ -148,13 +148,21 @@ def test_an_unreachable_standby_is_replaced_by_the_primary_in_one_line(pair: Pai
     else:
         proc.send_signal(signal.SIGSTOP)
     try:
-        # Bounded: a run that hung on the frozen standby fails here instead of hanging the suite.
-        done = run_cli(pair.var_dir, "extract", env=pair.env(prefix), timeout=180)
+        yield
     finally:
         if outage == "stopped":
             pair.restart_replica()
         else:
             proc.send_signal(signal.SIGCONT)
+
+
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
+def test_an_unreachable_standby_is_replaced_by_the_primary_in_one_line(pair: Pair, outage: str) -> None:
+    pair.beat()
+    prefix = _prefix()
+    with _standby_out(pair, outage):
+        # Bounded: a run that hung on the frozen standby fails here instead of hanging the suite.
+        done = run_cli(pair.var_dir, "extract", env=pair.env(prefix), timeout=180)
     assert done.returncode == 0, done.stderr
     warnings = _warnings(done.stderr)
     assert len(warnings) == 1, done.stderr
@@ -211,20 +219,9 @@ def test_without_primary_fallback_an_unreachable_standby_fails_in_one_line_and_c
         pair: Pair, outage: str) -> None:
     pair.beat()
     prefix = _prefix()
-    proc = pair.replica.server.proc
-    assert proc is not None
-    if outage == "stopped":
-        pair.replica.server.stop()
-    else:
-        proc.send_signal(signal.SIGSTOP)
-    try:
+    with _standby_out(pair, outage):
         done = run_cli(pair.var_dir, "extract", env=pair.env(prefix, LAKEFRONT_EXTRACT__PRIMARY_FALLBACK="false"),
                        timeout=180)
-    finally:
-        if outage == "stopped":
-            pair.restart_replica()
-        else:
-            proc.send_signal(signal.SIGCONT)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

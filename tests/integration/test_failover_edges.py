@@ -16,10 +16,10 @@ Every write the tests count as acknowledged is one whose COMMIT returned to the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing
@@ -34,17 +34,13 @@ from lakefront.control.status import Row, _replication_rows
 from lakefront.servers.base import HOST
 from lakefront.servers.procs import free_port
 from lakefront.settings import load_settings
+from support import eventually
 from support.servers import mariadb_template
 
 MakePair = Callable[..., DatabaseCluster]
 
 
-def _eventually(probe: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.05)
+_eventually = functools.partial(eventually, timeout=60.0)
 
 
 def _app(cluster: DatabaseCluster, name: str, read_timeout: float | None = 10.0) -> pymysql.Connection[Any]:
@@ -212,16 +208,25 @@ def test_a_standby_in_sync_with_its_sql_thread_stopped_applies_its_relay_log_bef
     _eventually(lambda: roles.readers == [primary], "the old primary rejoined as the standby")
 
 
+@contextlib.contextmanager
+def _table_locked(cluster: DatabaseCluster, node: str) -> Iterator[None]:
+    """A session on `node` holds the test table (a long report, a backup would): its SQL thread blocks on it
+    until the block ends."""
+    with closing(cluster.nodes[node].server.connect_root(read_timeout=30)) as blocker:
+        with blocker.cursor() as cur:
+            cur.execute(f"LOCK TABLES `{cluster.settings.db.name}`.edges WRITE")
+        yield
+        with blocker.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
+
+
 def test_a_standby_that_cannot_apply_its_relay_log_in_time_is_not_promoted(make_pair: MakePair) -> None:
     cluster = make_pair(catch_up_timeout_s=2)
     roles = cluster.roles
     primary, standby = roles.primary, roles.standby
     acked = _write(cluster, primary, range(1, 6))
     _eventually(lambda: _ids(cluster, standby) == acked, "the standby applied the first rows")
-    # A session on the standby holds the table (a long report, a backup): its SQL thread blocks on it.
-    with closing(cluster.nodes[standby].server.connect_root(read_timeout=30)) as blocker:
-        with blocker.cursor() as cur:
-            cur.execute(f"LOCK TABLES `{cluster.settings.db.name}`.edges WRITE")
+    with _table_locked(cluster, standby):
         acked |= _write(cluster, primary, range(6, 31))  # received (acknowledged), not applied
 
         cluster.nodes[primary].server.kill()
@@ -231,8 +236,6 @@ def test_a_standby_that_cannot_apply_its_relay_log_in_time_is_not_promoted(make_
         assert roles.primary == primary and roles.events == []
         assert "did not apply its relay log" in cluster.describe()["failover_refused"]["reason"]
         assert _ids(cluster, primary) == acked
-        with blocker.cursor() as cur:
-            cur.execute("UNLOCK TABLES")
     _eventually(lambda: _in_sync(cluster), "the standby back in sync")
     assert cluster.nodes[standby].repl.wait_for_gtid(str(_status(cluster, primary)["gtid_binlog_pos"]), 30)
     assert _ids(cluster, standby) == acked
@@ -359,9 +362,7 @@ def test_a_switchover_the_standby_cannot_catch_up_with_is_abandoned(make_pair: M
     primary, standby = roles.primary, roles.standby
     acked = _write(cluster, primary, range(1, 6))
     _eventually(lambda: _ids(cluster, standby) == acked, "the standby applied the first rows")
-    with closing(cluster.nodes[standby].server.connect_root(read_timeout=30)) as blocker:
-        with blocker.cursor() as cur:
-            cur.execute(f"LOCK TABLES `{cluster.settings.db.name}`.edges WRITE")  # its SQL thread blocks
+    with _table_locked(cluster, standby):
         acked |= _write(cluster, primary, range(6, 21))
 
         with pytest.raises(ClusterError) as raised:
@@ -378,8 +379,6 @@ def test_a_switchover_the_standby_cannot_catch_up_with_is_abandoned(make_pair: M
         assert status["semi_sync_master_enabled"] is True, "the abandoned switchover left semi-sync off"
         assert _refused_write(cluster, standby, 1000) == 1290
         acked |= _write(cluster, primary, range(21, 31))
-        with blocker.cursor() as cur:
-            cur.execute("UNLOCK TABLES")
     _eventually(lambda: _in_sync(cluster), "the standby in sync again")
     assert cluster.nodes[standby].repl.wait_for_gtid(str(_status(cluster, primary)["gtid_binlog_pos"]), 30)
     assert _ids(cluster, primary) == acked == _ids(cluster, standby)

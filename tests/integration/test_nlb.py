@@ -8,8 +8,7 @@ tells the connections that came through the NLB from everyone else's (the monito
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from lakefront.servers.base import HOST
 from lakefront.servers.haproxy import HAProxyServer, Target
 from lakefront.servers.procs import free_port
 from lakefront.settings import Settings, load_settings
+from support import eventually
 from support.servers import mariadb_template
 
 log = logging.getLogger("lakefront.tests.nlb")
@@ -54,14 +54,6 @@ class Pair:
     def haproxy_total(self, name: str) -> int:
         """Connections HAProxy has ever sent to node `name`."""
         return int(self.nlb.server.servers()[name]["stot"])
-
-
-def _eventually(probe: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.05)
 
 
 def _query(conn: pymysql.Connection[Any], sql: str, args: Any = None) -> list[tuple[Any, ...]]:
@@ -96,7 +88,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         nlb.start()
         roles = cluster.roles
         # Failing over is refused unless the standby was in sync at the monitor's last look.
-        _eventually(lambda: roles.readers == [roles.standby] and roles.standby_in_sync is True,
+        eventually(lambda: roles.readers == [roles.standby] and roles.standby_in_sync is True,
                     "the standby replicating in sync")
         yield Pair(settings, cluster, nlb)
 
@@ -111,8 +103,8 @@ def test_after_a_failover_the_same_endpoint_reaches_the_new_primary_and_never_th
     before_failover = pair.haproxy_total(old)
 
     cluster.nodes[old].server.kill()  # a crash: the monitor's probes fail, it promotes the standby
-    _eventually(lambda: cluster.roles.primary == new, "the standby promoted")
-    _eventually(lambda: _reached(pair) == pair.port(new), "the endpoint reaching the new primary")
+    eventually(lambda: cluster.roles.primary == new, "the standby promoted")
+    eventually(lambda: _reached(pair) == pair.port(new), "the endpoint reaching the new primary")
 
     with closing(pair.through_nlb()) as conn:
         assert _query(conn, "SELECT @@port, @@read_only")[0] == (pair.port(new), 0)
@@ -123,7 +115,7 @@ def test_after_a_failover_the_same_endpoint_reaches_the_new_primary_and_never_th
 
     # The old primary comes back (read-only) and rejoins as the standby: it is alive and listening, yet the
     # endpoint never sends it a connection.
-    _eventually(lambda: cluster.roles.readers == [old] and cluster.nodes[old].alive(), "the old primary rejoined",
+    eventually(lambda: cluster.roles.readers == [old] and cluster.nodes[old].alive(), "the old primary rejoined",
                 timeout=60)
     with ExitStack() as held:
         conns = [held.enter_context(closing(pair.through_nlb())) for _ in range(5)]
@@ -166,8 +158,8 @@ def test_a_killed_haproxy_is_restarted_pointing_at_the_current_writer(pair: Pair
     cluster.switchover("before-the-crash")
     pair.nlb.server.kill()
     assert _reached(pair) is None
-    _eventually(pair.nlb.tick, "the NLB restarted")
-    _eventually(lambda: _reached(pair) == pair.port(new), "the restarted endpoint reaching the new primary")
+    eventually(pair.nlb.tick, "the NLB restarted")
+    eventually(lambda: _reached(pair) == pair.port(new), "the restarted endpoint reaching the new primary")
     assert pair.nlb.server.servers()[old]["status"].startswith("MAINT")
     assert pair.nlb.restarts == 1
 

@@ -28,12 +28,11 @@ from lakefront.data import tables as t
 from lakefront.data.endpoints import writer_url
 from lakefront.demo import seed
 from lakefront.settings import ExtractSettings, LakeSettings, ProcessSettings, Settings
-from support import lakefront_env, profile_settings, run_cli
+from support import lakefront_env, profile_settings, run_cli, source_sql
 
 UNTIL = date(2026, 3, 1)
 _prefixes = itertools.count(1)
-# The UTC date of an order as text, on SQLite (ISO text) and MariaDB (DATETIME) alike.
-DAY = "SUBSTR(CAST(DATE(o.placed_at) AS CHAR), 1, 10)"
+DAY = source_sql.DAY
 
 
 def settings_for(var_dir: Path, env: dict[str, str], prefix: str) -> Settings:
@@ -88,23 +87,8 @@ def _int(value: Any) -> int:
 
 
 def test_daily_sales_equal_the_source_orders_to_the_cent(shop: Shop) -> None:
-    expected = {}
-    for day, orders, revenue, customers, new, returning, units in shop.rows(f"""
-        WITH valid AS (SELECT o.id, o.customer_id, o.total_cents, {DAY} AS day FROM orders o
-                       WHERE o.status <> 'cancelled'),
-             firsts AS (SELECT customer_id, MIN(day) AS first_day FROM valid GROUP BY customer_id),
-             units AS (SELECT order_id, SUM(quantity) AS units FROM order_lines GROUP BY order_id)
-        SELECT v.day, COUNT(*), SUM(v.total_cents), COUNT(DISTINCT v.customer_id),
-               COUNT(DISTINCT CASE WHEN f.first_day = v.day THEN v.customer_id END),
-               COUNT(DISTINCT CASE WHEN f.first_day < v.day THEN v.customer_id END),
-               SUM(COALESCE(u.units, 0))
-        FROM valid v JOIN firsts f ON f.customer_id = v.customer_id LEFT JOIN units u ON u.order_id = v.id
-        GROUP BY v.day"""):
-        revenue = _int(revenue)
-        expected[date.fromisoformat(day)] = {
-            "day": date.fromisoformat(day), "orders": orders, "revenue_cents": revenue,
-            "average_order_value_cents": (2 * revenue + orders) // (2 * orders), "customers": customers,
-            "new_customers": new, "returning_customers": returning, "units": _int(units)}
+    expected = {date.fromisoformat(r["day"]): r | {"day": date.fromisoformat(r["day"])}
+                for r in source_sql.daily_sales(shop.rows)}
     got = {row["day"]: row for row in shop.mart("mart_daily_sales")}
     assert len(expected) > 300
     assert got == expected

@@ -7,6 +7,7 @@ root never writes application data. The application user is bound by read_only (
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ import pytest
 
 from lakefront.servers.base import HOST
 from lakefront.servers.replication import Replication, diverged, parse_gtid_list
+from support import eventually
 from support.servers import APP_PASSWORD, APP_USER, mariadb_template, throwaway_mariadb
 
 log = logging.getLogger("lakefront.tests.replication")
@@ -66,12 +68,7 @@ def _checksum(node: Replication) -> int:
     return int(_root_query(node, f"CHECKSUM TABLE {DB}.orders")[0][1])
 
 
-def _eventually(probe: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.02)
+_eventually = functools.partial(eventually, timeout=15.0)
 
 
 def _synced(source: Replication, replica: Replication) -> None:
