@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,6 +64,18 @@ def test_a_missing_mariadb_says_which_package_to_install(monkeypatch: pytest.Mon
     monkeypatch.setattr(mariadb_module, "_SEARCH_DIRS", (tmp_path,))
     with pytest.raises(MariaDBError, match="apt-get install mariadb-server"):
         find_binaries()
+
+
+def test_concurrent_installs_each_get_a_datadir_and_servers_keep_temporary_files_at_home(tmp_path: Path) -> None:
+    # Bootstrap servers sharing /tmp collided on temporary table names: about half of 12 concurrent
+    # installs aborted (seen in CI as a standby that could not be created beside a starting primary).
+    dirs = [tmp_path / f"d{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=len(dirs)) as pool:
+        list(pool.map(mariadb_module.install_datadir, dirs))  # raises MariaDBError if any aborts
+    with throwaway_mariadb(tmp_path) as db, db.server.connect_root() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@tmpdir")
+        (tmpdir,) = cur.fetchone()
+    assert Path(tmpdir).is_relative_to(db.server.root.resolve())
 
 
 def test_the_migrations_make_innodb_utf8mb4_tables_on_mariadb(migrated: sa.Engine) -> None:

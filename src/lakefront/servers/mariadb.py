@@ -147,6 +147,9 @@ class MariaDBServer(Server):
             "[mariadbd]",
             f"user={_os_user()}",
             f"datadir={root / 'data'}",
+            # Its own temporary directory: servers and install-db's bootstrap servers sharing /tmp collide
+            # on internal temporary table names (seen: one of several concurrent installs aborting).
+            f"tmpdir={self.tmp_dir}",
             f"socket={self.socket_path}",
             f"pid-file={root / 'mariadbd.pid'}",
             f"log-error={root / 'error.log'}",
@@ -190,8 +193,13 @@ class MariaDBServer(Server):
         ]
         return "\n".join(lines) + "\n"
 
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root.resolve() / "tmp"
+
     def write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(exist_ok=True)
         self.config_path.write_text(self.config_text())
 
     def initialize(self, template: Path | None = None) -> None:
@@ -315,14 +323,25 @@ def install_datadir(data_dir: Path) -> None:
     """A fresh datadir with root@localhost and root@127.0.0.1 (empty password) and no test database."""
     data_dir.mkdir(parents=True, exist_ok=True)
     binaries = find_binaries()
-    argv = [str(binaries.install_db), "--no-defaults", f"--user={_os_user()}", f"--datadir={data_dir.resolve()}",
-            "--auth-root-authentication-method=normal", "--skip-test-db",
-            # Passed through to the bootstrap server: the redo log is created at the size the server uses,
-            # so the first start does not resize it and a copied template stays small.
-            "--innodb-log-file-size=16M"]
-    # Fixed argv.
-    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,  # nosec B603
-                          check=False)
+    # The bootstrap server's own temporary directory (see config_text's tmpdir).
+    with tempfile.TemporaryDirectory(prefix="lakefront-install-db-") as tmp:
+        argv = [str(binaries.install_db), "--no-defaults", f"--user={_os_user()}",
+                f"--datadir={data_dir.resolve()}", "--auth-root-authentication-method=normal", "--skip-test-db",
+                # Passed through to the bootstrap server: the redo log is created at the size the server
+                # uses, so the first start does not resize it and a copied template stays small.
+                "--innodb-log-file-size=16M", f"--tmpdir={tmp}"]
+        # Fixed argv.
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,  # nosec B603
+                              check=False)
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise MariaDBError(f"{binaries.install_db.name} failed with status {done.returncode}: {tail[0]}")
+        raise MariaDBError(f"{binaries.install_db.name} failed with status {done.returncode}: "
+                           f"{_first_error(done.stderr or done.stdout)}")
+
+
+def _first_error(output: str) -> str:
+    """The line of install-db's output that says what went wrong: its last line is only '[ERROR] Aborting'."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    for line in lines:
+        if "ERROR" in line and not line.endswith("Aborting"):
+            return line
+    return lines[-1] if lines else "no output"
