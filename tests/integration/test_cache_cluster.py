@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -13,7 +15,8 @@ import pytest
 import redis
 from redis.cluster import RedisCluster as ClusterClient
 
-from lakefront.data.cache_redis import cluster_nodes_of, slot_key
+from lakefront.data.cache import CacheAside
+from lakefront.data.cache_redis import RedisClusterCache, cluster_nodes_of, slot_key
 from lakefront.servers.redis_cluster import RedisCluster
 from support import Api, AppStack, app_stack, run_cli
 from support.servers import MariaDBHandle, throwaway_redis_cluster
@@ -168,6 +171,58 @@ def test_a_killed_primary_is_replaced_by_its_replica_and_browsing_never_fails(st
         assert time.monotonic() < deadline, "the old primary is still marked failed"  # the flag clears by gossip
         time.sleep(0.1)
     assert rejoined.role == "replica" and rejoined.primary_id == replica.id
+
+
+def test_a_dead_primary_costs_the_hits_of_its_own_keys_only(tmp_path: Path) -> None:
+    # Until the dead primary's replica is promoted, the keys on the other primaries are still read from
+    # the cache: the breaker is per node, the other nodes keep serving their slots once the dead one is
+    # marked failed (cluster-require-full-coverage no), and a key owed an invalidation holds back only
+    # itself. The owed key is never served stale, before or after the replica takes over.
+    with throwaway_redis_cluster(tmp_path) as own:  # ours alone: a node is killed
+        backend = RedisClusterCache(own.url)
+        cache = CacheAside(backend)
+        loads: Counter[str] = Counter()
+        version: Counter[str] = Counter()
+
+        def load(key: str) -> dict[str, object]:
+            loads[key] += 1
+            return {"key": key, "v": version[key]}
+
+        def read(key: str) -> dict[str, object]:
+            return cache.get_or_load(key, 300, partial(load, key))
+
+        keys = [f"product:{i}" for i in range(60)]
+        for key in keys:
+            read(key)
+        owner = {key: backend.shard(key) for key in keys}
+        assert len(set(owner.values())) == 3, owner  # the keys are spread over the three primaries
+        owed = keys[0]
+        dead = owner[owed]
+        dead_port = int(dead.rpartition(":")[2])
+        replica = next(n.port for n in own.view() if n.primary_id == next(
+            m.id for m in own.view() if m.port == dead_port))
+        slot = int(redis.Redis(host=own.host, port=replica).execute_command("CLUSTER KEYSLOT", slot_key(owed)))
+        own.node(dead_port).kill()
+        loads.clear()
+        version[owed] += 1  # the database changed: the cached copy (also on the replica) is now stale
+        cache.invalidate([owed], [])
+        assert cache.pending == 1  # the dead node could not be told
+        deadline = time.monotonic() + 30
+        while _owner_of(own, slot) != replica:
+            assert time.monotonic() < deadline, "the replica never took over"
+            for key in keys:
+                assert read(key)["v"] == version[key], key
+        assert {key for key in loads if owner[key] != dead} == set(), "keys on live primaries were loaded"
+        assert loads[owed] > 0 and any(owner[key] == dead and key != owed for key in loads), \
+            "the kill did not land: no key of the dead node was loaded"
+        deadline = time.monotonic() + 10
+        while cache.pending:  # told once the promoted replica answers
+            assert read(owed)["v"] == 1
+            assert time.monotonic() < deadline, "the owed invalidation was never replayed"
+            time.sleep(0.05)
+        assert read(owed)["v"] == 1 and read(owed)["v"] == 1  # the replica's stale copy was retired
+        cache.close()
+        backend.close()
 
 
 def _owner_of(cluster: RedisCluster, slot: int) -> int | None:

@@ -70,6 +70,17 @@ def test_concurrent_misses_on_one_key_load_once(tmp_path: Path) -> None:
     assert len(calls) == 1
 
 
+def test_a_reader_that_gave_up_waiting_loads_but_leaves_the_other_loaders_lock(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    other = EmbeddedCache(path)  # another app instance, loading the key slowly
+    assert other.add("lock:slow", b"1", 60)
+    cache = CacheAside(EmbeddedCache(path))
+    cache.WAIT_FOR_FILL_S = 0.1
+
+    assert cache.get_or_load("slow", 60, lambda: "from the database") == "from the database"
+    assert not other.add("lock:slow", b"1", 60), "the other instance's lock was released by a reader"
+
+
 def test_a_broken_cache_falls_back_to_the_loader_and_counts_it(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite3"
     backend = EmbeddedCache(path)

@@ -56,6 +56,11 @@ class CacheBackend(Protocol):
 
     def close(self) -> None: ...
 
+    def shard(self, key: str) -> str:
+        """The node that holds `key` ("" where one server holds everything): the circuit breaker's scope,
+        so one failed node of a cluster does not take the others' hits away."""
+        ...
+
 
 class NullCache:
     """No cache at all (cache.backend = off): every read is a miss.
@@ -96,6 +101,9 @@ class NullCache:
     def close(self) -> None:
         return None
 
+    def shard(self, key: str) -> str:
+        return ""
+
 
 @dataclass
 class CacheCounters:
@@ -109,6 +117,14 @@ class CacheCounters:
     """Values loaded before a concurrent invalidation: stored, found outdated, and deleted again."""
     replayed: int = 0
     """Invalidations that failed during an outage and were carried out when the cache answered again."""
+
+
+def _entry_of(key: str) -> str:
+    """The cached entry a key serves: itself, or the entry a generation counter or a lock belongs to."""
+    for prefix in ("gen:", "lock:"):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
 
 
 @dataclass
@@ -137,16 +153,19 @@ class CacheAside:
     Values are JSON (orjson). A miss is loaded once, whatever the concurrency: threads of one
     process queue on a local lock, and processes race for a short-lived lock key in the cache;
     the losers poll the cache for the winner's value instead of querying the database (no
-    stampede when a hot key expires). After a backend error the cache is skipped for a moment
-    (a circuit breaker), so a dead cache costs one failed call per second, not one per read.
+    stampede when a hot key expires). After a backend error the node it came from is skipped for a
+    moment (a circuit breaker per node, `CacheBackend.shard`), so a dead node costs one failed call per
+    second, not one per read, and the keys on the other nodes of a cluster are still served from them.
 
     Two rules keep a stale value from outliving the write that made it stale:
     - Every key has a generation (`gen:<key>`), bumped by each invalidation before the key is
       deleted. A filler reads it before loading and again after storing; if it moved, a write
       committed while the value was being loaded, and the filler deletes what it stored.
     - An invalidation (or a store whose outcome is unknown) that fails is kept in this process and
-      replayed as soon as the cache answers: by the next cache call of this process, which reads
-      nothing from the cache until the replay succeeded, and by a background retry once a second.
+      replayed as soon as the cache answers: by the next cache call of this process that it covers,
+      which reads nothing from the cache until the replay succeeded, and by a background retry once a
+      second. An owed key covers itself (so a dead node's keys do not stop reads of the others'); an owed
+      namespace or written mark covers every read.
     """
 
     LOCK_TTL_S = 5.0
@@ -155,13 +174,14 @@ class CacheAside:
     """How long a reader that lost the lock race waits for the winner's value before loading itself."""
     POLL_S = 0.01
     RETRY_AFTER_ERROR_S = 1.0
+    ALL_SHARDS = "*"
 
     def __init__(self, backend: CacheBackend) -> None:
         self.backend = backend
         self.counters = CacheCounters()
         self._flights: dict[str, threading.Lock] = {}
         self._flights_guard = threading.Lock()
-        self._down_until = 0.0
+        self._down_until: dict[str, float] = {}  # per shard; ALL_SHARDS for what is not one key's
         self._last_error_log = 0.0
         self._pending = _Pending()
         self._pending_guard = threading.Lock()
@@ -178,28 +198,58 @@ class CacheAside:
         with self._pending_guard:
             return len(self._pending)
 
-    def _available(self) -> bool:
-        if time.monotonic() < self._down_until:
+    def _shards(self, keys: tuple[str, ...]) -> set[str]:
+        shards = {self.ALL_SHARDS}
+        for key in keys:
+            try:
+                shards.add(self.backend.shard(key))
+            except Exception:
+                return {self.ALL_SHARDS}  # cannot tell where it lives: the whole cache's breaker
+        return shards
+
+    def _down(self, keys: tuple[str, ...]) -> bool:
+        now = time.monotonic()
+        return any(now < self._down_until.get(shard, 0.0) for shard in self._shards(keys))
+
+    def _owes(self, keys: tuple[str, ...]) -> bool:
+        """Might an invalidation this process still owes the cache retire what reading `keys` returns?"""
+        with self._pending_guard:
+            pending = self._pending
+            if not pending:
+                return False
+            if pending.namespaces or pending.written or not keys:
+                return True  # a namespace's keys, or a mark's readers, are not known one by one
+            return any(_entry_of(key) in pending.keys for key in keys)
+
+    def _available(self, *keys: str) -> bool:
+        """May the cache be asked about `keys` now: none of their nodes failed a moment ago, and no
+        invalidation this process owes covers them."""
+        if self._down(keys):
             self.counters.fallbacks += 1
             return False
-        # Nothing is read while this process owes the cache invalidations (a failed replay counts itself).
-        return not self._pending or self._replay()
+        # What an owed invalidation covers is not read before it is told (a failed replay counts itself).
+        return not self._owes(keys) or self._replay()
 
-    def _fallback(self, op: str, exc: Exception) -> None:
+    def _fallback(self, op: str, exc: Exception, *keys: str) -> None:
+        """Count a failed call and open the breaker of the nodes of `keys` (of the whole cache if none)."""
         self.counters.fallbacks += 1
         now = time.monotonic()
-        self._down_until = now + self.RETRY_AFTER_ERROR_S
+        shards = self._shards(keys)
+        if len(shards) > 1:
+            shards.discard(self.ALL_SHARDS)  # the keys' own nodes, not the whole cache
+        for shard in shards:
+            self._down_until[shard] = now + self.RETRY_AFTER_ERROR_S
         if now - self._last_error_log > 5:  # one line per burst, not one per request
             self._last_error_log = now
             log.warning("cache %s failed, reading from the database: %s: %s", op, type(exc).__name__, exc)
 
     def _get_raw(self, key: str) -> bytes | None:
-        if not self._available():
+        if not self._available(key):
             return None
         try:
             return self.backend.get(key)
         except Exception as exc:
-            self._fallback("get", exc)
+            self._fallback("get", exc, key)
             return None
 
     def _get(self, key: str) -> Any | None:
@@ -208,46 +258,53 @@ class CacheAside:
 
     def _generation(self, key: str) -> bytes | None:
         """The key's generation before a load (b"" if never invalidated); None if the cache cannot say."""
-        if not self._available():
+        if not self._available(f"gen:{key}"):
             return None
         try:
             return self.backend.get(f"gen:{key}") or b""
         except Exception as exc:
-            self._fallback("get", exc)
+            self._fallback("get", exc, f"gen:{key}")
             return None
 
     def _store(self, key: str, value: Any, ttl_s: float, generation: bytes) -> None:
-        """Store a loaded value, then take it back if an invalidation of `key` ran meanwhile."""
-        if not self._available():
+        """Store a loaded value, then take it back if an invalidation of `key` ran meanwhile.
+
+        Each call's failure opens the breaker of the node it went to (`gen:key` may live on another);
+        whatever fails after the set may leave the value behind, so `key` is then owed a retirement
+        (a set that timed out may still land when a frozen cache resumes)."""
+        if not self._available(key, f"gen:{key}"):
             return
+        step, on = "set", key
         try:
             # SQLAlchemy row keys are str subclasses (quoted_name), which orjson refuses without this option.
             self.backend.set(key, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), ttl_s)
+            step, on = "get", f"gen:{key}"
             if (self.backend.get(f"gen:{key}") or b"") == generation:
                 return
             # Bumped after our read, so its delete may have run before our set: ours is the stale one.
             self.counters.discarded += 1
+            step, on = "delete", key
             self.backend.delete(key)
         except Exception as exc:
-            # A set that timed out may still land when a frozen cache resumes: retire it then.
             self._keep(keys=[key])
-            self._fallback("set", exc)
+            self._fallback(step, exc, on)
 
-    def _lock(self, key: str) -> bool:
-        """True if this process should load `key`: it won the lock, or the cache cannot arbitrate."""
-        if not self._available():
-            return True
+    def _lock(self, key: str) -> bool | None:
+        """Who loads `key`: True if this process took the lock (or may have: the call failed), False if
+        another process holds it, None if the cache cannot arbitrate (this process loads, unlocked)."""
+        if not self._available(f"lock:{key}"):
+            return None
         try:
             return self.backend.add(f"lock:{key}", b"1", self.LOCK_TTL_S)
         except Exception as exc:
-            self._fallback("lock", exc)
-            return True
+            self._fallback("lock", exc, f"lock:{key}")
+            return True  # the add may have landed: release it after the load
 
     def _unlock(self, key: str) -> None:
         try:
             self.backend.delete(f"lock:{key}")
         except Exception as exc:
-            self._fallback("unlock", exc)
+            self._fallback("unlock", exc, f"lock:{key}")
 
     def _wait_for_fill(self, key: str) -> Any | None:
         deadline = time.monotonic() + self.WAIT_FOR_FILL_S
@@ -256,7 +313,7 @@ class CacheAside:
             value = self._get(key)
             if value is not None:
                 return value
-            if not self._available():
+            if not self._available(key):
                 return None
         return None
 
@@ -271,8 +328,9 @@ class CacheAside:
             flight = self._flights.setdefault(key, threading.Lock())
         with flight:
             cached = self._get(key)  # a thread of this process may have filled it while we queued
-            if cached is None and not self._lock(key):
-                cached = self._wait_for_fill(key)  # another process is loading it
+            locked = None
+            if cached is None and (locked := self._lock(key)) is False:
+                cached = self._wait_for_fill(key)  # another process is loading it (its lock is not ours)
             if cached is not None:
                 self.counters.hits += 1
                 return cached  # type: ignore[no-any-return]
@@ -283,7 +341,8 @@ class CacheAside:
                 if value is not None and generation is not None:
                     self._store(key, value, ttl_s, generation)
             finally:
-                self._unlock(key)
+                if locked:  # only a lock this process took: not another's, nor one never asked for
+                    self._unlock(key)
         with self._flights_guard:
             if not flight.locked():
                 self._flights.pop(key, None)
@@ -327,7 +386,7 @@ class CacheAside:
             self._tell(keys, namespaces, marks)
         except Exception as exc:
             self._keep(keys, namespaces, marks)
-            self._fallback("invalidate", exc)
+            self._fallback("invalidate", exc, *([] if namespaces or marks else keys))
 
     def _keep(self, keys: list[str] | None = None, namespaces: list[str] | None = None,
               written: dict[str, float] | None = None) -> None:
@@ -342,8 +401,8 @@ class CacheAside:
                                                   daemon=True)
                 self._replayer.start()
         if first:
-            log.warning("cache unreachable for an invalidation: kept to replay when it answers "
-                        "(%d keys, %d namespaces)", len(keys or ()), len(namespaces or ()))
+            log.warning("cache unreachable: %d keys and %d namespaces kept, to retire when it answers",
+                        len(keys or ()), len(namespaces or ()))
 
     def _replay(self) -> bool:
         """Tell the cache what it missed; True once nothing is pending. Waits for a PING first: a
@@ -357,7 +416,7 @@ class CacheAside:
             self.backend.ping()
             self._tell(todo.keys, todo.namespaces, todo.written)
         except Exception as exc:
-            self._fallback("replay", exc)
+            self._fallback("replay", exc, *(() if todo.namespaces or todo.written else todo.keys))
             return False
         with self._pending_guard:
             self._pending.keys -= todo.keys
@@ -379,7 +438,7 @@ class CacheAside:
                 if not self._pending:
                     self._replayer = None
                     return
-            if time.monotonic() >= self._down_until:
+            if not self._down(()):
                 self._replay()
 
     def close(self) -> None:
@@ -393,12 +452,12 @@ class CacheAside:
         with self._pending_guard:
             if self._pending.written.get(scope, 0.0) > time.monotonic():
                 return True  # marked by this process, not yet told to the cache
-        if not self._available():
+        if not self._available(f"written:{scope}"):
             return True
         try:
             return self.backend.get(f"written:{scope}") is not None
         except Exception as exc:
-            self._fallback("get", exc)
+            self._fallback("get", exc, f"written:{scope}")
             return True
 
 

@@ -133,6 +133,9 @@ class EmbeddedCache:
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()
 
+    def shard(self, key: str) -> str:
+        return ""  # one file
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:

@@ -23,7 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
+from redis.retry import Retry
 
 # The sliding window (data/windows.py) as one script, so it runs atomically on the server. Scores are
 # expiry times on the server's clock (TIME), so app instances with skewed clocks still agree.
@@ -120,6 +123,9 @@ class RedisCache:
     def ping(self) -> None:
         self._client.ping()
 
+    def shard(self, key: str) -> str:
+        return ""  # one server
+
     def close(self) -> None:
         self._client.close()
         self._windows.close()
@@ -144,6 +150,11 @@ class _Lazy:
                 client = self._client
         return getattr(client, name)
 
+    @property
+    def made(self) -> Any:
+        """The client, or None while none could be made yet."""
+        return self._client
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -160,9 +171,13 @@ class RedisClusterCache(RedisCache):
 
     def _connect(self, timeout_s: float, connections: int) -> Any:
         def make() -> RedisCluster:
+            # One retry, not redis-py's ten: each retry after a connection error re-reads the slot map
+            # from the nodes, which while a dead primary's replica is not yet promoted gives the same
+            # answer. Ten made each call on the dead node's keys take 100-400 ms before CacheAside's
+            # breaker could open; the breaker, not the client, is what covers the gap.
             return RedisCluster(startup_nodes=cluster_nodes_of(self.url), socket_timeout=timeout_s,
                                 socket_connect_timeout=timeout_s, max_connections=connections,
-                                require_full_coverage=False)
+                                require_full_coverage=False, retry=Retry(NoBackoff(), 1))
 
         return _Lazy(make)
 
@@ -190,6 +205,14 @@ class RedisClusterCache(RedisCache):
 
     def ping(self) -> None:
         self._client.ping(target_nodes=RedisCluster.PRIMARIES)
+
+    def shard(self, key: str) -> str:
+        """The primary that holds `key`'s slot in the client's slot map ("" before it has one)."""
+        client = self._client.made
+        if client is None:
+            return ""
+        owners = client.nodes_manager.slots_cache.get(key_slot(slot_key(key).encode()))
+        return str(owners[0].name) if owners else ""
 
 
 def make_redis(url: str, mode: str, timeout_s: float = 0.25, window_timeout_s: float = 2.0) -> RedisCache:

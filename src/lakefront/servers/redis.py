@@ -60,7 +60,15 @@ class RedisServer(Server):
                 "--dir", str(self.dir.resolve())]
         if self.cluster_node_timeout_ms is not None:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                     "--cluster-node-timeout", str(self.cluster_node_timeout_ms)]
+                     "--cluster-node-timeout", str(self.cluster_node_timeout_ms),
+                     # A primary marked failed leaves its slots uncovered until its replica is promoted;
+                     # with the default (yes) every node then refuses every key (CLUSTERDOWN), so the
+                     # whole cache went cold for a node's failure. The other nodes keep serving theirs.
+                     "--cluster-require-full-coverage", "no",
+                     # A replica's first copy starts at once, not after the default 5 s wait for more
+                     # replicas to share one transfer (each primary has one): until it has its copy, a
+                     # replica cannot take over from a dead primary.
+                     "--repl-diskless-sync-delay", "0"]
         return argv
 
     def default_log_path(self) -> Path:

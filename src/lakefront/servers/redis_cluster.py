@@ -203,15 +203,22 @@ class RedisCluster:
         return cluster_nodes([n.port for n in self.nodes if n.running] or [self.port], self.host)
 
     def healthy(self) -> bool:
-        """Every running node says cluster_state:ok and sees every slot served and every node of ours."""
+        """Every running node says cluster_state:ok, sees every slot served and every node of ours, and
+        knows which nodes are replicas; every replica has its copy. A replica whose link to its primary
+        never came up is refused for a failover (its data is too old), so a cluster is not ready before
+        its replicas are in sync and every node has heard so."""
         import redis
 
+        replicas = 0
+        seen_replicas = set()
         for node in self.nodes:
             if not node.running:
                 return False
             try:
                 with redis.Redis(host=self.host, port=node.port, socket_timeout=1, socket_connect_timeout=1) as c:
                     text = _raw(c, "CLUSTER INFO")
+                    view = _raw(c, "CLUSTER NODES")
+                    replication = c.info("replication")
             except redis.RedisError:
                 return False
             fields = dict(line.split(":", 1) for line in text.strip().splitlines() if ":" in line)
@@ -219,7 +226,12 @@ class RedisCluster:
                     or int(fields.get("cluster_slots_ok", 0)) != SLOTS
                     or int(fields.get("cluster_known_nodes", 0)) != len(self.nodes)):
                 return False
-        return True
+            if replication.get("role") == "slave":
+                if replication.get("master_link_status") != "up":
+                    return False
+                replicas += 1
+            seen_replicas.add(sum("slave" in line.split()[2].split(",") for line in view.strip().splitlines()))
+        return seen_replicas == {replicas}
 
     def wait_healthy(self, timeout: float = 30.0) -> float:
         started = time.monotonic()
