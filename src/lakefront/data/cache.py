@@ -209,6 +209,8 @@ class CacheAside:
 
     def _down(self, keys: tuple[str, ...]) -> bool:
         now = time.monotonic()
+        if all(until <= now for until in self._down_until.values()):
+            return False  # no breaker open (the common case): no need to find the keys' nodes
         return any(now < self._down_until.get(shard, 0.0) for shard in self._shards(keys))
 
     def _owes(self, keys: tuple[str, ...]) -> bool:

@@ -172,9 +172,8 @@ class RedisClusterCache(RedisCache):
     def _connect(self, timeout_s: float, connections: int) -> Any:
         def make() -> RedisCluster:
             # One retry, not redis-py's ten: each retry after a connection error re-reads the slot map
-            # from the nodes, which while a dead primary's replica is not yet promoted gives the same
-            # answer. Ten made each call on the dead node's keys take 100-400 ms before CacheAside's
-            # breaker could open; the breaker, not the client, is what covers the gap.
+            # from the nodes, which names the dead primary until its replica is promoted, so more retries
+            # only cost time; CacheAside's per-node breaker, not the client, covers the gap.
             return RedisCluster(startup_nodes=cluster_nodes_of(self.url), socket_timeout=timeout_s,
                                 socket_connect_timeout=timeout_s, max_connections=connections,
                                 require_full_coverage=False, retry=Retry(NoBackoff(), 1))
